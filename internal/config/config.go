@@ -1,0 +1,324 @@
+// Package config holds agentd's configuration: defaults, strict TOML decoding
+// that names the offending key, and validation that names the field, the bad
+// value and what is allowed.
+package config
+
+// Config is the whole of agentd's configuration. The zero value is not useful:
+// start from Default().
+type Config struct {
+	Server    ServerConfig     `toml:"server"`
+	Ollama    OllamaConfig     `toml:"ollama"`
+	Models    ModelsConfig     `toml:"models"`
+	Planner   PlannerConfig    `toml:"planner"`
+	Executor  ExecutorConfig   `toml:"executor"`
+	Tools     ToolsConfig      `toml:"tools"`
+	Workflows []WorkflowConfig `toml:"workflows"`
+	Fallback  FallbackConfig   `toml:"fallback"`
+	VRAM      VRAMConfig       `toml:"vram"`
+	Storage   StorageConfig    `toml:"storage"`
+	Logging   LoggingConfig    `toml:"logging"`
+}
+
+// ServerConfig is the HTTP API and dashboard listener.
+type ServerConfig struct {
+	Listen          string   `toml:"listen"`
+	Auth            string   `toml:"auth"` // "token" or "none"
+	TokenFile       string   `toml:"token_file"`
+	AllowedOrigins  []string `toml:"allowed_origins"`
+	MaxRequestBytes ByteSize `toml:"max_request_bytes"`
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+}
+
+// OllamaConfig lists the Ollama servers agentd may use.
+type OllamaConfig struct {
+	Endpoints      []EndpointConfig `toml:"endpoints"`
+	RequestTimeout Duration         `toml:"request_timeout"`
+	ConnectTimeout Duration         `toml:"connect_timeout"`
+	MaxRetries     int              `toml:"max_retries"`
+	RetryBackoff   Duration         `toml:"retry_backoff"`
+}
+
+// EndpointConfig is one Ollama server.
+type EndpointConfig struct {
+	Name          string `toml:"name"`
+	URL           string `toml:"url"`
+	ParallelSlots int    `toml:"parallel_slots"` // the server's OLLAMA_NUM_PARALLEL
+	MaxQueue      int    `toml:"max_queue"`      // the server's OLLAMA_MAX_QUEUE
+}
+
+// ModelsConfig maps each role to a model, so any one can be swapped without
+// touching the others.
+type ModelsConfig struct {
+	Router     string                  `toml:"router"`
+	Planner    string                  `toml:"planner"`
+	Fast       string                  `toml:"fast"`
+	Standard   string                  `toml:"standard"`
+	Summarizer string                  `toml:"summarizer"`
+	Validator  string                  `toml:"validator"`
+	Embedding  string                  `toml:"embedding"`
+	KeepAlive  Duration                `toml:"keep_alive"`
+	Options    map[string]ModelOptions `toml:"options"`
+}
+
+// ModelOptions are fixed per model: a changed num_ctx forces Ollama to reload.
+type ModelOptions struct {
+	NumCtx        int     `toml:"num_ctx"`
+	NumPredict    int     `toml:"num_predict"`
+	Temperature   float64 `toml:"temperature"`
+	MaxConcurrent int     `toml:"max_concurrent"`
+}
+
+// PlannerConfig shapes planning.
+type PlannerConfig struct {
+	Mode              string           `toml:"mode"` // auto | local | remote
+	MaxSteps          int              `toml:"max_steps"`
+	RepairAttempts    int              `toml:"repair_attempts"`
+	Timeout           Duration         `toml:"timeout"`
+	PromptTokenBudget int              `toml:"prompt_token_budget"`
+	Examples          []PlanExample    `toml:"examples"`
+	Complexity        ComplexityConfig `toml:"complexity"`
+}
+
+// PlanExample is a few-shot example shown to the planner.
+type PlanExample struct {
+	Request string `toml:"request"`
+	Plan    string `toml:"plan"` // JSON
+}
+
+// ComplexityConfig tunes the router's local-versus-remote decision.
+type ComplexityConfig struct {
+	EscalateScore float64 `toml:"escalate_score"`
+}
+
+// ExecutorConfig bounds plan execution.
+type ExecutorConfig struct {
+	MaxConcurrentRuns  int      `toml:"max_concurrent_runs"`
+	MaxConcurrentSteps int      `toml:"max_concurrent_steps"`
+	QueueSize          int      `toml:"queue_size"`
+	StepTimeout        Duration `toml:"step_timeout"`
+	RunTimeout         Duration `toml:"run_timeout"`
+	MaxErrors          int      `toml:"max_errors"`
+	MaxRetries         int      `toml:"max_retries"`
+	RetryBackoff       Duration `toml:"retry_backoff"`
+	MaxRepeatCalls     int      `toml:"max_repeat_calls"`
+	MaxReplans         int      `toml:"max_replans"`
+	ApprovalTimeout    Duration `toml:"approval_timeout"`
+	ToolOutputCap      ByteSize `toml:"tool_output_cap"`
+	PromptTokenBudget  int      `toml:"prompt_token_budget"`
+}
+
+// ToolsConfig configures built-in tools and declares tools from config.
+type ToolsConfig struct {
+	HTTP     HTTPToolsConfig     `toml:"http"`
+	Files    FilesToolsConfig    `toml:"files"`
+	SQLite   SQLiteToolsConfig   `toml:"sqlite"`
+	Docs     DocsToolsConfig     `toml:"docs"`
+	Command  []CommandToolConfig `toml:"command"`
+	HTTPTool []HTTPToolConfig    `toml:"http_tool"`
+	MCP      []MCPServerConfig   `toml:"mcp"`
+	Approval map[string]string   `toml:"approval"` // tool name -> "none" | "required"
+}
+
+// HTTPToolsConfig governs http_get and http_post.
+type HTTPToolsConfig struct {
+	Enabled    bool     `toml:"enabled"`
+	AllowHosts []string `toml:"allow_hosts"`
+	MaxBytes   ByteSize `toml:"max_bytes"`
+	Timeout    Duration `toml:"timeout"`
+}
+
+// FilesToolsConfig governs read_file and list_dir.
+type FilesToolsConfig struct {
+	Roots    []string `toml:"roots"`
+	MaxBytes ByteSize `toml:"max_bytes"`
+}
+
+// SQLiteToolsConfig governs sqlite_query.
+type SQLiteToolsConfig struct {
+	Databases []NamedPath `toml:"databases"`
+	MaxRows   int         `toml:"max_rows"`
+}
+
+// NamedPath names a file a tool may open.
+type NamedPath struct {
+	Name string `toml:"name"`
+	Path string `toml:"path"`
+}
+
+// DocsToolsConfig governs search_docs.
+type DocsToolsConfig struct {
+	Folders      []string `toml:"folders"`
+	ChunkChars   int      `toml:"chunk_chars"`
+	ChunkOverlap int      `toml:"chunk_overlap"`
+	ReindexEvery Duration `toml:"reindex_every"`
+	TopK         int      `toml:"top_k"`
+	Extensions   []string `toml:"extensions"`
+}
+
+// CommandToolConfig declares a tool that runs a program: argv only, JSON
+// arguments on stdin, JSON result on stdout, never a shell.
+type CommandToolConfig struct {
+	Name        string         `toml:"name"`
+	Description string         `toml:"description"`
+	Argv        []string       `toml:"argv"`
+	ArgsSchema  map[string]any `toml:"args_schema"`
+	Timeout     Duration       `toml:"timeout"`
+	OutputCap   ByteSize       `toml:"output_cap"`
+	Env         []string       `toml:"env"` // names passed through from agentd's environment
+	Dir         string         `toml:"dir"`
+	Idempotent  bool           `toml:"idempotent"`
+	Approval    string         `toml:"approval"`
+	Concurrency int            `toml:"concurrency"`
+}
+
+// HTTPToolConfig declares a tool that calls an HTTP endpoint.
+type HTTPToolConfig struct {
+	Name        string            `toml:"name"`
+	Description string            `toml:"description"`
+	Method      string            `toml:"method"`
+	URL         string            `toml:"url"` // template: {arg} placeholders, escaped
+	Headers     map[string]string `toml:"headers"`
+	HeaderEnv   map[string]string `toml:"header_env"` // header -> environment variable holding its value
+	ArgsSchema  map[string]any    `toml:"args_schema"`
+	Timeout     Duration          `toml:"timeout"`
+	MaxBytes    ByteSize          `toml:"max_bytes"`
+	Idempotent  bool              `toml:"idempotent"`
+	Approval    string            `toml:"approval"`
+	Concurrency int               `toml:"concurrency"`
+}
+
+// MCPServerConfig is a Model Context Protocol server run over stdio.
+type MCPServerConfig struct {
+	Name     string   `toml:"name"`
+	Argv     []string `toml:"argv"`
+	Env      []string `toml:"env"`
+	Timeout  Duration `toml:"timeout"`
+	Approval string   `toml:"approval"`
+}
+
+// WorkflowConfig is a known request shape with a plan template: a matched
+// workflow needs no planner call at all.
+type WorkflowConfig struct {
+	Name        string         `toml:"name"`
+	Description string         `toml:"description"`
+	Keywords    []string       `toml:"keywords"`
+	Params      map[string]any `toml:"params"` // JSON Schema of the parameters
+	Steps       []WorkflowStep `toml:"steps"`
+	Answer      string         `toml:"answer"`
+	Mode        string         `toml:"mode"` // "plan" | "scratchpad"
+	Sensitive   bool           `toml:"sensitive"`
+	RemoteRetry bool           `toml:"remote_retry"`
+	Planner     string         `toml:"planner"` // auto | local | remote
+}
+
+// WorkflowStep is one step of a workflow template; strings may hold
+// {{param}} placeholders and ${step.path} references.
+type WorkflowStep struct {
+	ID        string         `toml:"id"`
+	Tool      string         `toml:"tool"`
+	Args      map[string]any `toml:"args"`
+	Task      string         `toml:"task"`
+	Tools     []string       `toml:"tools"`
+	Tier      string         `toml:"tier"`
+	DependsOn []string       `toml:"depends_on"`
+}
+
+// FallbackConfig is the optional remote planner. Off by default.
+type FallbackConfig struct {
+	Enabled        bool                   `toml:"enabled"`
+	Provider       string                 `toml:"provider"` // openai | anthropic | ollama
+	BaseURL        string                 `toml:"base_url"`
+	Model          string                 `toml:"model"`
+	APIKeyEnv      string                 `toml:"api_key_env"`
+	APIKeyFile     string                 `toml:"api_key_file"`
+	MaxTokens      int                    `toml:"max_tokens"`
+	Timeout        Duration               `toml:"timeout"`
+	TimeZone       string                 `toml:"time_zone"`
+	Caps           CapsConfig             `toml:"caps"`
+	Alerts         AlertsConfig           `toml:"alerts"`
+	Prices         map[string]PriceConfig `toml:"prices"`
+	Link           LinkConfig             `toml:"link"`
+	Privacy        PrivacyConfig          `toml:"privacy"`
+	DeferredMaxAge Duration               `toml:"deferred_max_age"`
+	EnergyPriceKWh float64                `toml:"energy_price_kwh"`
+}
+
+// CapsConfig holds hard spending and byte caps. Zero means no cap of that kind
+// except where noted in the reference.
+type CapsConfig struct {
+	RunUSD     float64  `toml:"run_usd"`
+	DayUSD     float64  `toml:"day_usd"`
+	MonthUSD   float64  `toml:"month_usd"`
+	DayBytes   ByteSize `toml:"day_bytes"`
+	MonthBytes ByteSize `toml:"month_bytes"`
+}
+
+// AlertsConfig says where budget alerts go.
+type AlertsConfig struct {
+	Thresholds []float64 `toml:"thresholds"`
+	Webhook    string    `toml:"webhook"`
+	Command    []string  `toml:"command"`
+}
+
+// PriceConfig is a model's price in USD per million tokens.
+type PriceConfig struct {
+	InputPerMTok  float64 `toml:"input_per_mtok"`
+	OutputPerMTok float64 `toml:"output_per_mtok"`
+}
+
+// LinkConfig tunes link awareness.
+type LinkConfig struct {
+	ProbeURL            string   `toml:"probe_url"`
+	ProbeInterval       Duration `toml:"probe_interval"`
+	LatencyBudget       Duration `toml:"latency_budget"`
+	ConstrainedBelowBps int64    `toml:"constrained_below_bps"`
+	OfflineAfter        int      `toml:"offline_after"` // consecutive failures
+}
+
+// PrivacyConfig adds site-specific redactions to the built-in ones.
+type PrivacyConfig struct {
+	Terms              []string `toml:"terms"`
+	Names              []string `toml:"names"`
+	NationalIDPatterns []string `toml:"national_id_patterns"`
+}
+
+// VRAMConfig controls GPU probing and model residency.
+type VRAMConfig struct {
+	Probe          string     `toml:"probe"` // auto | nvidia | amd | none
+	NvidiaSMI      string     `toml:"nvidia_smi"`
+	SysfsRoot      string     `toml:"sysfs_root"`
+	SampleInterval Duration   `toml:"sample_interval"`
+	ProbeTimeout   Duration   `toml:"probe_timeout"`
+	Headroom       ByteSize   `toml:"headroom"`
+	Prewarm        bool       `toml:"prewarm"`
+	Thresholds     Thresholds `toml:"thresholds"`
+}
+
+// Thresholds raise events when crossed.
+type Thresholds struct {
+	VRAMPercent    float64 `toml:"vram_percent"`
+	GPUTempC       float64 `toml:"gpu_temp_c"`
+	HostMemPercent float64 `toml:"host_mem_percent"`
+}
+
+// StorageConfig places agentd's state.
+type StorageConfig struct {
+	StateDir      string          `toml:"state_dir"` // empty: $STATE_DIRECTORY, /var/lib/agentd as root, else ~/.local/state/agentd
+	Database      string          `toml:"database"`  // empty: <state_dir>/agentd.db
+	Retention     RetentionConfig `toml:"retention"`
+	PruneInterval Duration        `toml:"prune_interval"`
+}
+
+// RetentionConfig says how long records are kept.
+type RetentionConfig struct {
+	Runs    Duration `toml:"runs"`
+	Events  Duration `toml:"events"`
+	Samples Duration `toml:"samples"`
+	Ledgers Duration `toml:"ledgers"`
+}
+
+// LoggingConfig shapes log output.
+type LoggingConfig struct {
+	Level  string `toml:"level"`  // debug | info | warn | error
+	Format string `toml:"format"` // text | json
+}

@@ -1,0 +1,205 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.MarshalIndent(v, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// nil and empty collections mean the same thing in a config.
+	s := strings.ReplaceAll(string(b), "null", "[]")
+	return strings.ReplaceAll(s, "{}", "[]")
+}
+
+func TestExampleParsesAndMatchesDefaults(t *testing.T) {
+	f, err := os.Open("../../config.toml.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg, err := Parse(f, "config.toml.example")
+	if err != nil {
+		t.Fatalf("example does not parse: %v", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("example does not validate: %v", err)
+	}
+	if got, want := mustJSON(t, cfg), mustJSON(t, Default()); got != want {
+		t.Errorf("config.toml.example differs from Default():\nexample: %s\ndefault: %s", got, want)
+	}
+}
+
+func TestDefaultValidates(t *testing.T) {
+	if err := Default().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		toml    string
+		is      error
+		mention []string
+	}{
+		{"malformed", "[server]\nlisten = \"127.0.0.1:1\"\nauth = token\n", ErrSyntax, []string{"test.toml:3"}},
+		{"unknown key", "[server]\nlisten = \"127.0.0.1:1\"\n\n[fallback.caps]\nday_usdd = 3\n", ErrUnknownKey, []string{"fallback.caps.day_usdd", "test.toml:5"}},
+		{"unknown section", "[serverr]\nx = 1\n", ErrUnknownKey, []string{"serverr"}},
+		{"bad duration", "[executor]\nstep_timeout = \"5 mins\"\n", ErrInvalid, []string{"5 mins", "\"5m\""}},
+		{"bad size", "[executor]\ntool_output_cap = \"lots\"\n", ErrInvalid, []string{"lots", "512MiB"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(strings.NewReader(tt.toml), "test.toml")
+			if !errors.Is(err, tt.is) {
+				t.Fatalf("err = %v, want %v", err, tt.is)
+			}
+			for _, m := range tt.mention {
+				if !strings.Contains(err.Error(), m) {
+					t.Errorf("error %q does not mention %q", err, m)
+				}
+			}
+		})
+	}
+}
+
+func TestValidateNamesField(t *testing.T) {
+	tests := []struct {
+		name    string
+		toml    string
+		mention []string
+	}{
+		{"negative budget", "[fallback.caps]\nday_usd = -1.0\n", []string{"fallback.caps.day_usd", "-1", "zero or more"}},
+		{"bad level", "[logging]\nlevel = \"loud\"\n", []string{"logging.level", `"loud"`, `"debug"`}},
+		{"no auth on lan", "[server]\nlisten = \"0.0.0.0:8484\"\nauth = \"none\"\n", []string{"server.auth", "loopback"}},
+		{"bad listen", "[server]\nlisten = \"8484\"\n", []string{"server.listen", "host:port"}},
+		{"bad tool name", "[[tools.command]]\nname = \"Bad Name\"\nargv = [\"/bin/true\"]\n", []string{"tools.command[0].name"}},
+		{"command without argv", "[[tools.command]]\nname = \"x\"\n", []string{"tools.command[0].argv", "no shell"}},
+		{"unpriced remote", "[fallback]\nenabled = true\nmodel = \"mystery\"\n", []string{"fallback.model", "fallback.prices"}},
+		{"zone", "[fallback]\ntime_zone = \"Mars/Olympus\"\n", []string{"fallback.time_zone"}},
+		{"workflow step", "[[workflows]]\nname = \"w\"\n[[workflows.steps]]\nid = \"a\"\n", []string{"workflows[0].steps[0]", "exactly one of tool or task"}},
+		{"short timeout", "[executor]\nstep_timeout = \"1ms\"\n", []string{"executor.step_timeout", "at least"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse(strings.NewReader(tt.toml), "test.toml")
+			if err != nil {
+				t.Fatalf("parse: %v", err)
+			}
+			err = cfg.Validate()
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("err = %v, want ErrInvalid", err)
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("err %v holds no FieldError", err)
+			}
+			for _, m := range tt.mention {
+				if !strings.Contains(err.Error(), m) {
+					t.Errorf("error %q does not mention %q", err, m)
+				}
+			}
+		})
+	}
+}
+
+func TestEndpointsReplaceDefault(t *testing.T) {
+	cfg, err := Parse(strings.NewReader("[[ollama.endpoints]]\nname = \"gpu2\"\nurl = \"http://10.0.0.2:11434\"\nparallel_slots = 2\nmax_queue = 8\n"), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Ollama.Endpoints) != 1 || cfg.Ollama.Endpoints[0].Name != "gpu2" {
+		t.Fatalf("endpoints = %+v, want only gpu2", cfg.Ollama.Endpoints)
+	}
+}
+
+func TestDurationAndSize(t *testing.T) {
+	for in, want := range map[string]time.Duration{"90s": 90 * time.Second, "7d": 7 * 24 * time.Hour, "1.5d": 36 * time.Hour, "2h30m": 150 * time.Minute} {
+		got, err := ParseDuration(in)
+		if err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"5 mins", "d", "-3d", "soon"} {
+		if _, err := ParseDuration(bad); err == nil {
+			t.Errorf("ParseDuration(%q) succeeded", bad)
+		}
+	}
+	for in, want := range map[string]ByteSize{"512MiB": 512 << 20, "8GiB": 8 << 30, "1.5GB": 1_500_000_000, "1024": 1024, "64KiB": 64 << 10} {
+		got, err := ParseByteSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseByteSize(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	if s := ByteSize(64 << 10).String(); s != "64KiB" {
+		t.Errorf("String = %q", s)
+	}
+}
+
+func TestLookupOrder(t *testing.T) {
+	env := map[string]string{}
+	exists := map[string]bool{}
+	look := func() string { return Lookup(func(k string) string { return env[k] }, func(p string) bool { return exists[p] }) }
+	if got := look(); got != "" {
+		t.Errorf("no files: %q", got)
+	}
+	exists["config.toml"] = true
+	if got := look(); got != "config.toml" {
+		t.Errorf("local: %q", got)
+	}
+	exists[SystemPath] = true
+	if got := look(); got != SystemPath {
+		t.Errorf("system: %q", got)
+	}
+	env[EnvPath] = "/tmp/x.toml"
+	if got := look(); got != "/tmp/x.toml" {
+		t.Errorf("env: %q", got)
+	}
+}
+
+func TestResolveStateDir(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	tests := []struct {
+		conf string
+		env  map[string]string
+		uid  int
+		want string
+	}{
+		{"/srv/agentd", nil, 0, "/srv/agentd"},
+		{"", map[string]string{"STATE_DIRECTORY": "/var/lib/agentd"}, 998, "/var/lib/agentd"},
+		{"", nil, 0, "/var/lib/agentd"},
+		{"", map[string]string{"HOME": "/home/op"}, 1000, "/home/op/.local/state/agentd"},
+		{"", map[string]string{"HOME": "/home/op", "XDG_STATE_HOME": "/x"}, 1000, "/x/agentd"},
+	}
+	for _, tt := range tests {
+		if got := ResolveStateDir(tt.conf, env(tt.env), tt.uid); got != tt.want {
+			t.Errorf("ResolveStateDir(%q, %v, %d) = %q, want %q", tt.conf, tt.env, tt.uid, got, tt.want)
+		}
+	}
+}
+
+func TestSecretFromFileAndEnv(t *testing.T) {
+	p := t.TempDir() + "/key"
+	if err := os.WriteFile(p, []byte("sk-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := Secret("UNUSED", p); err != nil || s != "sk-file" {
+		t.Errorf("file secret = %q, %v", s, err)
+	}
+	t.Setenv("AGENTD_TEST_SECRET", "sk-env")
+	if s, err := Secret("AGENTD_TEST_SECRET", ""); err != nil || s != "sk-env" {
+		t.Errorf("env secret = %q, %v", s, err)
+	}
+	if _, err := Secret("", p+".missing"); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("missing file err = %v", err)
+	}
+}

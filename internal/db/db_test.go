@@ -1,0 +1,221 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentd/agentd/internal/events"
+	"github.com/agentd/agentd/internal/run"
+)
+
+func openTest(t *testing.T, opt Options) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "agentd.db"), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestFreshDatabase(t *testing.T) {
+	s := openTest(t, Options{})
+	ctx := context.Background()
+	v, err := s.SchemaVersion(ctx)
+	if err != nil || v != LatestVersion() || v < 2 {
+		t.Fatalf("version = %d, %v; want %d", v, err, LatestVersion())
+	}
+	for _, pragma := range []struct{ name, want string }{{"journal_mode", "wal"}, {"foreign_keys", "1"}} {
+		var got string
+		if err := s.write.QueryRow("PRAGMA " + pragma.name).Scan(&got); err != nil || got != pragma.want {
+			t.Errorf("PRAGMA %s = %q, %v; want %q", pragma.name, got, err, pragma.want)
+		}
+	}
+	// Foreign keys are enforced: a step for a missing run is refused.
+	if _, err := s.Exec(ctx, `INSERT INTO steps(run_id, step_id, plan_version, kind, spec, status) VALUES ('nope','a',1,'tool','{}','pending')`); err == nil {
+		t.Error("step without run was accepted: foreign keys off")
+	}
+	// The reader pool cannot write.
+	if _, err := s.Reader().Exec(`INSERT INTO events(seq, ts, type) VALUES (1, 1, 'x')`); err == nil {
+		t.Error("reader pool accepted a write")
+	}
+}
+
+func TestUpgradeFromVersion1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	old, err := Open(ctx, path, Options{MigrateTo: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := old.SchemaVersion(ctx); v != 1 {
+		t.Fatalf("old version = %d", v)
+	}
+	r := &run.Run{ID: "r1", Status: run.Done, Source: "api", Request: "hello", Planner: "auto"}
+	if err := old.InsertRun(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Exec(ctx, "SELECT count(*) FROM budget_reservations"); err == nil {
+		t.Fatal("version 1 already has budget_reservations")
+	}
+	old.Close()
+
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v, _ := s.SchemaVersion(ctx); v != LatestVersion() {
+		t.Fatalf("upgraded version = %d, want %d", v, LatestVersion())
+	}
+	got, err := s.GetRun(ctx, "r1")
+	if err != nil || got.Request != "hello" || got.Status != run.Done {
+		t.Fatalf("run after upgrade = %+v, %v", got, err)
+	}
+	if _, err := s.Exec(ctx, "INSERT INTO budget_reservations(id, created_at, provider, model, purpose, day, month, reserved_usd, reserved_bytes, status) VALUES ('b',1,'p','m','plan','2026-01-01','2026-01',0.1,10,'reserved')"); err != nil {
+		t.Fatalf("new table unusable after upgrade: %v", err)
+	}
+}
+
+func TestSecondOpenIsRefusedWithHolder(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "agentd.db")
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(ctx, path, Options{})
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second open: %v, want ErrLocked", err)
+	}
+	for _, want := range []string{"pid", "storage.state_dir"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	// A reader that takes no lock still works beside the daemon.
+	r, err := Open(ctx, path, Options{NoLock: true, NoMigrate: true})
+	if err != nil {
+		t.Fatalf("NoLock open: %v", err)
+	}
+	r.Close()
+	s.Close()
+	s2, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatalf("open after close: %v", err)
+	}
+	s2.Close()
+}
+
+func TestBackupIsConsistentCopy(t *testing.T) {
+	s := openTest(t, Options{})
+	ctx := context.Background()
+	for i := range 20 {
+		if err := s.InsertRun(ctx, &run.Run{ID: fmt.Sprintf("r%02d", i), Status: run.Queued, Source: "api", Request: "x", Planner: "auto"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dst := filepath.Join(t.TempDir(), "backup.db")
+	if err := s.Backup(ctx, dst); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Backup(ctx, dst); err == nil {
+		t.Error("backup over an existing file succeeded")
+	}
+	b, err := Open(ctx, dst, Options{NoLock: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	runs, err := b.ListRuns(ctx, RunFilter{Limit: 100})
+	if err != nil || len(runs) != 20 {
+		t.Fatalf("backup holds %d runs, %v", len(runs), err)
+	}
+}
+
+func TestListRunsPagesNewestFirst(t *testing.T) {
+	s := openTest(t, Options{})
+	ctx := context.Background()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 5 {
+		st := run.Done
+		if i%2 == 0 {
+			st = run.Running
+		}
+		r := &run.Run{ID: fmt.Sprintf("r%d", i), CreatedAt: base.Add(time.Duration(i) * time.Minute), Status: st, Source: "api", Request: "q", Planner: "auto"}
+		if err := s.InsertRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page1, _ := s.ListRuns(ctx, RunFilter{Limit: 2})
+	page2, _ := s.ListRuns(ctx, RunFilter{Limit: 2, Before: page1[1].ID})
+	if ids(page1) != "r4,r3" || ids(page2) != "r2,r1" {
+		t.Errorf("pages = %s | %s", ids(page1), ids(page2))
+	}
+	running, _ := s.ListRuns(ctx, RunFilter{Statuses: []run.Status{run.Running}})
+	if ids(running) != "r4,r2,r0" {
+		t.Errorf("running = %s", ids(running))
+	}
+	counts, _ := s.CountRunsByStatus(ctx)
+	if counts[run.Running] != 3 || counts[run.Done] != 2 {
+		t.Errorf("counts = %v", counts)
+	}
+}
+
+func ids(rs []*run.Run) string {
+	out := ""
+	for i, r := range rs {
+		if i > 0 {
+			out += ","
+		}
+		out += r.ID
+	}
+	return out
+}
+
+func TestEventsRoundTrip(t *testing.T) {
+	s := openTest(t, Options{})
+	ctx := context.Background()
+	now := time.Now()
+	var evs []events.Event
+	for i := 1; i <= 10; i++ {
+		evs = append(evs, events.Event{Seq: int64(i), Time: now, Type: events.StepStatus, RunID: "r", Data: []byte(`{"i":1}`)})
+	}
+	if err := s.AppendEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.EventsSince(ctx, 7, 100)
+	if err != nil || len(got) != 3 || got[0].Seq != 8 {
+		t.Fatalf("since 7 = %v, %v", got, err)
+	}
+	if last, _ := s.LastEventSeq(ctx); last != 10 {
+		t.Errorf("last = %d", last)
+	}
+}
+
+func TestPruneKeepsUnfinishedRuns(t *testing.T) {
+	s := openTest(t, Options{})
+	ctx := context.Background()
+	old := time.Now().Add(-90 * 24 * time.Hour)
+	for id, st := range map[string]run.Status{"old-done": run.Done, "old-running": run.Running, "old-review": run.Review} {
+		if err := s.InsertRun(ctx, &run.Run{ID: id, CreatedAt: old, Status: st, Source: "api", Request: "q", Planner: "auto"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.InsertRun(ctx, &run.Run{ID: "new-done", Status: run.Done, Source: "api", Request: "q", Planner: "auto"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Prune(ctx, Retention{Runs: 30 * 24 * time.Hour, Events: time.Hour, Samples: time.Hour, Ledgers: 400 * 24 * time.Hour})
+	if err != nil || res.Runs != 1 {
+		t.Fatalf("prune = %+v, %v", res, err)
+	}
+	left, _ := s.ListRuns(ctx, RunFilter{})
+	if ids(left) != "new-done,old-running,old-review" && ids(left) != "new-done,old-review,old-running" {
+		t.Errorf("left = %s", ids(left))
+	}
+}

@@ -1,0 +1,82 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+
+	"github.com/agentd/agentd/internal/events"
+)
+
+var _ events.Store = (*Store)(nil)
+
+// AppendEvents persists a batch of events in one transaction.
+func (s *Store) AppendEvents(ctx context.Context, evs []events.Event) error {
+	return s.Tx(ctx, func(tx *sql.Tx) error {
+		st, err := tx.PrepareContext(ctx, "INSERT OR IGNORE INTO events(seq, ts, type, run_id, data) VALUES (?, ?, ?, ?, ?)")
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for _, e := range evs {
+			data := string(e.Data)
+			if data == "" {
+				data = "{}"
+			}
+			if _, err := st.ExecContext(ctx, e.Seq, ms(e.Time), e.Type, e.RunID, data); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// EventsSince returns up to limit events with seq > after, oldest first.
+func (s *Store) EventsSince(ctx context.Context, after int64, limit int) ([]events.Event, error) {
+	rows, err := s.read.QueryContext(ctx, "SELECT seq, ts, type, run_id, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?", after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []events.Event
+	for rows.Next() {
+		var e events.Event
+		var ts int64
+		var data string
+		if err := rows.Scan(&e.Seq, &ts, &e.Type, &e.RunID, &data); err != nil {
+			return nil, err
+		}
+		e.Time = fromMS(ts)
+		e.Data = json.RawMessage(data)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// RunEvents returns a run's events, oldest first.
+func (s *Store) RunEvents(ctx context.Context, runID string, limit int) ([]events.Event, error) {
+	rows, err := s.read.QueryContext(ctx, "SELECT seq, ts, type, run_id, data FROM events WHERE run_id = ? ORDER BY seq LIMIT ?", runID, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []events.Event
+	for rows.Next() {
+		var e events.Event
+		var ts int64
+		var data string
+		if err := rows.Scan(&e.Seq, &ts, &e.Type, &e.RunID, &data); err != nil {
+			return nil, err
+		}
+		e.Time, e.Data = fromMS(ts), json.RawMessage(data)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// LastEventSeq is the highest persisted sequence id (0 when none).
+func (s *Store) LastEventSeq(ctx context.Context) (int64, error) {
+	var v sql.NullInt64
+	err := s.write.QueryRowContext(ctx, "SELECT max(seq) FROM events").Scan(&v)
+	return v.Int64, err
+}

@@ -1,0 +1,113 @@
+// Package run holds the records of a run's life that the store keeps and the
+// executor, API and dashboard share.
+package run
+
+import (
+	"encoding/json"
+	"log/slog"
+	"time"
+)
+
+// Status of a run.
+type Status string
+
+// Run statuses. Terminal ones are Done, Partial, Failed, Canceled.
+const (
+	Queued          Status = "queued"
+	Planning        Status = "planning"
+	Running         Status = "running"
+	WaitingApproval Status = "waiting_approval"
+	Deferred        Status = "deferred"
+	Review          Status = "review"
+	Done            Status = "done"
+	Partial         Status = "partial"
+	Failed          Status = "failed"
+	Canceled        Status = "canceled"
+)
+
+// Terminal reports whether a run in this status will not change again by
+// itself (Review waits for a person).
+func (s Status) Terminal() bool {
+	switch s {
+	case Done, Partial, Failed, Canceled:
+		return true
+	}
+	return false
+}
+
+// Run is one request's whole life.
+type Run struct {
+	ID            string          `json:"id"`
+	CreatedAt     time.Time       `json:"created_at"`
+	UpdatedAt     time.Time       `json:"updated_at"`
+	StartedAt     *time.Time      `json:"started_at,omitempty"`
+	FinishedAt    *time.Time      `json:"finished_at,omitempty"`
+	Status        Status          `json:"status"`
+	Source        string          `json:"source"`
+	Request       string          `json:"request"`
+	Workflow      string          `json:"workflow,omitempty"`
+	Priority      int             `json:"priority"`
+	Planner       string          `json:"planner"`
+	Route         string          `json:"route,omitempty"`
+	RouteReasons  []string        `json:"route_reasons,omitempty"`
+	Sensitive     bool            `json:"sensitive"`
+	Async         bool            `json:"async"`
+	Degraded      bool            `json:"degraded"`
+	Answer        string          `json:"answer,omitempty"`
+	Error         string          `json:"error,omitempty"`
+	ErrorCount    int             `json:"error_count"`
+	DeadlineAt    *time.Time      `json:"deadline_at,omitempty"`
+	CostUSD       float64         `json:"cost_usd"`
+	EnergyWh      float64         `json:"energy_wh"`
+	RemoteOnlyUSD float64         `json:"remote_only_usd"`
+	EstCostUSD    *float64        `json:"est_cost_usd,omitempty"`
+	EstDurationMS *int64          `json:"est_duration_ms,omitempty"`
+	Meta          json.RawMessage `json:"meta,omitempty"`
+}
+
+// LogValue keeps log lines short and free of the request text.
+func (r *Run) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", r.ID), slog.String("status", string(r.Status)),
+		slog.String("workflow", r.Workflow), slog.String("route", r.Route))
+}
+
+// StepStatus of a step.
+type StepStatus string
+
+// Step statuses.
+const (
+	StepPending         StepStatus = "pending"
+	StepRunning         StepStatus = "running"
+	StepWaitingApproval StepStatus = "waiting_approval"
+	StepDone            StepStatus = "done"
+	StepFailed          StepStatus = "failed"
+	StepSkipped         StepStatus = "skipped"
+	StepReview          StepStatus = "review"
+	StepCanceled        StepStatus = "canceled"
+)
+
+// Step is a step's state within a run.
+type Step struct {
+	RunID       string          `json:"run_id"`
+	StepID      string          `json:"step_id"`
+	PlanVersion int             `json:"plan_version"`
+	Kind        string          `json:"kind"`
+	Tool        string          `json:"tool,omitempty"`
+	Tier        string          `json:"tier,omitempty"`
+	Spec        json.RawMessage `json:"spec"`
+	DependsOn   []string        `json:"depends_on"`
+	Status      StepStatus      `json:"status"`
+	Args        json.RawMessage `json:"args,omitempty"`
+	Output      string          `json:"output,omitempty"`
+	Error       string          `json:"error,omitempty"`
+	Attempts    int             `json:"attempts"`
+	Idempotent  bool            `json:"idempotent"`
+	StartedAt   *time.Time      `json:"started_at,omitempty"`
+	FinishedAt  *time.Time      `json:"finished_at,omitempty"`
+}
+
+// LogValue names the step without its data.
+func (s *Step) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("run", s.RunID), slog.String("step", s.StepID),
+		slog.String("status", string(s.Status)), slog.String("tool", s.Tool))
+}
