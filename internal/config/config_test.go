@@ -148,7 +148,9 @@ func TestDurationAndSize(t *testing.T) {
 func TestLookupOrder(t *testing.T) {
 	env := map[string]string{}
 	exists := map[string]bool{}
-	look := func() string { return Lookup(func(k string) string { return env[k] }, func(p string) bool { return exists[p] }) }
+	look := func() string {
+		return Lookup(func(k string) string { return env[k] }, func(p string) bool { return exists[p] })
+	}
 	if got := look(); got != "" {
 		t.Errorf("no files: %q", got)
 	}

@@ -55,7 +55,9 @@ func (s *Store) Prune(ctx context.Context, r Retention) (PruneResult, error) {
 		func() error {
 			return exec(&res.Ledgers, `DELETE FROM budget_reservations WHERE created_at < ? AND status <> 'reserved'`, cut(r.Ledgers))
 		},
-		func() error { return exec(&res.Ledgers, `DELETE FROM egress_ledger WHERE created_at < ?`, cut(r.Ledgers)) },
+		func() error {
+			return exec(&res.Ledgers, `DELETE FROM egress_ledger WHERE created_at < ?`, cut(r.Ledgers))
+		},
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
