@@ -226,9 +226,7 @@ func (b *Bus) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			b.flush(fctx)
+			b.flush(ctx)
 			return nil
 		case <-b.wake:
 			b.flush(ctx)
@@ -236,7 +234,11 @@ func (b *Bus) Run(ctx context.Context) error {
 	}
 }
 
-func (b *Bus) flush(ctx context.Context) {
+// flush writes pending events. The write is not cut short by shutdown: an
+// event published before the stop must reach the store.
+func (b *Bus) flush(parent context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), 5*time.Second)
+	defer cancel()
 	b.mu.Lock()
 	batch := b.pending
 	b.pending = nil
@@ -246,10 +248,8 @@ func (b *Bus) flush(ctx context.Context) {
 	}
 	if err := b.store.AppendEvents(ctx, batch); err != nil {
 		b.log.Error("persist events", "count", len(batch), "first_seq", batch[0].Seq, "err", err)
-		if ctx.Err() == nil {
-			b.mu.Lock()
-			b.pending = append(batch, b.pending...)
-			b.mu.Unlock()
-		}
+		b.mu.Lock()
+		b.pending = append(batch, b.pending...)
+		b.mu.Unlock()
 	}
 }

@@ -15,11 +15,12 @@ type NamedProber struct {
 }
 
 // Auto tries its probers in order (by default NVIDIA, then AMD, then None)
-// and keeps the first that works, so later samples do not pay for probing
-// absent hardware again. A source that is merely absent (ErrUnavailable) is
-// passed over; one that is present and failing (nvidia-smi exits non-zero)
-// is reported and nothing is remembered, so the next probe tries again
-// rather than settling on "no GPU" because a driver was briefly sick.
+// and keeps the first that reports GPUs, so later samples do not pay for
+// probing absent hardware again. A source that is present and failing
+// (nvidia-smi installed but exiting non-zero) does not stop the search, but
+// it does stop Auto from settling on "no GPU": if nothing else finds a GPU,
+// its error is returned and nothing is remembered, so the next probe tries
+// again rather than hiding a briefly sick driver for the daemon's lifetime.
 type Auto struct {
 	Probers []NamedProber
 
@@ -74,21 +75,32 @@ func (a *Auto) Probe(ctx context.Context) ([]GPU, error) {
 	if a.chosen != nil {
 		return a.chosen.Prober.Probe(ctx)
 	}
-	var failures []error
+	var (
+		failed error // first present-but-failing source
+		absent []error
+	)
 	for i := range a.Probers {
 		p := &a.Probers[i]
 		gpus, err := p.Prober.Probe(ctx)
-		if err == nil || len(gpus) > 0 {
-			a.chosen = p
-			return gpus, err
-		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if !errors.Is(err, ErrUnavailable) {
-			return nil, fmt.Errorf("probe %s: %w", p.Name, err)
+		switch {
+		case len(gpus) > 0 || (err == nil && failed == nil):
+			a.chosen = p
+			return gpus, err
+		case err == nil:
+			// Nothing found here, but an earlier source exists and failed:
+			// that failure is the better answer.
+			return nil, failed
+		case errors.Is(err, ErrUnavailable):
+			absent = append(absent, err)
+		case failed == nil:
+			failed = fmt.Errorf("probe %s: %w", p.Name, err)
 		}
-		failures = append(failures, err)
 	}
-	return nil, fmt.Errorf("no GPU source worked: %w", errors.Join(failures...))
+	if failed != nil {
+		return nil, failed
+	}
+	return nil, fmt.Errorf("no GPU source worked: %w", errors.Join(absent...))
 }

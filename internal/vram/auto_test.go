@@ -62,14 +62,19 @@ func TestAuto(t *testing.T) {
 			probes: 2, wantSource: SourceNone, wantCalls: [3]int{1, 1, 2},
 		},
 		{
-			name:   "present but failing nvidia is reported and retried",
-			nvidia: []proberResult{{err: errors.New("nvidia-smi exited with status 9")}, {gpus: nv}}, amd: []proberResult{{gpus: am}},
-			probes: 1, wantSource: "", wantErr: "probe nvidia: nvidia-smi exited with status 9", wantCalls: [3]int{1, 0, 0},
+			name:   "present but failing nvidia is reported, not hidden as none",
+			nvidia: []proberResult{{err: errors.New("nvidia-smi exited with status 9")}, {gpus: nv}}, amd: []proberResult{{err: absent}},
+			probes: 1, wantSource: "", wantErr: "probe nvidia: nvidia-smi exited with status 9", wantCalls: [3]int{1, 1, 1},
+		},
+		{
+			name:   "failing nvidia does not hide a working amd",
+			nvidia: []proberResult{{err: errors.New("nvidia-smi exited with status 9")}}, amd: []proberResult{{gpus: am}},
+			probes: 2, wantSource: SourceAMD, wantName: "amd", wantCalls: [3]int{1, 2, 0},
 		},
 		{
 			name:   "recovers after a failing first probe",
-			nvidia: []proberResult{{err: errors.New("exit 9")}, {gpus: nv}}, amd: []proberResult{{gpus: am}},
-			probes: 2, wantSource: SourceNVIDIA, wantName: "nv", wantCalls: [3]int{2, 0, 0},
+			nvidia: []proberResult{{err: errors.New("exit 9")}, {gpus: nv}}, amd: []proberResult{{err: absent}},
+			probes: 2, wantSource: SourceNVIDIA, wantName: "nv", wantCalls: [3]int{2, 1, 1},
 		},
 		{
 			name:   "partial result counts as working",

@@ -78,7 +78,9 @@ func TestHostProbe(t *testing.T) {
 		{
 			name: "memory failure is an error",
 			host: &Host{
-				VirtualMemory: func(context.Context) (*mem.VirtualMemoryStat, error) { return nil, errors.New("open /proc/meminfo: no such file") },
+				VirtualMemory: func(context.Context) (*mem.VirtualMemoryStat, error) {
+					return nil, errors.New("open /proc/meminfo: no such file")
+				},
 			},
 			wantErr: "read host memory: open /proc/meminfo: no such file",
 		},

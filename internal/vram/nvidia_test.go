@@ -244,7 +244,7 @@ cat '` + fixture + `'`,
 			// sh is killed, but the backgrounded sleep inherited stdout and
 			// would keep Wait blocked forever without WaitDelay.
 			name:    "hang with grandchild holding stdout",
-			script:  "sleep 1000 &\necho $! > \"$0.pid\"\nwait",
+			script:  "sleep 30 &\necho $! > \"$0.pid\"\nwait",
 			wantErr: "did not answer within 200ms and was killed",
 		},
 	}

@@ -3,6 +3,10 @@ package vram
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -99,4 +103,35 @@ func TestReadResidencyErrors(t *testing.T) {
 	if err != nil || rs == nil || len(rs) != 0 {
 		t.Errorf("empty /api/ps = %v, %v; want empty non-nil list", rs, err)
 	}
+}
+
+// TestReadResidencyRealClient goes through the official client over real
+// HTTP on 127.0.0.1, proving the JSON field mapping of /api/ps.
+func TestReadResidencyRealClient(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/ps" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"models":[{"name":"gemma3:12b","model":"gemma3:12b","size":8100000000,"digest":"abc","expires_at":"2026-11-22T08:00:00Z","size_vram":5000000000,"context_length":4096}]}`)
+	}))
+	defer srv.Close()
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := ReadResidency(context.Background(), api.NewClient(u, srv.Client()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 1 {
+		t.Fatalf("got %d residencies, want 1", len(rs))
+	}
+	r := rs[0]
+	wantEq(t, "size", r.SizeBytes, 8_100_000_000)
+	wantEq(t, "vram", r.VRAMBytes, 5_000_000_000)
+	wantEq(t, "context", r.ContextLength, 4096)
+	wantEq(t, "expires", r.ExpiresAt, time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC))
+	wantEq(t, "warning", r.Warning, "gemma3:12b is 38% on CPU (size 8.1 GB, in VRAM 5.0 GB): expect slow generation — free VRAM or choose a smaller model")
 }

@@ -1,0 +1,182 @@
+// Package api is agentd's HTTP surface: health, status, the run API, the
+// WebSocket event stream, the OpenAI-compatible endpoint, metrics and the
+// embedded dashboard. Everything under /api/ and /v1/ needs the token.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Config is what the server needs to know of agentd's configuration.
+type Config struct {
+	AuthRequired    bool
+	MaxRequestBytes int64
+	AllowedOrigins  []string
+	ShutdownTimeout time.Duration
+}
+
+// Server serves the HTTP API on a listener bound by the caller, so "port in
+// use" is reported at start, before anything else runs.
+type Server struct {
+	cfg    Config
+	ln     net.Listener
+	token  *TokenFile
+	log    *slog.Logger
+	mux    *http.ServeMux
+	ready  atomic.Bool
+	status func(context.Context) any
+	ping   func(context.Context) error
+}
+
+// New builds the server. status renders /api/v1/status; ping checks the
+// database for /readyz.
+func New(cfg Config, ln net.Listener, token *TokenFile, status func(context.Context) any, ping func(context.Context) error, log *slog.Logger) *Server {
+	s := &Server{cfg: cfg, ln: ln, token: token, log: log.With("component", "api"), mux: http.NewServeMux(), status: status, ping: ping}
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.Handle("GET /api/v1/status", http.HandlerFunc(s.getStatus))
+	return s
+}
+
+// Handle registers an authenticated handler.
+func (s *Server) Handle(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, s.authenticate(s.limitBody(h)))
+}
+
+// HandlePublic registers a handler that needs no token (login page, static
+// assets that hold no data).
+func (s *Server) HandlePublic(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// SetReady marks the daemon ready (or not) for /readyz.
+func (s *Server) SetReady(v bool) { s.ready.Store(v) }
+
+// Addr is the bound address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Handler is the whole mux, for tests.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Run serves until ctx ends, then shuts down gracefully.
+func (s *Server) Run(ctx context.Context) error {
+	srv := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(s.ln) }()
+	s.log.Info("listening", "addr", s.ln.Addr().String(), "auth", s.cfg.AuthRequired)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	s.ready.Store(false)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	_ = srv.Close()
+	return nil
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if !s.ready.Load() {
+		WriteError(w, http.StatusServiceUnavailable, "not_ready", "agentd is starting or stopping")
+		return
+	}
+	if s.ping != nil {
+		if err := s.ping(r.Context()); err != nil {
+			WriteError(w, http.StatusServiceUnavailable, "database", "database not answering: "+err.Error())
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
+	WriteJSON(w, http.StatusOK, s.status(r.Context()))
+}
+
+// SessionCookie is the dashboard's login cookie.
+const SessionCookie = "agentd_session"
+
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.cfg.AuthRequired || s.Authorized(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="agentd"`)
+		WriteError(w, http.StatusUnauthorized, "unauthorized", "missing or wrong token: send `Authorization: Bearer <token>` (see `agentd token`)")
+	})
+}
+
+// Authorized reports whether r carries the token, as a bearer header or the
+// dashboard's session cookie.
+func (s *Server) Authorized(r *http.Request) bool {
+	if !s.cfg.AuthRequired {
+		return true
+	}
+	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+		return s.token.Check(strings.TrimSpace(strings.TrimPrefix(h, "Bearer ")))
+	}
+	if c, err := r.Cookie(SessionCookie); err == nil {
+		return s.token.Check(c.Value)
+	}
+	return false
+}
+
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > s.cfg.MaxRequestBytes {
+			WriteError(w, http.StatusRequestEntityTooLarge, "too_large",
+				fmt.Sprintf("request body is %d bytes; the limit is %d (server.max_request_bytes)", r.ContentLength, s.cfg.MaxRequestBytes))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ErrorBody is every error response's shape.
+type ErrorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// WriteError writes a JSON error with a reason a person can act on.
+func WriteError(w http.ResponseWriter, status int, code, msg string) {
+	var b ErrorBody
+	b.Error.Code, b.Error.Message = code, msg
+	WriteJSON(w, status, b)
+}
+
+// WriteJSON writes v as JSON.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

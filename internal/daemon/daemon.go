@@ -1,0 +1,223 @@
+// Package daemon is agentd's composition root: it builds every component
+// from the configuration, runs them, and stops them in reverse order. Nothing
+// else imports it but cmd/agentd.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/agentd/agentd/internal/api"
+	"github.com/agentd/agentd/internal/buildinfo"
+	"github.com/agentd/agentd/internal/config"
+	"github.com/agentd/agentd/internal/db"
+	"github.com/agentd/agentd/internal/events"
+	"github.com/agentd/agentd/internal/sdnotify"
+	"github.com/agentd/agentd/internal/vram"
+	ollama "github.com/ollama/ollama/api"
+)
+
+// Options change how the daemon is assembled.
+type Options struct {
+	// ConfigPath is shown in status and doctor output.
+	ConfigPath string
+	// Demo labels the daemon loudly as a demo running on the simulator.
+	Demo bool
+	// Listener replaces binding server.listen (tests).
+	Listener net.Listener
+}
+
+// Daemon is a built, not yet running, agentd.
+type Daemon struct {
+	cfg     *config.Config
+	opts    Options
+	paths   config.Paths
+	log     *slog.Logger
+	started time.Time
+
+	Store   *db.Store
+	Bus     *events.Bus
+	Server  *api.Server
+	Monitor *vram.Monitor
+
+	ollama []endpointClient
+	group  group
+}
+
+type endpointClient struct {
+	cfg    config.EndpointConfig
+	client *ollama.Client
+}
+
+// New builds the daemon: state directory, database (locked against a second
+// agentd), event bus, token, listener. Every failure here is reported as one
+// line naming the path, port or process and the config key that changes it.
+func New(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger) (_ *Daemon, err error) {
+	d := &Daemon{cfg: cfg, opts: opts, paths: cfg.ResolvePaths(), log: log, started: time.Now()}
+	d.group.log = log
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+	if err := EnsureStateDir(d.paths.StateDir); err != nil {
+		return nil, err
+	}
+	if d.Store, err = db.Open(ctx, d.paths.Database, db.Options{}); err != nil {
+		return nil, err
+	}
+	d.Bus = events.New(d.Store, 4096, log)
+	if err := d.Bus.Init(ctx); err != nil {
+		return nil, err
+	}
+	token, err := api.LoadOrCreateToken(d.paths.TokenFile)
+	if err != nil {
+		return nil, err
+	}
+	ln := opts.Listener
+	if ln == nil {
+		if ln, err = Listen(cfg.Server.Listen); err != nil {
+			return nil, err
+		}
+	}
+	for _, ep := range cfg.Ollama.Endpoints {
+		c, err := NewOllamaClient(ep.URL, cfg.Ollama.ConnectTimeout.D())
+		if err != nil {
+			return nil, err
+		}
+		d.ollama = append(d.ollama, endpointClient{cfg: ep, client: c})
+	}
+	prober, err := vram.NewProber(cfg.VRAM.Probe, cfg.VRAM.SysfsRoot)
+	if err != nil {
+		return nil, fmt.Errorf("vram.probe: %w", err)
+	}
+	if nv, ok := prober.(*vram.NVIDIA); ok {
+		nv.Path, nv.Timeout = cfg.VRAM.NvidiaSMI, cfg.VRAM.ProbeTimeout.D()
+	}
+	d.Monitor = vram.NewMonitor(prober, &vram.Host{}, log)
+	d.Monitor.Interval = cfg.VRAM.SampleInterval.D()
+	d.Monitor.Publisher = busPublisher{d.Bus}
+	d.Monitor.Thresholds = thresholdsFrom(cfg.VRAM.Thresholds)
+
+	d.Server = api.New(api.Config{
+		AuthRequired:    cfg.Server.Auth == "token",
+		MaxRequestBytes: int64(cfg.Server.MaxRequestBytes),
+		AllowedOrigins:  cfg.Server.AllowedOrigins,
+		ShutdownTimeout: cfg.Server.ShutdownTimeout.D(),
+	}, ln, token, d.status, d.Store.Ping, log)
+
+	// Start order: storage first, the HTTP server last; stop is the reverse.
+	d.group.add("events", d.Bus)
+	d.group.add("retention", &db.Pruner{Store: d.Store, Interval: cfg.Storage.PruneInterval.D(), Log: log, Retention: db.Retention{
+		Runs: cfg.Storage.Retention.Runs.D(), Events: cfg.Storage.Retention.Events.D(),
+		Samples: cfg.Storage.Retention.Samples.D(), Ledgers: cfg.Storage.Retention.Ledgers.D(),
+	}})
+	d.group.add("vram", d.Monitor)
+	d.group.add("http", d.Server)
+	return d, nil
+}
+
+// Run runs every component until ctx ends, then stops them in reverse order
+// within server.shutdown_timeout.
+func (d *Daemon) Run(ctx context.Context) error {
+	defer d.close()
+	err := d.group.run(ctx, d.cfg.Server.ShutdownTimeout.D(), func() {
+		d.Server.SetReady(true)
+		d.Bus.Publish(events.DaemonState, "", map[string]any{"state": "ready", "demo": d.opts.Demo})
+		if _, err := sdnotify.Notify(sdnotify.Ready); err != nil {
+			d.log.Warn("systemd notify failed", "err", err)
+		}
+		d.log.Info("agentd ready", "version", buildinfo.Version, "listen", d.Server.Addr().String(),
+			"state_dir", d.paths.StateDir, "demo", d.opts.Demo)
+		if d.opts.Demo {
+			d.log.Warn("DEMO MODE: models are simulated by the built-in Ollama-protocol simulator; nothing here is a real model's output")
+		}
+	})
+	_, _ = sdnotify.Notify(sdnotify.Stopping)
+	d.log.Info("agentd stopped")
+	return err
+}
+
+// Addr is the HTTP listener's address.
+func (d *Daemon) Addr() net.Addr { return d.Server.Addr() }
+
+// Paths are the resolved state locations.
+func (d *Daemon) Paths() config.Paths { return d.paths }
+
+func (d *Daemon) close() {
+	if d.Store != nil {
+		d.Store.Close()
+		d.Store = nil
+	}
+}
+
+// EnsureStateDir creates the state directory and proves it writable.
+func EnsureStateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("state directory %s cannot be created: %v — set storage.state_dir to a writable directory", dir, unwrapPath(err))
+	}
+	probe := filepath.Join(dir, ".write-test")
+	f, err := os.OpenFile(probe, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("state directory %s is not writable: %v — set storage.state_dir, or give agentd's user ownership (chown -R agentd: %s)", dir, unwrapPath(err), dir)
+	}
+	f.Close()
+	return os.Remove(probe)
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// Listen binds the HTTP address, explaining the usual failures.
+func Listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err == nil {
+		return ln, nil
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil, fmt.Errorf("cannot listen on %s: port %s is already in use by another process (find it with `ss -ltnp 'sport = :%s'`) — stop it, or change server.listen", addr, port, port)
+	case errors.Is(err, syscall.EACCES):
+		return nil, fmt.Errorf("cannot listen on %s: permission denied (ports below 1024 need privileges) — change server.listen to a port above 1023", addr)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return nil, fmt.Errorf("cannot listen on %s: no such address on this machine — change server.listen", addr)
+	}
+	return nil, fmt.Errorf("cannot listen on %s: %w — check server.listen", addr, err)
+}
+
+// NewOllamaClient returns an official Ollama client for one endpoint.
+func NewOllamaClient(rawURL string, connectTimeout time.Duration) (*ollama.Client, error) {
+	u, err := parseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}).DialContext
+	return ollama.NewClient(u, &http.Client{Transport: tr}), nil
+}
+
+type busPublisher struct{ bus *events.Bus }
+
+func (p busPublisher) Publish(typ string, data any) { p.bus.Publish(typ, "", data) }
+
+func thresholdsFrom(t config.Thresholds) vram.Thresholds {
+	th := vram.DefaultThresholds()
+	th.VRAMUsedPercent = vram.Threshold{High: t.VRAMPercent, Low: t.VRAMPercent - 10}
+	th.GPUTemperatureC = vram.Threshold{High: t.GPUTempC, Low: t.GPUTempC - 10}
+	th.HostMemoryUsedPercent = vram.Threshold{High: t.HostMemPercent, Low: t.HostMemPercent - 10}
+	return th
+}

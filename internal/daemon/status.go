@@ -1,0 +1,96 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/agentd/agentd/internal/buildinfo"
+	"github.com/agentd/agentd/internal/vram"
+)
+
+// Status is /api/v1/status: what an operator needs at a glance.
+type Status struct {
+	Build         buildinfo.Info `json:"build"`
+	Demo          bool           `json:"demo"`
+	StartedAt     time.Time      `json:"started_at"`
+	UptimeSeconds float64        `json:"uptime_seconds"`
+	ConfigPath    string         `json:"config_path"`
+	Database      DatabaseStatus `json:"database"`
+	Ollama        []OllamaStatus `json:"ollama"`
+	Hardware      *vram.Sample   `json:"hardware,omitempty"`
+	Runs          map[string]int `json:"runs"`
+	Extra         map[string]any `json:"extra,omitempty"`
+}
+
+// DatabaseStatus reports the store.
+type DatabaseStatus struct {
+	OK            bool   `json:"ok"`
+	Path          string `json:"path"`
+	SchemaVersion int    `json:"schema_version"`
+	Error         string `json:"error,omitempty"`
+}
+
+// OllamaStatus reports one Ollama endpoint.
+type OllamaStatus struct {
+	Name      string `json:"name"`
+	URL       string `json:"url"`
+	Reachable bool   `json:"reachable"`
+	Version   string `json:"version,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+func (d *Daemon) status(ctx context.Context) any {
+	st := Status{
+		Build: buildinfo.Get(), Demo: d.opts.Demo, StartedAt: d.started.UTC(),
+		UptimeSeconds: time.Since(d.started).Seconds(), ConfigPath: d.opts.ConfigPath,
+		Database: DatabaseStatus{Path: d.paths.Database}, Runs: map[string]int{},
+	}
+	if v, err := d.Store.SchemaVersion(ctx); err != nil {
+		st.Database.Error = err.Error()
+	} else {
+		st.Database.OK, st.Database.SchemaVersion = true, v
+	}
+	if counts, err := d.Store.CountRunsByStatus(ctx); err == nil {
+		for k, v := range counts {
+			st.Runs[string(k)] = v
+		}
+	}
+	st.Ollama = d.probeOllama(ctx)
+	if s, ok := d.Monitor.Latest(); ok {
+		st.Hardware = &s
+	}
+	return st
+}
+
+// probeOllama asks every endpoint for its version, in parallel, briefly.
+func (d *Daemon) probeOllama(ctx context.Context) []OllamaStatus {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	out := make([]OllamaStatus, len(d.ollama))
+	var wg sync.WaitGroup
+	for i, ep := range d.ollama {
+		wg.Go(func() {
+			s := OllamaStatus{Name: ep.cfg.Name, URL: ep.cfg.URL}
+			v, err := ep.client.Version(ctx)
+			if err != nil {
+				s.Error = fmt.Sprintf("ollama not reachable at %s — is `ollama serve` running?", ep.cfg.URL)
+			} else {
+				s.Reachable, s.Version = true, v
+			}
+			out[i] = s
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+func parseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("ollama endpoint url %q is not a URL like http://127.0.0.1:11434 — fix ollama.endpoints", raw)
+	}
+	return u, nil
+}
