@@ -69,7 +69,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	if e.Err == nil {
+	if e.Err == nil || strings.Contains(e.Message, e.Err.Error()) {
 		return e.Message
 	}
 	return e.Message + " (" + e.Err.Error() + ")"
@@ -135,12 +135,12 @@ func classify(ctx context.Context, err error, f failure) *Error {
 
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		e.Class, e.Err = ClassCanceled, ctxErr
-		e.Message = fmt.Sprintf("%s %s on %s stopped: %v", f.op, f.model, where, ctxErr)
+		e.Message = fmt.Sprintf("%s on %s was canceled by the caller", subject(f.op, f.model), where)
 		return e
 	}
 	if f.timeout > 0 {
 		e.Class, e.Err = ClassTransient, context.DeadlineExceeded
-		e.Message = fmt.Sprintf("%s %s on %s did not finish within %s — raise ollama.request_timeout or use a smaller model or prompt", f.op, f.model, where, f.timeout)
+		e.Message = fmt.Sprintf("%s on %s did not finish within %s — raise ollama.request_timeout or use a smaller model or prompt", subject(f.op, f.model), where, f.timeout)
 		return e
 	}
 
@@ -150,7 +150,7 @@ func classify(ctx context.Context, err error, f failure) *Error {
 	switch {
 	case errors.As(err, &cb):
 		e.Class, e.Err = ClassOther, cb.err
-		e.Message = fmt.Sprintf("%s %s on %s stopped by the chunk callback", f.op, f.model, where)
+		e.Message = fmt.Sprintf("%s on %s stopped by the chunk callback", subject(f.op, f.model), where)
 	case errors.As(err, &status):
 		e.Status = status.StatusCode
 		classifyStatus(e, status.ErrorMessage)
@@ -163,7 +163,7 @@ func classify(ctx context.Context, err error, f failure) *Error {
 		e.Message = fmt.Sprintf("ollama not reachable at %s — is `ollama serve` running?", e.URL)
 	case errors.Is(err, errIncompleteStream) || isConnectionLost(err):
 		e.Class = ClassTransient
-		e.Message = fmt.Sprintf("lost the connection to ollama at %s during %s %s — check the server's log if this keeps happening", e.URL, f.op, f.model)
+		e.Message = fmt.Sprintf("lost the connection to ollama at %s during %s — check the server's log if this keeps happening", e.URL, subject(f.op, f.model))
 	case mentionsOutOfMemory(err.Error()):
 		e.Class = ClassOutOfMemory
 		e.Message = outOfMemoryMessage(f.model, e.Endpoint)
@@ -174,7 +174,7 @@ func classify(ctx context.Context, err error, f failure) *Error {
 		e.Message = fmt.Sprintf("ollama at %s failed in the middle of the response from %s: %v — see the ollama server log", e.URL, f.model, err)
 	default:
 		e.Class = ClassOther
-		e.Message = fmt.Sprintf("%s %s on %s failed: %v", f.op, f.model, where, err)
+		e.Message = fmt.Sprintf("%s on %s failed: %v", subject(f.op, f.model), where, err)
 	}
 	return e
 }
@@ -199,12 +199,20 @@ func classifyStatus(e *Error, msg string) {
 		e.Message = fmt.Sprintf("a proxy in front of ollama at %s answered %d — check that the server behind it is up", e.URL, e.Status)
 	default:
 		e.Class = ClassOther
-		e.Message = fmt.Sprintf("ollama at %s answered %d to %s %s: %s", e.URL, e.Status, e.Op, e.Model, msg)
+		e.Message = fmt.Sprintf("ollama at %s answered %d to %s: %s", e.URL, e.Status, subject(e.Op, e.Model), msg)
 	}
 }
 
 func outOfMemoryMessage(model, endpoint string) string {
 	return fmt.Sprintf("model %s does not fit in memory on endpoint %s — use a smaller model or quantization, lower num_ctx in models.options, or unload other models", model, endpoint)
+}
+
+// subject names the call in messages: "chat qwen3:8b", or "ps".
+func subject(op, model string) string {
+	if model == "" {
+		return op
+	}
+	return op + " " + model
 }
 
 func (e *Error) where() string {

@@ -83,7 +83,11 @@ func (c *Client) record(ctx context.Context, u Usage, err error) {
 	if err != nil {
 		u.ErrorClass = ClassOf(err)
 		u.Error = err.Error()
-		c.log.Warn("model call failed", "usage", u, "error", err)
+		level := slog.LevelWarn
+		if u.ErrorClass == ClassCanceled {
+			level = slog.LevelDebug
+		}
+		c.log.Log(ctx, level, "model call failed", "usage", u, "error", err)
 	} else {
 		c.log.Debug("model call", "usage", u)
 	}

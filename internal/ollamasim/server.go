@@ -79,11 +79,14 @@ func (s *Server) Start(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	s.mu.Lock()
+	done := s.done
+	s.mu.Unlock()
 	go func() {
 		select {
 		case <-ctx.Done():
-			s.Close()
-		case <-s.done:
+			_ = s.Close()
+		case <-done:
 		}
 	}()
 	return u, nil

@@ -1,26 +1,34 @@
 #!/bin/sh
 # Give the agentd user the GPU device groups, prepare its directories, and
-# enable the service where systemd runs. Harmless where it does not
-# (containers, chroots): every systemd step is skipped.
+# enable and start the service. deb-systemd-helper and deb-systemd-invoke do
+# nothing harmful where systemd does not run (containers, chroots).
 set -e
 for g in video render; do
     if getent group "$g" >/dev/null 2>&1; then
-        usermod -a -G "$g" agentd 2>/dev/null || true
+        usermod -a -G "$g" agentd || true
     fi
 done
 install -d -m 0750 -o agentd -g agentd /var/lib/agentd
 if [ -f /etc/agentd/config.toml ]; then
-    chgrp agentd /etc/agentd/config.toml 2>/dev/null || true
-    chmod 0640 /etc/agentd/config.toml 2>/dev/null || true
+    chgrp agentd /etc/agentd/config.toml || true
+    chmod 0640 /etc/agentd/config.toml || true
 fi
-if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-    systemctl daemon-reload || true
-    systemctl enable agentd.service || true
-    if [ "$1" = "configure" ] && [ -n "$2" ]; then
-        # Upgrade: restart onto the new binary; runs resume where they were.
-        systemctl try-restart agentd.service || true
+if command -v deb-systemd-helper >/dev/null 2>&1; then
+    deb-systemd-helper unmask agentd.service >/dev/null || true
+    if deb-systemd-helper --quiet was-enabled agentd.service; then
+        deb-systemd-helper enable agentd.service >/dev/null || true
     else
-        systemctl start agentd.service || true
+        deb-systemd-helper update-state agentd.service >/dev/null || true
+        deb-systemd-helper enable agentd.service >/dev/null || true
+    fi
+fi
+if [ -d /run/systemd/system ]; then
+    systemctl --system daemon-reload >/dev/null || true
+    if [ -n "$2" ]; then
+        # Upgrade: restart onto the new binary; runs resume where they were.
+        deb-systemd-invoke try-restart agentd.service >/dev/null || true
+    else
+        deb-systemd-invoke start agentd.service >/dev/null || true
     fi
 fi
 exit 0

@@ -1,17 +1,24 @@
 #!/bin/sh
-# On purge, remove agentd's state and user. A plain remove keeps the data
-# (runs, ledgers, the token) so a reinstall loses nothing.
+# A plain remove keeps agentd's data (runs, ledgers, the token) so a reinstall
+# loses nothing; purge removes it and the agentd user.
 set -e
-if [ "$1" = "purge" ]; then
+if [ -d /run/systemd/system ]; then
+    systemctl --system daemon-reload >/dev/null || true
+fi
+if [ "$1" = remove ] && command -v deb-systemd-helper >/dev/null 2>&1; then
+    deb-systemd-helper mask agentd.service >/dev/null || true
+fi
+if [ "$1" = purge ]; then
+    if command -v deb-systemd-helper >/dev/null 2>&1; then
+        deb-systemd-helper purge agentd.service >/dev/null || true
+        deb-systemd-helper unmask agentd.service >/dev/null || true
+    fi
     rm -rf /var/lib/agentd
     if getent passwd agentd >/dev/null 2>&1; then
-        userdel agentd 2>/dev/null || deluser --system agentd 2>/dev/null || true
+        userdel agentd || true
     fi
     if getent group agentd >/dev/null 2>&1; then
-        groupdel agentd 2>/dev/null || true
+        groupdel agentd || true
     fi
-fi
-if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-    systemctl daemon-reload || true
 fi
 exit 0

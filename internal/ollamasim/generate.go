@@ -1,0 +1,76 @@
+package ollamasim
+
+import (
+	"net/http"
+
+	"github.com/ollama/ollama/api"
+)
+
+// handleGenerate serves POST /api/generate. An empty prompt only loads the
+// model (done_reason "load"); an empty prompt with keep_alive 0 unloads it
+// (done_reason "unload"), exactly as Ollama does. The prompt is presented
+// to the Script and generator as a chat with an optional system message.
+func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
+	var req api.GenerateRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	s.stats.request()
+	if req.Model == "" {
+		writeError(w, errModelRequired)
+		return
+	}
+	m, ok := s.catalog.lookup(req.Model)
+	if !ok {
+		writeError(w, errModelNotFound(req.Model))
+		return
+	}
+	if req.Prompt == "" && req.KeepAlive != nil && req.KeepAlive.Duration == 0 {
+		s.sched.expire(m.Name)
+		writeJSON(w, http.StatusOK, api.GenerateResponse{Model: req.Model, CreatedAt: s.cfg.Now().UTC(), Done: true, DoneReason: "unload"})
+		return
+	}
+	if !m.Has(CapThinking) && req.Think != nil && req.Think.Bool() {
+		writeError(w, errDoesNotSupportThinking(req.Model))
+		return
+	}
+	if !m.Has(CapCompletion) {
+		writeError(w, errDoesNotSupportGenerate(req.Model))
+		return
+	}
+	chat := api.ChatRequest{Model: req.Model, Format: req.Format, KeepAlive: req.KeepAlive, Options: req.Options, Think: req.Think}
+	if req.System != "" {
+		chat.Messages = append(chat.Messages, api.Message{Role: "system", Content: req.System})
+	}
+	if req.Prompt != "" {
+		chat.Messages = append(chat.Messages, api.Message{Role: "user", Content: req.Prompt})
+	}
+	if req.Prompt == "" {
+		chat.Messages = nil // load only, even with a system prompt
+	}
+	inf := s.admit(r.Context(), w, m, &chat)
+	if inf == nil {
+		return
+	}
+	if req.Prompt == "" {
+		inf.lease.release()
+		writeJSON(w, http.StatusOK, api.GenerateResponse{Model: req.Model, CreatedAt: s.cfg.Now().UTC(), Done: true, DoneReason: "load"})
+		return
+	}
+	s.deliver(r.Context(), w, inf, wantsStream(req.Stream), func(p piece, final bool) any {
+		resp := api.GenerateResponse{
+			Model:     req.Model,
+			CreatedAt: s.cfg.Now().UTC(),
+			Response:  p.content,
+			Thinking:  p.thinking,
+			ToolCalls: p.toolCalls,
+			Done:      final,
+		}
+		if final {
+			resp.DoneReason = inf.out.doneReason
+			resp.Metrics = inf.metrics()
+		}
+		return resp
+	})
+}

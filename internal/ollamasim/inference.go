@@ -1,0 +1,325 @@
+package ollamasim
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ollama/ollama/api"
+)
+
+// inference is one admitted chat or generate request: a held slot, the
+// output the model will produce and its simulated timing.
+type inference struct {
+	model     *Model
+	lease     *lease
+	out       output
+	timing    timing
+	midStream bool // FaultMidStream struck
+}
+
+// piece is one streamed chunk of output.
+type piece struct {
+	thinking  string
+	content   string
+	toolCalls []api.ToolCall
+	tokens    int
+}
+
+// pieces splits the output into token-sized chunks, reasoning first, as a
+// streaming model emits them.
+func (inf *inference) pieces() []piece {
+	var ps []piece
+	for _, t := range splitTokens(inf.out.thinking) {
+		ps = append(ps, piece{thinking: t, tokens: 1})
+	}
+	for _, t := range splitTokens(inf.out.content) {
+		ps = append(ps, piece{content: t, tokens: 1})
+	}
+	if len(inf.out.toolCalls) > 0 {
+		n := 0
+		for _, tc := range inf.out.toolCalls {
+			n += countTokens(tc.Function.Name) + countTokens(tc.Function.Arguments.String())
+		}
+		ps = append(ps, piece{toolCalls: inf.out.toolCalls, tokens: n})
+	}
+	return ps
+}
+
+// splitTokens cuts s into 4-rune pieces, matching countTokens.
+func splitTokens(s string) []string {
+	r := []rune(s)
+	var out []string
+	for i := 0; i < len(r); i += 4 {
+		out = append(out, string(r[i:min(i+4, len(r))]))
+	}
+	return out
+}
+
+func (inf *inference) metrics() api.Metrics {
+	return api.Metrics{
+		TotalDuration:      inf.lease.loadDuration + inf.timing.prefill + inf.timing.decode,
+		LoadDuration:       inf.lease.loadDuration,
+		PromptEvalCount:    inf.timing.promptTokens,
+		PromptEvalDuration: inf.timing.prefill,
+		EvalCount:          inf.timing.evalTokens,
+		EvalDuration:       inf.timing.decode,
+	}
+}
+
+// keepAliveOf resolves a request's keep_alive against the default.
+func (s *Server) keepAliveOf(d *api.Duration) time.Duration {
+	if d == nil {
+		return s.cfg.KeepAlive
+	}
+	if d.Duration < 0 {
+		return Forever
+	}
+	return d.Duration
+}
+
+// numCtxOf is the context length the runner is loaded with: the request's
+// num_ctx or the server default, capped at the model's trained length.
+func (s *Server) numCtxOf(m *Model, opts map[string]any) int {
+	n := s.cfg.DefaultNumCtx
+	if v, ok := opts["num_ctx"].(float64); ok && v > 0 {
+		n = int(v)
+	}
+	if m.ContextLength > 0 && n > m.ContextLength {
+		n = m.ContextLength
+	}
+	return n
+}
+
+// numPredictOf returns options.num_predict, or -1 for unlimited.
+func numPredictOf(opts map[string]any) int {
+	if v, ok := opts["num_predict"].(float64); ok && v >= 0 {
+		return int(v)
+	}
+	return -1
+}
+
+// promptTokens counts a chat prompt as the template would render it: each
+// message with role overhead, plus the tool definitions and the schema.
+func promptTokens(req *api.ChatRequest) int {
+	n := 0
+	for _, m := range req.Messages {
+		n += messageOverheadTokens + countTokens(m.Content)
+		for _, tc := range m.ToolCalls {
+			n += countTokens(tc.Function.Name) + countTokens(tc.Function.Arguments.String())
+		}
+	}
+	if len(req.Tools) > 0 {
+		n += countTokens(req.Tools.String())
+	}
+	if hasFormat(req.Format) {
+		n += countTokens(string(req.Format))
+	}
+	return n
+}
+
+// admit runs the steps every generating request shares once capability
+// checks passed: the busy fault, scheduling (load, queue, eviction), the
+// timeout fault, output generation, output faults and the latency model.
+// On failure it has written the error response and returns nil.
+func (s *Server) admit(ctx context.Context, w http.ResponseWriter, m *Model, req *api.ChatRequest) *inference {
+	if s.faults.roll(FaultBusy, m.Name) {
+		s.stats.fault(FaultBusy)
+		writeError(w, errMaxQueue)
+		return nil
+	}
+	l, err := s.sched.acquire(ctx, m, s.numCtxOf(m, req.Options), s.keepAliveOf(req.KeepAlive))
+	if err != nil {
+		writeError(w, err)
+		return nil
+	}
+	inf := &inference{model: m, lease: l}
+	if len(req.Messages) == 0 {
+		return inf // load only
+	}
+	if s.faults.roll(FaultTimeout, m.Name) {
+		s.stats.fault(FaultTimeout)
+		s.log.Info("fault: hanging until the client gives up", "model", m.Name)
+		<-ctx.Done()
+		l.release()
+		return nil
+	}
+	out, err := s.gen.produce(m, req)
+	if err != nil {
+		l.release()
+		writeError(w, err)
+		return nil
+	}
+	out = s.applyOutputFaults(m, req, out)
+	if limit := numPredictOf(req.Options); limit >= 0 && out.evalTokens() > limit {
+		out = truncateOutput(out, limit)
+	}
+	pt := min(promptTokens(req), s.numCtxOf(m, req.Options))
+	inf.out = out
+	inf.timing = newTiming(m, pt, out.evalTokens(), l.gpuFraction, s.cfg.CPUSlowdown)
+	inf.midStream = s.faults.roll(FaultMidStream, m.Name)
+	if inf.midStream {
+		s.stats.fault(FaultMidStream)
+	}
+	s.stats.served(m.Name, inf.timing.prefill+inf.timing.decode, inf.timing.promptTokens, inf.timing.evalTokens)
+	return inf
+}
+
+// applyOutputFaults corrupts the output per the configured faults.
+func (s *Server) applyOutputFaults(m *Model, req *api.ChatRequest, out output) output {
+	if len(out.toolCalls) > 0 && s.faults.roll(FaultUnknownTool, m.Name) {
+		s.stats.fault(FaultUnknownTool)
+		name := out.toolCalls[0].Function.Name + "_v2"
+		for {
+			if _, offered := findTool(req.Tools, name); !offered {
+				break
+			}
+			name += "x"
+		}
+		out.toolCalls[0].Function.Name = name
+	}
+	if len(out.toolCalls) > 0 && s.faults.roll(FaultWrongArguments, m.Name) {
+		if tool, ok := findTool(req.Tools, out.toolCalls[0].Function.Name); ok {
+			s.stats.fault(FaultWrongArguments)
+			out.toolCalls[0].Function.Arguments = wrongArguments(tool, out.toolCalls[0].Function.Arguments.ToMap())
+		}
+	}
+	if hasFormat(req.Format) && out.content != "" && s.faults.roll(FaultInvalidJSON, m.Name) {
+		s.stats.fault(FaultInvalidJSON)
+		r := []rune(out.content)
+		out.content = "Sure! Here is the JSON you asked for:\n" + string(r[:len(r)/2])
+	}
+	if s.faults.roll(FaultTruncation, m.Name) {
+		s.stats.fault(FaultTruncation)
+		out = truncateOutput(out, out.evalTokens()/2)
+	}
+	return out
+}
+
+// wrongArguments breaks args against tool's schema: it drops the first
+// required property, or else gives the first property the wrong type, or
+// else adds an undeclared property.
+func wrongArguments(tool api.Tool, args map[string]any) api.ToolCallFunctionArguments {
+	if args == nil {
+		args = map[string]any{}
+	}
+	schema, _ := toolSchema(tool)
+	required := stringList(schema["required"])
+	props, _ := schema["properties"].(map[string]any)
+	switch {
+	case len(required) > 0:
+		delete(args, required[0])
+	case len(props) > 0:
+		keys := make([]string, 0, len(props))
+		for k := range props {
+			keys = append(keys, k)
+		}
+		sortStrings(keys)
+		p, _ := props[keys[0]].(map[string]any)
+		if t, _ := p["type"].(string); t == "string" {
+			args[keys[0]] = 12345
+		} else {
+			args[keys[0]] = "not a " + strings.TrimSpace(t+" value")
+		}
+	default:
+		args["unexpected_argument"] = true
+	}
+	keys := make([]string, 0, len(args))
+	for k := range args {
+		keys = append(keys, k)
+	}
+	sortStrings(keys)
+	a := api.NewToolCallFunctionArguments()
+	for _, k := range keys {
+		a.Set(k, args[k])
+	}
+	return a
+}
+
+// streamer writes NDJSON chunks, pacing them by the simulated decode time.
+type streamer struct {
+	w       http.ResponseWriter
+	flusher http.Flusher
+	started bool
+}
+
+func newStreamer(w http.ResponseWriter) *streamer {
+	f, _ := w.(http.Flusher)
+	return &streamer{w: w, flusher: f}
+}
+
+func (st *streamer) write(v any) error {
+	if !st.started {
+		st.w.Header().Set("Content-Type", "application/x-ndjson")
+		st.w.WriteHeader(http.StatusOK)
+		st.started = true
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if _, err := st.w.Write(append(b, '\n')); err != nil {
+		return err
+	}
+	if st.flusher != nil {
+		st.flusher.Flush()
+	}
+	return nil
+}
+
+// fail reports a mid-response error the way Ollama's streamResponse does:
+// a JSON error with status 500 if nothing was sent yet, else an error line.
+func (st *streamer) fail(msg string) {
+	if !st.started {
+		writeJSON(st.w, http.StatusInternalServerError, map[string]string{"error": msg})
+		return
+	}
+	_ = st.write(map[string]string{"error": msg})
+}
+
+// deliver sends the inference as a stream of chunks or one response.
+// render turns a piece into the endpoint's response type; final marks the
+// closing chunk that carries done and the metrics.
+func (s *Server) deliver(ctx context.Context, w http.ResponseWriter, inf *inference, stream bool, render func(p piece, final bool) any) {
+	defer inf.lease.release()
+	if !stream {
+		if err := s.sleeper.sleep(ctx, inf.timing.prefill+inf.timing.decode); err != nil {
+			return
+		}
+		if inf.midStream {
+			writeError(w, &httpError{http.StatusInternalServerError, MsgRunnerStopped})
+			return
+		}
+		all := piece{thinking: inf.out.thinking, content: inf.out.content, toolCalls: inf.out.toolCalls}
+		writeJSON(w, http.StatusOK, render(all, true))
+		return
+	}
+	st := newStreamer(w)
+	if err := s.sleeper.sleep(ctx, inf.timing.prefill); err != nil {
+		return
+	}
+	ps := inf.pieces()
+	cut := len(ps)
+	if inf.midStream {
+		cut = len(ps) / 2
+	}
+	per := inf.timing.perToken()
+	for _, p := range ps[:cut] {
+		if err := s.sleeper.sleep(ctx, per*time.Duration(p.tokens)); err != nil {
+			return
+		}
+		if err := st.write(render(p, false)); err != nil {
+			return
+		}
+	}
+	if inf.midStream {
+		st.fail(MsgRunnerStopped)
+		return
+	}
+	_ = st.write(render(piece{}, true))
+}
+
+// wantsStream reports Ollama's default: stream unless "stream": false.
+func wantsStream(b *bool) bool { return b == nil || *b }
