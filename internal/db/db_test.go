@@ -219,3 +219,32 @@ func TestPruneKeepsUnfinishedRuns(t *testing.T) {
 		t.Errorf("left = %s", ids(left))
 	}
 }
+
+func TestModelCallsAddCostToRun(t *testing.T) {
+	s := openTest(t, Options{})
+	ctx := context.Background()
+	if err := s.InsertRun(ctx, &run.Run{ID: "r", Status: run.Running, Source: "api", Request: "q", Planner: "auto"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []ModelCall{
+		{RunID: "r", Purpose: "plan", Model: "gemma3:12b", Location: "local", PromptTokens: 100, OutputTokens: 50},
+		{RunID: "r", Purpose: "plan", Model: "gpt-4.1-mini", Location: "remote", PromptTokens: 1000, OutputTokens: 500, CostUSD: 0.0012},
+		{RunID: "gone", Purpose: "embed", Model: "nomic-embed-text", Location: "local"},
+	} {
+		if err := s.InsertModelCall(ctx, &c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls, err := s.RunModelCalls(ctx, "r")
+	if err != nil || len(calls) != 2 {
+		t.Fatalf("calls = %d, %v", len(calls), err)
+	}
+	r, _ := s.GetRun(ctx, "r")
+	if r.CostUSD != 0.0012 {
+		t.Errorf("run cost = %v, want 0.0012", r.CostUSD)
+	}
+	tot, _ := s.ModelCallTotalsSince(ctx, time.Time{})
+	if len(tot) != 3 {
+		t.Errorf("totals = %+v", tot)
+	}
+}
