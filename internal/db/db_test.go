@@ -248,3 +248,29 @@ func TestModelCallsAddCostToRun(t *testing.T) {
 		t.Errorf("totals = %+v", tot)
 	}
 }
+
+func TestModelSizesAndLocalFailures(t *testing.T) {
+	s := openTest(t, Options{})
+	ctx := context.Background()
+	if err := s.SaveModelSize(ctx, "gemma3:12b", "a", 8_100_000_000, 8_100_000_000); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.SaveModelSize(ctx, "gemma3:12b", "b", 8_200_000_000, 5_000_000_000)
+	_ = s.SaveModelSize(ctx, "gemma3:12b", "a", 8_000_000_000, 8_000_000_000) // upsert
+	sizes, err := s.ModelSizes(ctx)
+	if err != nil || sizes["gemma3:12b"] != 8_200_000_000 {
+		t.Fatalf("sizes = %v, %v", sizes, err)
+	}
+	for i, st := range []run.Status{run.Failed, run.Done, run.Partial} {
+		r := &run.Run{ID: fmt.Sprintf("r%d", i), Status: st, Source: "api", Request: "q", Planner: "auto", Route: "local", Meta: []byte(`{"fingerprint":"fp1"}`)}
+		if err := s.InsertRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.UpdateRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.LocalFailures(ctx, "fp1"); err != nil || n != 2 {
+		t.Errorf("LocalFailures = %d, %v; want 2", n, err)
+	}
+}
