@@ -1,0 +1,82 @@
+// Package localplanner turns a request into a valid plan with a small local
+// model, reliably by construction: the model's output is constrained by a
+// JSON Schema built from the tool catalog, parsed leniently, validated
+// strictly, and repaired with the validation errors fed back. Known
+// workflows skip the planner entirely, and the router decides when a
+// request should go to the remote planner instead.
+//
+// The package never imports the concrete model client, the store or the
+// tool registry: it declares the small interfaces it needs (ChatModel,
+// Catalog, History, RemoteGate) and the composition root adapts them.
+package localplanner
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/agentd/agentd/internal/plan"
+)
+
+// ChatModel is one chat call to a model. The Ollama client adapts to it.
+type ChatModel interface {
+	Chat(ctx context.Context, req ChatRequest) (ChatResponse, error)
+}
+
+// ChatRequest is a non-streaming chat call.
+type ChatRequest struct {
+	Model    string
+	Messages []Message
+	// Format is a JSON Schema the output must follow (Ollama's "format").
+	Format json.RawMessage
+	// NumPredict caps the output tokens (Ollama's options.num_predict); 0
+	// leaves the model's default.
+	NumPredict int
+	// Purpose says why the call is made: PurposePlan, PurposeRepair,
+	// PurposeReplan, PurposeClassify or PurposeExtract. It is recorded with
+	// the call's usage.
+	Purpose string
+	RunID   string
+}
+
+// Message roles.
+const (
+	RoleSystem    = "system"
+	RoleUser      = "user"
+	RoleAssistant = "assistant"
+)
+
+// Message is one chat message.
+type Message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// ChatResponse is what a chat call returned.
+type ChatResponse struct {
+	Content string
+	// DoneReason is Ollama's done_reason: "stop", or "length" when the
+	// output hit NumPredict and is cut short.
+	DoneReason   string
+	PromptTokens int
+	OutputTokens int
+}
+
+// DoneLength is the done reason of an output cut short by NumPredict.
+const DoneLength = "length"
+
+// Purposes of model calls.
+const (
+	PurposePlan     = "plan"
+	PurposeRepair   = "plan_repair"
+	PurposeReplan   = "replan"
+	PurposeClassify = "workflow_classify"
+	PurposeExtract  = "workflow_params"
+)
+
+// Catalog is what planning needs from the tool registry: validation, and
+// the list of tools with their argument schemas for the plan schema and the
+// prompt.
+type Catalog interface {
+	plan.Catalog
+	List() []plan.ToolInfo
+}
