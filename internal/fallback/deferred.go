@@ -1,0 +1,155 @@
+package fallback
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/agentd/agentd/internal/db"
+)
+
+// LinkWatcher is what the deferred queue needs of the link monitor.
+type LinkWatcher interface {
+	State() LinkState
+	Changed() <-chan struct{}
+}
+
+var _ LinkWatcher = (*Link)(nil)
+
+// DeferredOptions builds a Deferred queue.
+type DeferredOptions struct {
+	Store *db.Store
+	Link  LinkWatcher
+	// Resubmit hands a drained run back to the executor. Required.
+	Resubmit func(ctx context.Context, runID string) error
+	// Expired is told of runs whose deadline passed in the queue.
+	Expired   func(ctx context.Context, run db.DeferredRun)
+	MaxAge    time.Duration // deadline for runs queued without one (fallback.deferred_max_age)
+	Publisher Publisher
+	Logger    *slog.Logger
+	Now       func() time.Time
+	// After schedules the next deadline check; tests replace it.
+	After func(time.Duration) <-chan time.Time
+}
+
+// Deferred holds asynchronous runs that need the remote while the link is
+// offline. When the link returns they drain once each, earliest deadline
+// first; runs whose deadline passes are reported instead.
+type Deferred struct {
+	o DeferredOptions
+}
+
+// NewDeferred builds the queue.
+func NewDeferred(o DeferredOptions) (*Deferred, error) {
+	if o.Store == nil || o.Link == nil || o.Resubmit == nil {
+		return nil, fmt.Errorf("deferred queue: store, link and resubmit are required")
+	}
+	if o.Expired == nil {
+		o.Expired = func(context.Context, db.DeferredRun) {}
+	}
+	if o.MaxAge <= 0 {
+		o.MaxAge = 24 * time.Hour
+	}
+	if o.Publisher == nil {
+		o.Publisher = nopPublisher{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	o.Logger = o.Logger.With("component", "fallback.deferred")
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.After == nil {
+		o.After = time.After
+	}
+	return &Deferred{o: o}, nil
+}
+
+// Enqueue defers a run (which must exist in the store) until the link
+// returns or deadline passes; a zero deadline means now + MaxAge.
+func (d *Deferred) Enqueue(ctx context.Context, runID string, deadline time.Time, reason string) error {
+	if deadline.IsZero() {
+		deadline = d.o.Now().Add(d.o.MaxAge)
+	}
+	return d.o.Store.UpsertDeferred(ctx, db.DeferredRun{RunID: runID, EnqueuedAt: d.o.Now().UTC(), Deadline: deadline, Reason: reason})
+}
+
+// Pending lists the queue in drain order.
+func (d *Deferred) Pending(ctx context.Context) ([]db.DeferredRun, error) {
+	return d.o.Store.ListDeferred(ctx)
+}
+
+// Drain reports expired runs and, if the link is up, resubmits the rest in
+// deadline order. Each run is claimed (removed) before it is resubmitted, so
+// it leaves the queue exactly once; a failed resubmit is logged and the run
+// is queued again for the next drain.
+func (d *Deferred) Drain(ctx context.Context) (drained, expired int, err error) {
+	runs, err := d.o.Store.ListDeferred(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	now := d.o.Now()
+	online := d.o.Link.State() != LinkOffline
+	for _, r := range runs {
+		if ctx.Err() != nil {
+			return drained, expired, ctx.Err()
+		}
+		isExpired := now.After(r.Deadline)
+		if !isExpired && !online {
+			continue
+		}
+		ok, err := d.o.Store.ClaimDeferred(ctx, r.RunID)
+		if err != nil {
+			return drained, expired, err
+		}
+		if !ok {
+			continue
+		}
+		if isExpired {
+			expired++
+			d.o.Logger.Warn("deferred run expired", "run", r.RunID, "deadline", r.Deadline)
+			d.o.Publisher.Publish(EventDeferredExpired, r.RunID, map[string]any{"deadline": r.Deadline, "reason": r.Reason})
+			d.o.Expired(ctx, r)
+			continue
+		}
+		if err := d.o.Resubmit(ctx, r.RunID); err != nil {
+			d.o.Logger.Error("resubmit deferred run", "run", r.RunID, "err", err)
+			if err := d.o.Store.UpsertDeferred(context.WithoutCancel(ctx), r); err != nil {
+				return drained, expired, err
+			}
+			continue
+		}
+		drained++
+		d.o.Publisher.Publish(EventDeferredDrained, r.RunID, map[string]any{"deadline": r.Deadline})
+	}
+	return drained, expired, nil
+}
+
+// Run drains whenever the link changes state and reports expiries as their
+// deadlines pass, until ctx ends.
+func (d *Deferred) Run(ctx context.Context) error {
+	for {
+		changed := d.o.Link.Changed()
+		if _, _, err := d.Drain(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			d.o.Logger.Error("drain deferred runs", "err", err)
+		}
+		wait := time.Minute
+		// The queue is in deadline order: wake for the first expiry.
+		if runs, err := d.o.Store.ListDeferred(ctx); err == nil && len(runs) > 0 {
+			if w := runs[0].Deadline.Sub(d.o.Now()) + time.Millisecond; w < wait {
+				wait = max(w, time.Millisecond)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		case <-d.o.After(wait):
+		}
+	}
+}

@@ -1,0 +1,361 @@
+package fallback
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/agentd/agentd/internal/config"
+	"github.com/agentd/agentd/internal/db"
+)
+
+// Errors PlanRemote returns before anything is sent. A *CapError (matching
+// ErrCapReached) means the caller continues locally and marks the run
+// degraded.
+var (
+	ErrDisabled  = errors.New("remote fallback is disabled (fallback.enabled = false)")
+	ErrSensitive = errors.New("request is marked sensitive: it never leaves this machine")
+	ErrLink      = errors.New("link does not allow a remote call")
+)
+
+// LinkError says why the link refused a call; it matches ErrLink.
+type LinkError struct{ Reason string }
+
+func (e *LinkError) Error() string        { return "remote call not made: " + e.Reason }
+func (e *LinkError) Is(target error) bool { return target == ErrLink }
+
+// Sizing of a call, in bytes and tokens, beyond what its body says.
+const (
+	// promptTokenOverhead covers what a provider adds to the prompt (chat
+	// template, the tool-use preamble of forced tools). Prompt tokens are
+	// reserved as the body's byte count plus this: a token is at least a
+	// byte, so the reservation is a true worst case.
+	promptTokenOverhead = 1024
+	// Expected and worst response size per output token, plus the envelope.
+	expectedBytesPerToken = 4
+	worstBytesPerToken    = 12
+	responseEnvelope      = 4096
+)
+
+// GateOptions builds a Gate.
+type GateOptions struct {
+	Config config.FallbackConfig
+	Store  *db.Store
+	// Provider overrides the configured one (tests, `agentd doctor`).
+	Provider Provider
+	// Link overrides a link monitor built from Config.Link; the daemon runs
+	// the Link's Run.
+	Link       *Link
+	Publisher  Publisher
+	Logger     *slog.Logger
+	HTTPClient *http.Client // providers and alert webhooks
+	Now        func() time.Time
+}
+
+// Gate is the remote planner behind every policy: it answers the router's
+// question (may this plan go remote now?) and makes the call — redact,
+// ledger, reserve, send, settle, restore.
+type Gate struct {
+	cfg      config.FallbackConfig
+	provider Provider
+	redactor *Redactor
+	ledger   *Ledger
+	budget   *Budget
+	link     *Link
+	finetune *Finetune
+	pub      Publisher
+	log      *slog.Logger
+}
+
+// NewGate builds the gate and recovers what a previous process left open:
+// its reservations are kept at their worst case (see Budget) and its
+// unfinished ledger rows marked interrupted.
+func NewGate(ctx context.Context, o GateOptions) (*Gate, error) {
+	if o.Store == nil {
+		return nil, errors.New("fallback gate: a store is required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Publisher == nil {
+		o.Publisher = nopPublisher{}
+	}
+	g := &Gate{cfg: o.Config, provider: o.Provider, link: o.Link, pub: o.Publisher,
+		log: o.Logger.With("component", "fallback")}
+	var err error
+	if g.redactor, err = NewRedactor(o.Config.Privacy); err != nil {
+		return nil, err
+	}
+	if g.budget, err = NewBudget(BudgetOptions{Store: o.Store, Config: o.Config, Publisher: o.Publisher,
+		Logger: o.Logger, HTTPClient: o.HTTPClient, Now: o.Now}); err != nil {
+		return nil, err
+	}
+	if g.provider == nil && o.Config.Enabled {
+		client := o.HTTPClient
+		if client == nil {
+			client = &http.Client{Timeout: o.Config.Timeout.D()}
+		}
+		if g.provider, err = NewProvider(o.Config, ProviderOptions{Client: client, Logger: o.Logger}); err != nil {
+			return nil, err
+		}
+	}
+	if g.link == nil {
+		g.link = NewLink(LinkOptions{Config: o.Config.Link, Client: o.HTTPClient, Publisher: o.Publisher, Logger: o.Logger, Now: o.Now})
+	}
+	g.ledger = NewLedger(o.Store, o.Publisher)
+	g.finetune = NewFinetune(o.Store)
+	if _, err := g.budget.Recover(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := g.ledger.Recover(ctx); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// Budget is the gate's budget, for the dashboard and `agentd budget`.
+func (g *Gate) Budget() *Budget { return g.budget }
+
+// Link is the gate's link monitor; the composition root runs its Run.
+func (g *Gate) Link() *Link { return g.link }
+
+// Ledger is the egress ledger.
+func (g *Gate) Ledger() *Ledger { return g.ledger }
+
+// Finetune is the fine-tuning candidate store.
+func (g *Gate) Finetune() *Finetune { return g.finetune }
+
+// ExportEgress writes the egress ledger (see Ledger.Export).
+func (g *Gate) ExportEgress(ctx context.Context, w io.Writer, since time.Time, format string) error {
+	return g.ledger.Export(ctx, w, since, format)
+}
+
+// ExportFinetune writes the fine-tuning candidates (see Finetune.Export).
+func (g *Gate) ExportFinetune(ctx context.Context, w io.Writer) (int, error) {
+	return g.finetune.Export(ctx, w)
+}
+
+// RemoteOnlyCost is what a call of these sizes would cost on the remote
+// model, for the counterfactual the run records (0 when it has no price).
+func (g *Gate) RemoteOnlyCost(promptTokens, outputTokens int) float64 {
+	usd, _ := g.budget.Cost(g.cfg.Model, promptTokens, outputTokens)
+	return usd
+}
+
+// PlanRequest is a planning step the router may send remote.
+type PlanRequest struct {
+	RunID        string
+	Purpose      string // plan | replan | step; empty is plan
+	SystemPrompt string
+	UserRequest  string
+	// Schema is the plan's JSON Schema, generated from the tool registry.
+	// Its descriptions and titles are redacted; names, enums and patterns
+	// are sent as they are, since the plan must match them.
+	Schema    json.RawMessage
+	Sensitive bool
+	// The local planner's failed attempt, kept with the candidate.
+	LocalPlan   string
+	LocalErrors []string
+}
+
+// PlanUsage is what a remote plan cost and moved.
+type PlanUsage struct {
+	Provider     string         `json:"provider"`
+	Model        string         `json:"model"`
+	InputTokens  int            `json:"input_tokens"`
+	OutputTokens int            `json:"output_tokens"`
+	CostUSD      float64        `json:"cost_usd"`
+	BytesOut     int64          `json:"bytes_out"`
+	BytesIn      int64          `json:"bytes_in"`
+	Duration     time.Duration  `json:"duration"`
+	Redactions   map[string]int `json:"redactions"`
+}
+
+// prepared is a request redacted and encoded, ready to be weighed.
+type prepared struct {
+	session      *Session
+	system, user string
+	body         []byte
+	promptTokens int
+	worstUSD     float64
+	expectedIn   int64
+	worstIn      int64
+}
+
+func (g *Gate) prepare(req PlanRequest) (*prepared, error) {
+	if g.provider == nil {
+		return nil, ErrDisabled
+	}
+	p := &prepared{session: g.redactor.NewSession()}
+	p.system = p.session.Redact(req.SystemPrompt)
+	p.user = p.session.Redact(req.UserRequest)
+	schema, err := p.session.RedactSchema(req.Schema)
+	if err != nil {
+		return nil, err
+	}
+	p.body, err = g.provider.Encode(Request{Model: g.cfg.Model, SystemPrompt: p.system, UserMessage: p.user,
+		Schema: schema, MaxTokens: g.cfg.MaxTokens})
+	if err != nil {
+		return nil, fmt.Errorf("encode remote request: %w", err)
+	}
+	p.promptTokens = len(p.body) + promptTokenOverhead
+	var ok bool
+	if p.worstUSD, ok = g.budget.Cost(g.cfg.Model, p.promptTokens, g.cfg.MaxTokens); !ok {
+		return nil, fmt.Errorf("remote model %q has no price — add [fallback.prices.%q]", g.cfg.Model, g.cfg.Model)
+	}
+	p.expectedIn = int64(g.cfg.MaxTokens*expectedBytesPerToken + responseEnvelope)
+	p.worstIn = int64(g.cfg.MaxTokens*worstBytesPerToken + responseEnvelope)
+	return p, nil
+}
+
+// AllowRemote answers the router: may this request be planned remotely now?
+// It checks that fallback is enabled, the request is not sensitive, the
+// link is up and fast enough for the latency budget, and the caps have room
+// for the call's worst case. The reason explains either answer.
+func (g *Gate) AllowRemote(ctx context.Context, req PlanRequest) (bool, string) {
+	if !g.cfg.Enabled {
+		return false, ErrDisabled.Error()
+	}
+	if req.Sensitive {
+		return false, ErrSensitive.Error()
+	}
+	p, err := g.prepare(req)
+	if err != nil {
+		return false, err.Error()
+	}
+	ok, reason := g.link.Allow(int64(len(p.body)) + p.expectedIn)
+	if !ok {
+		return false, reason
+	}
+	if err := g.budget.Check(ctx, req.RunID, p.worstUSD, int64(len(p.body))+p.worstIn); err != nil {
+		return false, err.Error()
+	}
+	return true, reason
+}
+
+// PlanRemote plans req on the remote model: redact, check the link, reserve
+// the worst case, write the ledger, send, settle, and map the placeholders
+// in the plan back to the real values. Errors: ErrDisabled, ErrSensitive,
+// *LinkError, *CapError (continue locally, mark the run degraded; the
+// request is kept as a fine-tuning candidate), *RemoteError.
+func (g *Gate) PlanRemote(ctx context.Context, req PlanRequest) (json.RawMessage, PlanUsage, error) {
+	usage := PlanUsage{Model: g.cfg.Model}
+	if !g.cfg.Enabled {
+		return nil, usage, ErrDisabled
+	}
+	if req.Sensitive {
+		return nil, usage, ErrSensitive
+	}
+	if req.Purpose == "" {
+		req.Purpose = PurposePlan
+	}
+	p, err := g.prepare(req)
+	if err != nil {
+		return nil, usage, err
+	}
+	usage.Provider = g.provider.Name()
+	usage.Redactions = p.session.Report()
+	usage.BytesOut = int64(len(p.body))
+	if ok, reason := g.link.Allow(usage.BytesOut + p.expectedIn); !ok {
+		return nil, usage, &LinkError{Reason: reason}
+	}
+	res, err := g.budget.Reserve(ctx, req.RunID, usage.Provider, g.cfg.Model, req.Purpose, p.promptTokens,
+		g.cfg.MaxTokens, usage.BytesOut+p.worstIn)
+	if err != nil {
+		if errors.Is(err, ErrCapReached) {
+			g.keep(ctx, req, p, "", ReasonCapReached)
+		}
+		return nil, usage, err
+	}
+	id, err := g.ledger.Begin(ctx, Egress{RunID: req.RunID, Destination: g.provider.Destination(), Provider: usage.Provider,
+		Model: g.cfg.Model, Purpose: req.Purpose, Body: p.body, Redactions: usage.Redactions})
+	if err != nil {
+		g.settle(ctx, res, g.budget.Release(ctx, res))
+		return nil, usage, err
+	}
+	sendCtx := ctx
+	if t := g.cfg.Timeout.D(); t > 0 {
+		var cancel context.CancelFunc
+		sendCtx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
+	start := time.Now()
+	resp, err := g.provider.Send(sendCtx, p.body)
+	usage.Duration = time.Since(start)
+	usage.BytesIn = resp.BytesIn
+	usage.InputTokens, usage.OutputTokens = resp.Usage.InputTokens, resp.Usage.OutputTokens
+	g.observe(ctx, resp, err)
+	if err != nil {
+		var re *RemoteError
+		isRemote := errors.As(err, &re)
+		switch {
+		case isRemote && !re.Sent:
+			_ = g.ledger.Finish(ctx, id, 0, "unsent")
+			g.settle(ctx, res, g.budget.Release(ctx, res))
+		case isRemote && (re.Status != 0 || re.Kind == KindResponse):
+			// An answer came back (an error status or an unusable body): bill
+			// what it reports, which is nothing for an error status.
+			_ = g.ledger.Finish(ctx, id, resp.BytesIn, "failed")
+			usage.CostUSD, _ = g.budget.Cost(g.cfg.Model, usage.InputTokens, usage.OutputTokens)
+			g.settle(ctx, res, g.budget.Commit(ctx, res, usage.CostUSD, usage.BytesOut+resp.BytesIn))
+		default:
+			// Sent, and no answer (timeout, reset, an error we cannot
+			// classify): the remote may have run and billed it.
+			_ = g.ledger.Finish(ctx, id, resp.BytesIn, "failed")
+			usage.CostUSD = res.USD
+			g.settle(ctx, res, g.budget.Commit(ctx, res, res.USD, usage.BytesOut+resp.BytesIn))
+		}
+		g.log.Warn("remote plan failed", "run", req.RunID, "provider", usage.Provider, "model", g.cfg.Model, "err", err)
+		return nil, usage, err
+	}
+	usage.CostUSD, _ = g.budget.Cost(g.cfg.Model, usage.InputTokens, usage.OutputTokens)
+	g.settle(ctx, res, g.budget.Commit(ctx, res, usage.CostUSD, usage.BytesOut+resp.BytesIn))
+	_ = g.ledger.Finish(ctx, id, resp.BytesIn, "ok")
+	plan, err := p.session.RestoreJSON([]byte(resp.Content))
+	if err != nil {
+		return nil, usage, &RemoteError{Provider: usage.Provider, Kind: KindResponse, Message: "the remote plan is not valid JSON", Sent: true, Err: err}
+	}
+	g.keep(ctx, req, p, resp.Content, ReasonRemotePlan)
+	g.log.Info("remote plan", "run", req.RunID, "provider", usage.Provider, "model", g.cfg.Model,
+		"bytes_out", usage.BytesOut, "bytes_in", usage.BytesIn, "cost_usd", usage.CostUSD,
+		"redactions", countsString(usage.Redactions), "duration", usage.Duration)
+	return plan, usage, nil
+}
+
+func (g *Gate) settle(ctx context.Context, r *Reservation, err error) {
+	if err != nil {
+		g.log.Error("settle remote budget reservation", "run", r.RunID, "reservation", r.ID, "err", err)
+	}
+}
+
+// observe feeds a real call to the link monitor.
+func (g *Gate) observe(ctx context.Context, resp Response, err error) {
+	if ctx.Err() != nil {
+		return // the caller gave up; that says nothing about the link
+	}
+	var re *RemoteError
+	if err != nil && errors.As(err, &re) && re.Status == 0 && re.Kind == KindTransient {
+		g.link.Observe(Observation{Failed: true})
+		return
+	}
+	g.link.Observe(Observation{RTT: resp.Timing.Connect, Bytes: resp.BytesIn, Transfer: resp.Timing.Download})
+}
+
+// keep stores the redacted request as a fine-tuning candidate.
+func (g *Gate) keep(ctx context.Context, req PlanRequest, p *prepared, remotePlan, reason string) {
+	local := p.session.Redact(req.LocalPlan)
+	errs := make([]string, len(req.LocalErrors))
+	for i, e := range req.LocalErrors {
+		errs[i] = p.session.Redact(e)
+	}
+	c := db.FinetuneCandidate{RunID: req.RunID, SystemPrompt: p.system, Request: p.user, LocalPlan: local,
+		LocalErrors: errs, RemotePlan: remotePlan, Provider: g.provider.Name(), Model: g.cfg.Model, Reason: reason}
+	if err := g.finetune.Add(ctx, c); err != nil {
+		g.log.Error("keep fine-tuning candidate", "run", req.RunID, "err", err)
+	}
+}

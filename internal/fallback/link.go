@@ -1,0 +1,310 @@
+package fallback
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptrace"
+	"sync"
+	"time"
+
+	"github.com/agentd/agentd/internal/config"
+	"github.com/agentd/agentd/internal/events"
+)
+
+// LinkState is what agentd believes of its uplink.
+type LinkState string
+
+// Link states.
+const (
+	LinkOnline      LinkState = "online"
+	LinkConstrained LinkState = "constrained"
+	LinkOffline     LinkState = "offline"
+)
+
+// Observation is one measurement of the link, from a real call or a probe.
+type Observation struct {
+	// Failed means the remote could not be reached (a network error; an
+	// HTTP error status is a working link).
+	Failed bool
+	// RTT is one round trip (a TCP connect, a probe's time to first byte);
+	// zero when unknown.
+	RTT time.Duration
+	// Bytes moved in Transfer: the part of a call that is transfer, not the
+	// remote thinking. Samples too small to time are ignored.
+	Bytes    int64
+	Transfer time.Duration
+}
+
+// Samples smaller than this say more about timer resolution than about the
+// link.
+const (
+	minSampleBytes    = 2 << 10
+	minSampleTransfer = 5 * time.Millisecond
+)
+
+// LinkOptions builds a Link.
+type LinkOptions struct {
+	Config    config.LinkConfig
+	Client    *http.Client // for the probe; nil uses one with a 30 s timeout
+	Publisher Publisher
+	Logger    *slog.Logger
+	Now       func() time.Time
+	// After schedules probes; tests replace it. Nil uses time.After.
+	After func(time.Duration) <-chan time.Time
+	// OnlineAfter is how many consecutive successes bring an offline link
+	// back (default 2).
+	OnlineAfter int
+	// Alpha weighs a new sample in the moving averages (default 0.3).
+	Alpha float64
+}
+
+// Link watches the uplink: round trip and throughput from real transfers
+// and an optional probe, smoothed by EWMA, with hysteresis between states.
+type Link struct {
+	cfg         config.LinkConfig
+	client      *http.Client
+	pub         Publisher
+	log         *slog.Logger
+	now         func() time.Time
+	after       func(time.Duration) <-chan time.Time
+	onlineAfter int
+	alpha       float64
+
+	mu       sync.Mutex
+	state    LinkState
+	rtt      time.Duration
+	bps      float64 // bytes per second; 0 = not measured
+	fails    int
+	oks      int
+	samples  int
+	changed  chan struct{}
+	lastSeen time.Time
+}
+
+// NewLink builds a Link that starts online: a site learns it is offline from
+// the first failures, not by assumption.
+func NewLink(o LinkOptions) *Link {
+	l := &Link{cfg: o.Config, client: o.Client, pub: o.Publisher, log: o.Logger, now: o.Now, after: o.After,
+		onlineAfter: o.OnlineAfter, alpha: o.Alpha, state: LinkOnline, changed: make(chan struct{})}
+	if l.client == nil {
+		l.client = &http.Client{Timeout: 30 * time.Second}
+	}
+	if l.pub == nil {
+		l.pub = nopPublisher{}
+	}
+	if l.log == nil {
+		l.log = slog.Default()
+	}
+	l.log = l.log.With("component", "fallback.link")
+	if l.now == nil {
+		l.now = time.Now
+	}
+	if l.after == nil {
+		l.after = time.After
+	}
+	if l.onlineAfter <= 0 {
+		l.onlineAfter = 2
+	}
+	if l.alpha <= 0 || l.alpha > 1 {
+		l.alpha = 0.3
+	}
+	if l.cfg.OfflineAfter <= 0 {
+		l.cfg.OfflineAfter = 3
+	}
+	return l
+}
+
+// Observe folds one measurement into the estimates and the state.
+func (l *Link) Observe(o Observation) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	from := l.state
+	if o.Failed {
+		l.fails++
+		l.oks = 0
+		if l.fails >= l.cfg.OfflineAfter {
+			l.state = LinkOffline
+		}
+		l.transitionLocked(from)
+		return
+	}
+	l.fails = 0
+	l.oks++
+	l.lastSeen = l.now()
+	if o.RTT > 0 {
+		if l.rtt == 0 {
+			l.rtt = o.RTT
+		} else {
+			l.rtt = time.Duration(l.alpha*float64(o.RTT) + (1-l.alpha)*float64(l.rtt))
+		}
+	}
+	if o.Bytes >= minSampleBytes && o.Transfer >= minSampleTransfer {
+		bps := float64(o.Bytes) / o.Transfer.Seconds()
+		if l.bps == 0 {
+			l.bps = bps
+		} else {
+			l.bps = l.alpha*bps + (1-l.alpha)*l.bps
+		}
+		l.samples++
+	}
+	switch {
+	case l.state == LinkOffline && l.oks < l.onlineAfter:
+		// Stay offline until the link has proven itself more than once.
+	case l.bps > 0 && l.cfg.ConstrainedBelowBps > 0:
+		bits := l.bps * 8
+		limit := float64(l.cfg.ConstrainedBelowBps)
+		if bits < limit || (l.state == LinkConstrained && bits < limit*1.25) {
+			l.state = LinkConstrained
+		} else {
+			l.state = LinkOnline
+		}
+	default:
+		l.state = LinkOnline
+	}
+	l.transitionLocked(from)
+}
+
+func (l *Link) transitionLocked(from LinkState) {
+	if l.state == from {
+		return
+	}
+	close(l.changed)
+	l.changed = make(chan struct{})
+	data := map[string]any{"from": from, "to": l.state, "rtt_ms": l.rtt.Milliseconds(), "bits_per_sec": int64(l.bps * 8)}
+	l.log.Info("link state changed", "from", from, "to", l.state, "rtt", l.rtt, "bits_per_sec", int64(l.bps*8))
+	l.pub.Publish(events.LinkState, "", data)
+}
+
+// State is the current state.
+func (l *Link) State() LinkState {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.state
+}
+
+// Changed returns a channel closed at the next state change.
+func (l *Link) Changed() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.changed
+}
+
+// LinkStats is a snapshot for the dashboard and the router's reasons.
+type LinkStats struct {
+	State               LinkState     `json:"state"`
+	RTT                 time.Duration `json:"rtt"`
+	BitsPerSec          int64         `json:"bits_per_sec"`
+	ConsecutiveFailures int           `json:"consecutive_failures"`
+	ThroughputSamples   int           `json:"throughput_samples"`
+	LastSeen            time.Time     `json:"last_seen"`
+}
+
+// Stats returns the current estimates.
+func (l *Link) Stats() LinkStats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return LinkStats{State: l.state, RTT: l.rtt, BitsPerSec: int64(l.bps * 8), ConsecutiveFailures: l.fails,
+		ThroughputSamples: l.samples, LastSeen: l.lastSeen}
+}
+
+// EstimateTransfer is how long moving these bytes should take: a round trip
+// to connect, one for the exchange, and the bytes at the measured rate.
+// Without a throughput measurement it is the round trips alone.
+func (l *Link) EstimateTransfer(bytesOut, bytesInExpected int64) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.estimateLocked(bytesOut + bytesInExpected)
+}
+
+func (l *Link) estimateLocked(bytes int64) time.Duration {
+	d := 2 * l.rtt
+	if l.bps > 0 {
+		d += time.Duration(float64(bytes) / l.bps * float64(time.Second))
+	}
+	return d
+}
+
+// Allow reports whether a call moving bytes may be made now: the link must
+// not be offline and the estimated transfer must fit the latency budget.
+// The reason explains either answer.
+func (l *Link) Allow(bytes int64) (bool, string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.state == LinkOffline {
+		return false, fmt.Sprintf("link offline (%d consecutive failures)", l.fails)
+	}
+	est := l.estimateLocked(bytes)
+	if l.bps == 0 {
+		return true, fmt.Sprintf("link %s, no throughput measured yet", l.state)
+	}
+	budget := l.cfg.LatencyBudget.D()
+	if budget > 0 && est > budget {
+		return false, fmt.Sprintf("estimated transfer %s for %d bytes at %d bit/s exceeds the latency budget %s",
+			est.Round(time.Millisecond), bytes, int64(l.bps*8), budget)
+	}
+	return true, fmt.Sprintf("link %s, estimated transfer %s within %s", l.state, est.Round(time.Millisecond), budget)
+}
+
+// Probe measures the link once with a GET of probe_url.
+func (l *Link) Probe(ctx context.Context) error {
+	if l.cfg.ProbeURL == "" {
+		return errors.New("no fallback.link.probe_url configured")
+	}
+	var firstByte time.Time
+	trace := &httptrace.ClientTrace{GotFirstResponseByte: func() { firstByte = l.now() }}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, l.cfg.ProbeURL, nil)
+	if err != nil {
+		return fmt.Errorf("link probe %s: %w", l.cfg.ProbeURL, err)
+	}
+	start := l.now()
+	resp, err := l.client.Do(req)
+	if err != nil {
+		if ctx.Err() == nil {
+			l.Observe(Observation{Failed: true})
+		}
+		return fmt.Errorf("link probe %s: %w", l.cfg.ProbeURL, err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	end := l.now()
+	if err != nil {
+		if ctx.Err() == nil {
+			l.Observe(Observation{Failed: true})
+		}
+		return fmt.Errorf("link probe %s: %w", l.cfg.ProbeURL, err)
+	}
+	o := Observation{Bytes: n, Transfer: end.Sub(start)}
+	if !firstByte.IsZero() {
+		o.RTT = firstByte.Sub(start)
+		o.Transfer = end.Sub(firstByte)
+	}
+	l.Observe(o)
+	return nil
+}
+
+// Run probes every probe_interval until ctx ends; without a probe_url it
+// only waits, and passive measurements from real calls are all there is.
+func (l *Link) Run(ctx context.Context) error {
+	if l.cfg.ProbeURL == "" {
+		<-ctx.Done()
+		return nil
+	}
+	interval := l.cfg.ProbeInterval.D()
+	if interval <= 0 {
+		interval = 5 * time.Minute
+	}
+	for {
+		if err := l.Probe(ctx); err != nil && ctx.Err() == nil {
+			l.log.Debug("link probe failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-l.after(interval):
+		}
+	}
+}

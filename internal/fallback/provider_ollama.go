@@ -1,0 +1,81 @@
+package fallback
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+)
+
+// Ollama speaks a remote Ollama server's native /api/chat, with the plan
+// schema as `format`. (A remote Ollama's OpenAI-compatible /v1 is served by
+// the OpenAI provider.)
+type Ollama struct {
+	http httpPoster
+	key  secret // optional: for servers behind an authenticating proxy
+}
+
+var _ Provider = (*Ollama)(nil)
+
+// Name implements Provider.
+func (p *Ollama) Name() string { return "ollama" }
+
+// Destination implements Provider.
+func (p *Ollama) Destination() string { return p.http.destination() }
+
+type ollamaRequest struct {
+	Model    string          `json:"model"`
+	Messages []chatMessage   `json:"messages"`
+	Stream   bool            `json:"stream"`
+	Format   json.RawMessage `json:"format"`
+	Options  ollamaOptions   `json:"options"`
+}
+
+type ollamaOptions struct {
+	NumPredict int `json:"num_predict,omitempty"`
+}
+
+// Encode implements Provider.
+func (p *Ollama) Encode(r Request) ([]byte, error) {
+	return marshal(ollamaRequest{
+		Model: r.Model,
+		Messages: []chatMessage{
+			{Role: "system", Content: r.SystemPrompt},
+			{Role: "user", Content: r.UserMessage},
+		},
+		Format:  schemaOrObject(r.Schema),
+		Options: ollamaOptions{NumPredict: r.MaxTokens},
+	})
+}
+
+type ollamaResponse struct {
+	Message struct {
+		Content string `json:"content"`
+	} `json:"message"`
+	Done            bool   `json:"done"`
+	DoneReason      string `json:"done_reason"`
+	PromptEvalCount int    `json:"prompt_eval_count"`
+	EvalCount       int    `json:"eval_count"`
+}
+
+// Send implements Provider.
+func (p *Ollama) Send(ctx context.Context, body []byte) (Response, error) {
+	h := http.Header{}
+	if p.key.set() {
+		h.Set("Authorization", "Bearer "+p.key.reveal())
+	}
+	data, t, err := p.http.post(ctx, body, h)
+	resp := Response{BytesIn: int64(len(data)), Timing: t}
+	if err != nil {
+		return resp, err
+	}
+	var v ollamaResponse
+	if err := json.Unmarshal(data, &v); err != nil {
+		return resp, &RemoteError{Provider: p.Name(), Kind: KindResponse, Message: "answer is not a chat response", Sent: true, Err: err}
+	}
+	resp.Usage = Usage{InputTokens: v.PromptEvalCount, OutputTokens: v.EvalCount}
+	if v.DoneReason == "length" {
+		return resp, &RemoteError{Provider: p.Name(), Kind: KindResponse, Message: "the plan was cut off at max_tokens — raise fallback.max_tokens", Sent: true}
+	}
+	resp.Content = v.Message.Content
+	return resp, nil
+}

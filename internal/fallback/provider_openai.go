@@ -1,0 +1,110 @@
+package fallback
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+)
+
+// OpenAI speaks the OpenAI chat completions API, which OpenAI, vLLM,
+// LiteLLM and a remote Ollama's /v1 all serve. The plan is constrained with
+// response_format json_schema.
+type OpenAI struct {
+	http httpPoster
+	key  secret
+}
+
+var _ Provider = (*OpenAI)(nil)
+
+// Name implements Provider.
+func (p *OpenAI) Name() string { return "openai" }
+
+// Destination implements Provider.
+func (p *OpenAI) Destination() string { return p.http.destination() }
+
+type chatMessage struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+type openAIRequest struct {
+	Model          string               `json:"model"`
+	Messages       []chatMessage        `json:"messages"`
+	MaxTokens      int                  `json:"max_tokens,omitempty"`
+	ResponseFormat openAIResponseFormat `json:"response_format"`
+	Stream         bool                 `json:"stream"`
+}
+
+type openAIResponseFormat struct {
+	Type       string           `json:"type"`
+	JSONSchema openAIJSONSchema `json:"json_schema"`
+}
+
+type openAIJSONSchema struct {
+	Name   string          `json:"name"`
+	Schema json.RawMessage `json:"schema"`
+}
+
+// Encode implements Provider.
+func (p *OpenAI) Encode(r Request) ([]byte, error) {
+	return marshal(openAIRequest{
+		Model: r.Model,
+		Messages: []chatMessage{
+			{Role: "system", Content: r.SystemPrompt},
+			{Role: "user", Content: r.UserMessage},
+		},
+		MaxTokens: r.MaxTokens,
+		ResponseFormat: openAIResponseFormat{Type: "json_schema",
+			JSONSchema: openAIJSONSchema{Name: "plan", Schema: schemaOrObject(r.Schema)}},
+	})
+}
+
+type openAIResponse struct {
+	Choices []struct {
+		Message struct {
+			Content string `json:"content"`
+			Refusal string `json:"refusal"`
+		} `json:"message"`
+		FinishReason string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage struct {
+		PromptTokens     int `json:"prompt_tokens"`
+		CompletionTokens int `json:"completion_tokens"`
+	} `json:"usage"`
+}
+
+// Send implements Provider.
+func (p *OpenAI) Send(ctx context.Context, body []byte) (Response, error) {
+	h := http.Header{}
+	if p.key.set() {
+		h.Set("Authorization", "Bearer "+p.key.reveal())
+	}
+	data, t, err := p.http.post(ctx, body, h)
+	resp := Response{BytesIn: int64(len(data)), Timing: t}
+	if err != nil {
+		return resp, err
+	}
+	var v openAIResponse
+	if err := json.Unmarshal(data, &v); err != nil || len(v.Choices) == 0 {
+		return resp, &RemoteError{Provider: p.Name(), Kind: KindResponse, Message: "answer is not a chat completion", Sent: true, Err: err}
+	}
+	resp.Usage = Usage{InputTokens: v.Usage.PromptTokens, OutputTokens: v.Usage.CompletionTokens}
+	c := v.Choices[0]
+	switch {
+	case c.Message.Refusal != "":
+		return resp, &RemoteError{Provider: p.Name(), Kind: KindResponse, Message: "the model refused: " + c.Message.Refusal, Sent: true}
+	case c.FinishReason == "length":
+		return resp, &RemoteError{Provider: p.Name(), Kind: KindResponse, Message: "the plan was cut off at max_tokens — raise fallback.max_tokens", Sent: true}
+	}
+	resp.Content = c.Message.Content
+	return resp, nil
+}
+
+// schemaOrObject stands in an open object schema when none was given, so
+// the request is still well formed.
+func schemaOrObject(s json.RawMessage) json.RawMessage {
+	if len(s) == 0 {
+		return json.RawMessage(`{"type":"object"}`)
+	}
+	return s
+}
