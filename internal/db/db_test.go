@@ -239,9 +239,8 @@ func TestModelCallsAddCostToRun(t *testing.T) {
 	if err != nil || len(calls) != 2 {
 		t.Fatalf("calls = %d, %v", len(calls), err)
 	}
-	r, _ := s.GetRun(ctx, "r")
-	if r.CostUSD != 0.0012 {
-		t.Errorf("run cost = %v, want 0.0012", r.CostUSD)
+	if calls[1].CostUSD != 0.0012 || calls[1].Location != "remote" {
+		t.Errorf("second call = %+v", calls[1])
 	}
 	tot, _ := s.ModelCallTotalsSince(ctx, time.Time{})
 	if len(tot) != 3 {

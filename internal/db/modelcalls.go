@@ -29,7 +29,8 @@ type ModelCall struct {
 	Error        string    `json:"error,omitempty"`
 }
 
-// InsertModelCall records a model call and adds its cost to its run.
+// InsertModelCall records a model call. The executor owns the run's cost
+// totals; this is the per-call record they are audited against.
 func (s *Store) InsertModelCall(ctx context.Context, c *ModelCall) error {
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = s.Now()
@@ -55,10 +56,7 @@ func (s *Store) InsertModelCall(ctx context.Context, c *ModelCall) error {
 		if err != nil {
 			return fmt.Errorf("insert model call: %w", err)
 		}
-		if runID != nil && (c.CostUSD != 0 || c.EnergyWh != 0) {
-			_, err = tx.ExecContext(ctx, "UPDATE runs SET cost_usd = cost_usd + ?, energy_wh = energy_wh + ? WHERE id = ?", c.CostUSD, c.EnergyWh, c.RunID)
-		}
-		return err
+		return nil
 	})
 }
 

@@ -1,0 +1,234 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/agentd/agentd/internal/run"
+)
+
+// The executor's queries: plans, steps, attempts, tool calls, approvals and
+// review items. The executor declares the interface (exec.Store); these are
+// its implementation, kept apart from the generic run queries.
+
+// UnfinishedRuns lists runs the executor must pick up again after a start:
+// every run that is neither terminal nor waiting in review, oldest first.
+func (s *Store) UnfinishedRuns(ctx context.Context) ([]*run.Run, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+runColumns+` FROM runs
+		WHERE status IN ('queued','planning','running','waiting_approval') ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("list unfinished runs: %w", err)
+	}
+	defer rows.Close()
+	var out []*run.Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list unfinished runs: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// SavePlan stores a plan version and writes the given steps (insert or
+// replace by step id) in one transaction, so a run never has a plan without
+// its steps.
+func (s *Store) SavePlan(ctx context.Context, runID string, version int, source, model string, planJSON []byte,
+	attempts int, errs []string, steps []*run.Step) error {
+	errJSON, _ := json.Marshal(nonNil(errs))
+	return s.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO plans(run_id, version, created_at, source, model, plan, attempts, errors)
+			VALUES (?,?,?,?,?,?,?,?)`, runID, version, ms(s.Now()), source, model, string(planJSON), attempts, string(errJSON)); err != nil {
+			return fmt.Errorf("insert plan %s v%d: %w", runID, version, err)
+		}
+		for _, st := range steps {
+			if err := upsertStep(ctx, tx, st); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// LatestPlan returns the newest plan of a run; version 0 means none.
+func (s *Store) LatestPlan(ctx context.Context, runID string) (int, []byte, error) {
+	var v int
+	var p string
+	err := s.read.QueryRowContext(ctx, `SELECT version, plan FROM plans WHERE run_id = ? ORDER BY version DESC LIMIT 1`, runID).Scan(&v, &p)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil, nil
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("load plan of run %s: %w", runID, err)
+	}
+	return v, []byte(p), nil
+}
+
+const stepColumns = `run_id, step_id, plan_version, kind, tool, tier, spec, depends_on, status, args, output, error,
+	attempts, idempotent, started_at, finished_at`
+
+// RunSteps loads a run's steps in the order they were written.
+func (s *Store) RunSteps(ctx context.Context, runID string) ([]*run.Step, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+stepColumns+` FROM steps WHERE run_id = ? ORDER BY rowid`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("load steps of run %s: %w", runID, err)
+	}
+	defer rows.Close()
+	var out []*run.Step
+	for rows.Next() {
+		var st run.Step
+		var spec, deps, status, args string
+		var started, finished sql.NullInt64
+		if err := rows.Scan(&st.RunID, &st.StepID, &st.PlanVersion, &st.Kind, &st.Tool, &st.Tier, &spec, &deps, &status,
+			&args, &st.Output, &st.Error, &st.Attempts, &st.Idempotent, &started, &finished); err != nil {
+			return nil, fmt.Errorf("load steps of run %s: %w", runID, err)
+		}
+		st.Spec, st.Args, st.Status = json.RawMessage(spec), json.RawMessage(args), run.StepStatus(status)
+		_ = json.Unmarshal([]byte(deps), &st.DependsOn)
+		st.StartedAt, st.FinishedAt = nullMS(started), nullMS(finished)
+		out = append(out, &st)
+	}
+	return out, rows.Err()
+}
+
+// UpdateStep writes a step's state (insert or replace by step id).
+func (s *Store) UpdateStep(ctx context.Context, st *run.Step) error {
+	return s.Tx(ctx, func(tx *sql.Tx) error { return upsertStep(ctx, tx, st) })
+}
+
+func upsertStep(ctx context.Context, tx *sql.Tx, st *run.Step) error {
+	deps, _ := json.Marshal(nonNil(st.DependsOn))
+	spec, args := string(st.Spec), string(st.Args)
+	if spec == "" {
+		spec = "{}"
+	}
+	if args == "" {
+		args = "{}"
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO steps(`+stepColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT(run_id, step_id) DO UPDATE SET plan_version=excluded.plan_version, kind=excluded.kind,
+		tool=excluded.tool, tier=excluded.tier, spec=excluded.spec, depends_on=excluded.depends_on,
+		status=excluded.status, args=excluded.args, output=excluded.output, error=excluded.error,
+		attempts=excluded.attempts, idempotent=excluded.idempotent, started_at=excluded.started_at,
+		finished_at=excluded.finished_at`,
+		st.RunID, st.StepID, st.PlanVersion, st.Kind, st.Tool, st.Tier, spec, string(deps), string(st.Status), args,
+		st.Output, st.Error, st.Attempts, st.Idempotent, msPtr(st.StartedAt), msPtr(st.FinishedAt))
+	if err != nil {
+		return fmt.Errorf("write step %s/%s: %w", st.RunID, st.StepID, err)
+	}
+	return nil
+}
+
+// StartAttempt records that a rung of the failure ladder began for a step.
+func (s *Store) StartAttempt(ctx context.Context, runID, stepID string, n int, rung string) (int64, error) {
+	res, err := s.write.ExecContext(ctx, `INSERT INTO attempts(run_id, step_id, n, rung, status, started_at)
+		VALUES (?,?,?,?,'running',?)`, runID, stepID, n, rung, ms(s.Now()))
+	if err != nil {
+		return 0, fmt.Errorf("record attempt %d of %s/%s: %w", n, runID, stepID, err)
+	}
+	return res.LastInsertId()
+}
+
+// FinishAttempt closes an attempt: status ok or failed, with the error class
+// the ladder acted on.
+func (s *Store) FinishAttempt(ctx context.Context, id int64, status, class, msg string) error {
+	if _, err := s.write.ExecContext(ctx, `UPDATE attempts SET status=?, error_class=?, error=?, finished_at=? WHERE id=?`,
+		status, class, msg, ms(s.Now()), id); err != nil {
+		return fmt.Errorf("finish attempt %d: %w", id, err)
+	}
+	return nil
+}
+
+// BeginToolCall writes the step's state and a 'started' tool call in one
+// transaction, before the tool runs: after a crash the row is the evidence
+// that a non-idempotent call may have happened.
+func (s *Store) BeginToolCall(ctx context.Context, st *run.Step, tool string, args []byte, argsHash string) (int64, error) {
+	var id int64
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		if err := upsertStep(ctx, tx, st); err != nil {
+			return err
+		}
+		a := string(args)
+		if a == "" {
+			a = "{}"
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO tool_calls(run_id, step_id, tool, args, args_hash, status, started_at)
+			VALUES (?,?,?,?,?,'started',?)`, st.RunID, st.StepID, tool, a, argsHash, ms(s.Now()))
+		if err != nil {
+			return fmt.Errorf("record tool call %s of %s/%s: %w", tool, st.RunID, st.StepID, err)
+		}
+		id, err = res.LastInsertId()
+		return err
+	})
+	return id, err
+}
+
+// FinishToolCall records how a tool call ended (ok or failed).
+func (s *Store) FinishToolCall(ctx context.Context, id int64, status, output, errMsg string, exitCode *int) error {
+	if _, err := s.write.ExecContext(ctx, `UPDATE tool_calls SET status=?, output=?, error=?, exit_code=?, finished_at=? WHERE id=?`,
+		status, output, errMsg, exitCode, ms(s.Now()), id); err != nil {
+		return fmt.Errorf("finish tool call %d: %w", id, err)
+	}
+	return nil
+}
+
+// LastToolCall is the newest tool call of a step: its status
+// (started|ok|failed) and output; found is false when the step made none.
+func (s *Store) LastToolCall(ctx context.Context, runID, stepID string) (status, output string, found bool, err error) {
+	err = s.write.QueryRowContext(ctx, `SELECT status, output FROM tool_calls WHERE run_id = ? AND step_id = ?
+		ORDER BY id DESC LIMIT 1`, runID, stepID).Scan(&status, &output)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", false, nil
+	}
+	if err != nil {
+		return "", "", false, fmt.Errorf("last tool call of %s/%s: %w", runID, stepID, err)
+	}
+	return status, output, true, nil
+}
+
+// RequestApproval records a pending approval for a step unless one exists
+// (a resumed run keeps its first request and expiry), and returns the
+// approval as it stands.
+func (s *Store) RequestApproval(ctx context.Context, runID, stepID, tool string, args []byte, expiresAt time.Time) (status string, expires time.Time, by, reason string, err error) {
+	a := string(args)
+	if a == "" {
+		a = "{}"
+	}
+	if _, err = s.write.ExecContext(ctx, `INSERT OR IGNORE INTO approvals(run_id, step_id, tool, args, status, requested_at, expires_at)
+		VALUES (?,?,?,?,'pending',?,?)`, runID, stepID, tool, a, ms(s.Now()), ms(expiresAt)); err != nil {
+		return "", time.Time{}, "", "", fmt.Errorf("request approval for %s/%s: %w", runID, stepID, err)
+	}
+	var exp int64
+	err = s.write.QueryRowContext(ctx, `SELECT status, expires_at, decided_by, reason FROM approvals WHERE run_id = ? AND step_id = ?`,
+		runID, stepID).Scan(&status, &exp, &by, &reason)
+	if err != nil {
+		return "", time.Time{}, "", "", fmt.Errorf("read approval for %s/%s: %w", runID, stepID, err)
+	}
+	return status, fromMS(exp), by, reason, nil
+}
+
+// DecideApproval moves a pending approval to status (approved, denied or
+// expired); it reports false when no pending approval was there to decide.
+func (s *Store) DecideApproval(ctx context.Context, runID, stepID, status, by, reason string) (bool, error) {
+	res, err := s.write.ExecContext(ctx, `UPDATE approvals SET status=?, decided_at=?, decided_by=?, reason=?
+		WHERE run_id=? AND step_id=? AND status='pending'`, status, ms(s.Now()), by, reason, runID, stepID)
+	if err != nil {
+		return false, fmt.Errorf("decide approval for %s/%s: %w", runID, stepID, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// AddReviewItem queues a step (or a whole run, stepID "") for a person.
+func (s *Store) AddReviewItem(ctx context.Context, runID, stepID, reason string) error {
+	if _, err := s.write.ExecContext(ctx, `INSERT INTO review_items(run_id, step_id, reason, created_at) VALUES (?,?,?,?)`,
+		runID, stepID, reason, ms(s.Now())); err != nil {
+		return fmt.Errorf("add review item for %s/%s: %w", runID, stepID, err)
+	}
+	return nil
+}

@@ -1,0 +1,208 @@
+package exec
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"github.com/agentd/agentd/internal/events"
+	"github.com/agentd/agentd/internal/plan"
+)
+
+// Publisher receives every transition; *events.Bus implements it.
+type Publisher interface {
+	Publish(typ, runID string, data any) events.Event
+}
+
+// Planner makes and remakes plans. The composition root adapts the local
+// planner, the workflow templates and the router (with the remote fallback
+// behind it) to this.
+type Planner interface {
+	Plan(ctx context.Context, req PlanRequest) (PlanResult, error)
+	Replan(ctx context.Context, req ReplanRequest) (PlanResult, error)
+}
+
+// PlanRequest asks for a first plan.
+type PlanRequest struct {
+	RunID     string
+	Request   string
+	Workflow  string
+	Params    map[string]any
+	Planner   string // what the request asked for: auto | local | remote
+	Sensitive bool
+}
+
+// ReplanRequest asks for a new plan of the steps still to do, given what
+// completed and what failed.
+type ReplanRequest struct {
+	RunID     string
+	Request   string
+	Workflow  string
+	Params    map[string]any
+	Sensitive bool
+	// Plan is the plan that failed.
+	Plan *plan.Plan
+	// Completed holds the output of every done step by id; a new plan may
+	// depend on these ids and they are not run again.
+	Completed map[string]string
+	Failed    []FailedStep
+	// Attempt counts replans of this run, from 1.
+	Attempt int
+	// Remote asks for the remote planner. The adapter decides whether policy,
+	// budget and link allow it, and returns an error when they do not.
+	Remote bool
+}
+
+// FailedStep is a step the ladder gave up on, and why.
+type FailedStep struct {
+	ID    string `json:"id"`
+	Error string `json:"error"`
+}
+
+// PlanResult is a plan and how it was made.
+type PlanResult struct {
+	Plan     *plan.Plan
+	Source   string // template | local | remote | replan_local | replan_remote
+	Route    string
+	Reasons  []string
+	Model    string
+	Attempts int
+	Errors   []string // validation errors met on the way
+	Degraded bool
+	// Mode "scratchpad" hands the run to the scratchpad loop instead.
+	Mode string
+	// CostUSD of the planning calls, added to the run.
+	CostUSD float64
+}
+
+// Tools looks tools up; the tool registry implements it.
+type Tools interface {
+	Lookup(name string) (Tool, bool)
+	// Names lists every tool, for the scratchpad loop.
+	Names() []string
+}
+
+// Tool is one callable tool.
+type Tool interface {
+	Name() string
+	Description() string
+	// Schema is the JSON Schema of the arguments.
+	Schema() json.RawMessage
+	// Idempotent tools may be run again after a crash interrupted them.
+	Idempotent() bool
+	RequiresApproval() bool
+	// Acquire waits for the tool's own concurrency limit.
+	Acquire(ctx context.Context) (release func(), err error)
+	// Call runs the tool. ctx ends when the run is cancelled or the step
+	// times out: child processes must be killed then.
+	Call(ctx context.Context, args map[string]any) (ToolResult, error)
+}
+
+// ToolResult is what a tool returned.
+type ToolResult struct {
+	Output   string
+	ExitCode *int
+}
+
+// ModelLimiter bounds how many calls a model serves at once; the VRAM
+// residency manager implements it. NewModelLimiter is the config-only one.
+type ModelLimiter interface {
+	Acquire(ctx context.Context, model string) (release func(), err error)
+}
+
+// Models names the model for a role: plan.TierFast, plan.TierStandard,
+// RoleSummarizer, RoleScratchpad.
+type Models interface {
+	Model(role string) string
+}
+
+// Model roles beyond the executor tiers.
+const (
+	RoleSummarizer = "summarizer"
+	RoleScratchpad = "scratchpad"
+)
+
+// ChatModel is a chat call to a local model.
+type ChatModel interface {
+	Chat(ctx context.Context, req ChatRequest) (ChatResponse, error)
+}
+
+// ChatRequest is one model call.
+type ChatRequest struct {
+	Model    string
+	Messages []Message
+	Tools    []ToolSpec
+	// Format is a JSON Schema the output must satisfy (empty: free text).
+	Format     json.RawMessage
+	NumPredict int
+	RunID      string
+	StepID     string
+	Purpose    string // execute | summarize | scratchpad
+	Tier       string
+}
+
+// Message of a chat.
+type Message struct {
+	Role      string     `json:"role"` // system | user | assistant | tool
+	Content   string     `json:"content"`
+	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
+	ToolName  string     `json:"tool_name,omitempty"`
+}
+
+// ToolCall is a model's request to call a tool.
+type ToolCall struct {
+	Name      string         `json:"name"`
+	Arguments map[string]any `json:"arguments"`
+}
+
+// ToolSpec offers a tool to a model.
+type ToolSpec struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	Parameters  json.RawMessage `json:"parameters"`
+}
+
+// ChatResponse is a finished model call.
+type ChatResponse struct {
+	Content        string
+	ToolCalls      []ToolCall
+	DoneReason     string
+	PromptTokens   int
+	OutputTokens   int
+	LoadDuration   time.Duration
+	PromptDuration time.Duration
+	EvalDuration   time.Duration
+	TotalDuration  time.Duration
+	Where          string // local | remote
+	CostUSD        float64
+	EnergyWh       float64
+}
+
+// Deps are the executor's collaborators.
+type Deps struct {
+	Store   Store
+	Planner Planner
+	Chat    ChatModel
+	Models  Models
+	Tools   Tools
+	// Limiter defaults to no per-model limit.
+	Limiter ModelLimiter
+	// Events defaults to dropping events.
+	Events Publisher
+	Log    *slog.Logger
+
+	// SupportsTools reports whether a model takes native tool calls; nil
+	// means every model does.
+	SupportsTools func(ctx context.Context, model string) bool
+	// IsNoToolSupport recognises the model's refusal of tools; the step
+	// then switches to schema-constrained tool selection.
+	IsNoToolSupport func(error) bool
+	// IsTransient recognises failures worth a retry (timeout, 503 busy,
+	// connection reset) from models and tools.
+	IsTransient func(error) bool
+
+	// Now and NewID are test seams.
+	Now   func() time.Time
+	NewID func() string
+}

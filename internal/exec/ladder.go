@@ -1,0 +1,306 @@
+package exec
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/agentd/agentd/internal/events"
+	"github.com/agentd/agentd/internal/plan"
+	"github.com/agentd/agentd/internal/run"
+)
+
+// Rungs of the failure ladder, as stored in attempts.rung.
+const (
+	RungFirst        = "first"
+	RungRetry        = "retry"
+	RungRegenerate   = "regenerate"
+	RungReplanLocal  = "replan_local"
+	RungReplanRemote = "replan_remote"
+	RungReview       = "review"
+	RungResume       = "resume"
+)
+
+// Error classes the ladder acts on, as stored in attempts.error_class.
+const (
+	ClassTransient = "transient"   // retry with backoff
+	ClassBadArgs   = "bad_args"    // a model's arguments failed the tool's schema: regenerate
+	ClassBadOutput = "bad_output"  // a model's output failed the step's schema: regenerate
+	ClassTool      = "tool_error"  // the tool failed: replan
+	ClassRepeat    = "repeat_call" // the same call again and again: replan
+	ClassTurns     = "turn_limit"  // no answer within the turns: replan
+	ClassBind      = "bind"        // a reference could not be filled: replan
+	ClassInvalid   = "invalid"     // a tool step's bound arguments failed the schema: replan
+	ClassDenied    = "denied"      // a person (or the timeout) said no
+	ClassModel     = "model"       // the model call failed for good
+	ClassCanceled  = "canceled"
+	ClassGuardrail = "guardrail" // max_errors reached
+)
+
+// stepError carries the ladder class of a failure.
+type stepError struct {
+	class string
+	err   error
+}
+
+func (e *stepError) Error() string { return e.err.Error() }
+func (e *stepError) Unwrap() error { return e.err }
+
+func classed(class string, format string, args ...any) error {
+	return &stepError{class: class, err: fmt.Errorf(format, args...)}
+}
+
+// classify names the rung a failure belongs to.
+func (x *runExec) classify(err error, attemptCtx context.Context) string {
+	var se *stepError
+	if errors.As(err, &se) {
+		return se.class
+	}
+	if x.ctx.Err() != nil {
+		return ClassCanceled
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(attemptCtx.Err(), context.DeadlineExceeded) {
+		return ClassTransient // the per-step timeout
+	}
+	if x.e.d.IsTransient(err) {
+		return ClassTransient
+	}
+	return ClassModel
+}
+
+// backoff before retry n (1-based): executor.retry_backoff doubled per try.
+func (x *runExec) backoff(n int) time.Duration {
+	d := x.e.cfg.Executor.RetryBackoff.D()
+	for i := 1; i < n && d < time.Minute; i++ {
+		d *= 2
+	}
+	return d
+}
+
+// runStep carries one step through approval, its attempts, and the
+// retry and regenerate rungs. It returns the failure class (or "").
+func (x *runExec) runStep(ctx context.Context, st *run.Step, in stepInput) string {
+	results := resultsJSON(in.outputs)
+	var args map[string]any
+	var task string
+	var err error
+	if in.spec.Kind() == plan.KindTool {
+		args, err = plan.Bind(in.spec.Args, results)
+		if args == nil {
+			args = map[string]any{}
+		}
+		if err == nil {
+			st.Args, _ = json.Marshal(args)
+		}
+	} else {
+		task, err = plan.BindText(in.spec.Task, results)
+	}
+	if err != nil {
+		x.addError()
+		return x.failStep(st, ClassBind, err.Error())
+	}
+
+	if ok, class, msg := x.gate(ctx, st, in.spec, args, task); !ok {
+		if class == ClassCanceled {
+			return x.canceledStep(st)
+		}
+		x.addError()
+		return x.failStep(st, class, msg)
+	}
+
+	select {
+	case x.stepSem <- struct{}{}:
+		defer func() { <-x.stepSem }()
+	case <-ctx.Done():
+		return x.canceledStep(st)
+	}
+	x.setStep(st, run.StepRunning, "")
+
+	var runner func(ctx context.Context, feedback string) (string, error)
+	if in.spec.Kind() == plan.KindTool {
+		runner = func(ctx context.Context, _ string) (string, error) { return x.toolStep(ctx, st, in.spec, args) }
+	} else {
+		t := x.newTaskConv(st, in, task)
+		runner = t.attempt
+	}
+
+	rung := RungFirst
+	if st.Attempts > 0 {
+		rung = RungResume
+	}
+	retries, regens := 0, 0
+	feedback := ""
+	for {
+		st.Attempts++
+		n := st.Attempts
+		aid, aerr := x.e.d.Store.StartAttempt(x.dbctx(), st.RunID, st.StepID, n, rung)
+		if aerr != nil {
+			x.log.Error("record attempt", "step", st, "err", aerr)
+		}
+		x.e.d.Events.Publish(events.StepAttempt, st.RunID, map[string]any{"step_id": st.StepID, "n": n, "rung": rung,
+			"status": "running"})
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if d := x.e.cfg.Executor.StepTimeout.D(); d > 0 {
+			actx, cancel = context.WithTimeout(ctx, d)
+		}
+		out, err := runner(actx, feedback)
+		class := ""
+		if err != nil {
+			class = x.classify(err, actx)
+		}
+		cancel()
+		if err == nil {
+			x.finishAttempt(aid, st, n, rung, "ok", "", "")
+			st.Output = out
+			x.setStep(st, run.StepDone, "")
+			return ""
+		}
+		if class == ClassCanceled || ctx.Err() != nil {
+			if x.shuttingDown() {
+				return ClassCanceled // left as it is for resume
+			}
+			x.finishAttempt(aid, st, n, rung, "failed", ClassCanceled, err.Error())
+			return x.canceledStep(st)
+		}
+		x.finishAttempt(aid, st, n, rung, "failed", class, err.Error())
+		x.addError()
+		if x.errorsExceeded() {
+			return x.failStep(st, class, fmt.Sprintf("%v (max_errors %d reached)", err, x.e.cfg.Executor.MaxErrors))
+		}
+		switch {
+		case class == ClassTransient && retries < x.e.cfg.Executor.MaxRetries:
+			retries++
+			rung = RungRetry
+			if !sleepCtx(ctx, x.backoff(retries)) {
+				return x.canceledStep(st)
+			}
+			continue
+		case (class == ClassBadArgs || class == ClassBadOutput) && in.spec.Kind() == plan.KindTask &&
+			regens < x.e.cfg.MaxRegenerate:
+			regens++
+			rung = RungRegenerate
+			feedback = err.Error()
+			continue
+		}
+		return x.failStep(st, class, err.Error())
+	}
+}
+
+func (x *runExec) finishAttempt(aid int64, st *run.Step, n int, rung, status, class, msg string) {
+	if aid != 0 {
+		if err := x.e.d.Store.FinishAttempt(x.dbctx(), aid, status, class, msg); err != nil {
+			x.log.Error("finish attempt", "step", st, "err", err)
+		}
+	}
+	x.e.d.Events.Publish(events.StepAttempt, st.RunID, map[string]any{"step_id": st.StepID, "n": n, "rung": rung,
+		"status": status, "error_class": class, "error": msg})
+}
+
+func (x *runExec) failStep(st *run.Step, class, msg string) string {
+	x.setStep(st, run.StepFailed, msg)
+	x.log.Warn("step failed", "step", st, "class", class, "err", msg)
+	return class
+}
+
+func (x *runExec) canceledStep(st *run.Step) string {
+	if x.shuttingDown() {
+		return ClassCanceled
+	}
+	why := "canceled"
+	if cause := context.Cause(x.ctx); cause != nil {
+		why = cause.Error()
+	}
+	x.setStep(st, run.StepCanceled, why)
+	return ClassCanceled
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// callKey identifies a call for repeat detection: tool and canonical
+// arguments (encoding/json sorts map keys).
+func callKey(tool string, args map[string]any) (key string, argsJSON []byte) {
+	if args == nil {
+		args = map[string]any{}
+	}
+	argsJSON, _ = json.Marshal(args)
+	sum := sha256.Sum256(append([]byte(tool+"\x00"), argsJSON...))
+	return hex.EncodeToString(sum[:16]), argsJSON
+}
+
+// countCall refuses a call already made executor.max_repeat_calls times
+// in this run: a model looping on one call burns the budget for nothing.
+func (x *runExec) countCall(tool, key string) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.calls[key] >= x.e.cfg.Executor.MaxRepeatCalls {
+		return classed(ClassRepeat, "call %s with the same arguments was already made %d times (max_repeat_calls)",
+			tool, x.calls[key])
+	}
+	x.calls[key]++
+	return nil
+}
+
+// callTool runs one tool call with crash evidence around it: the step and
+// a 'started' tool call row are committed before the tool runs, the result
+// after.
+func (x *runExec) callTool(ctx context.Context, st *run.Step, tool Tool, args map[string]any) (string, error) {
+	name := tool.Name()
+	key, argsJSON := callKey(name, args)
+	if err := x.countCall(name, key); err != nil {
+		return "", err
+	}
+	release, err := tool.Acquire(ctx)
+	if err != nil {
+		return "", fmt.Errorf("wait for tool %s: %w", name, err)
+	}
+	defer release()
+	id, err := x.e.d.Store.BeginToolCall(x.dbctx(), st, name, argsJSON, key)
+	if err != nil {
+		return "", fmt.Errorf("record tool call %s: %w", name, err)
+	}
+	x.e.d.Events.Publish(events.ToolCall, st.RunID, map[string]any{"step_id": st.StepID, "tool": name,
+		"args_hash": key, "status": "started"})
+	start := time.Now()
+	res, err := tool.Call(ctx, args)
+	if x.shuttingDown() {
+		// Leave the call 'started': whether it had effects is unknown.
+		return "", context.Cause(x.ctx)
+	}
+	out := capText(res.Output, int(x.e.cfg.Executor.ToolOutputCap))
+	status, msg := "ok", ""
+	if err != nil {
+		status, msg = "failed", err.Error()
+	}
+	if ferr := x.e.d.Store.FinishToolCall(x.dbctx(), id, status, out, msg, res.ExitCode); ferr != nil {
+		x.log.Error("finish tool call", "step", st, "err", ferr)
+	}
+	x.e.d.Events.Publish(events.ToolCall, st.RunID, map[string]any{"step_id": st.StepID, "tool": name,
+		"args_hash": key, "status": status, "error": msg, "ms": time.Since(start).Milliseconds(),
+		"output_bytes": len(res.Output)})
+	if err != nil {
+		if ctx.Err() != nil {
+			return out, err
+		}
+		if x.e.d.IsTransient(err) {
+			return out, &stepError{class: ClassTransient, err: fmt.Errorf("tool %s: %w", name, err)}
+		}
+		return out, &stepError{class: ClassTool, err: fmt.Errorf("tool %s: %w", name, err)}
+	}
+	return out, nil
+}
