@@ -35,6 +35,9 @@ type Server struct {
 	ready  atomic.Bool
 	status func(context.Context) any
 	ping   func(context.Context) error
+	// base is Run's context, set before serving: handlers tell a stopping
+	// daemon (base ended) from a client that hung up (only theirs ended).
+	base context.Context
 }
 
 // New builds the server. status renders /api/v1/status; ping checks the
@@ -74,6 +77,7 @@ func (s *Server) Run(ctx context.Context) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
+	s.base = ctx
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(s.ln) }()
 	s.log.Info("listening", "addr", s.ln.Addr().String(), "auth", s.cfg.AuthRequired)
@@ -91,6 +95,9 @@ func (s *Server) Run(ctx context.Context) error {
 	_ = srv.Close()
 	return nil
 }
+
+// stopping reports whether Run's context has ended.
+func (s *Server) stopping() bool { return s.base != nil && s.base.Err() != nil }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -1,0 +1,531 @@
+// agentd's dashboard: a hash-routed single page over the JSON API and the
+// live event stream.
+import { get, post, AuthError, EventStream } from "./api.js";
+import { h, clear, fmtBytes, fmtUSD, fmtPct, fmtTime, fmtDur, badge, card } from "./dom.js";
+import { gauge, lineChart, History } from "./charts.js";
+import { dag, gantt, setNodeStatus } from "./dag.js";
+
+const view = document.getElementById("view");
+const state = {
+  hist: new History(360),
+  linkHist: new History(360),
+  stream: null,
+  cleanup: [],
+  approvals: 0,
+};
+
+// ---- plumbing ---------------------------------------------------------
+
+function setConn(st) {
+  const el = document.getElementById("conn");
+  el.textContent = st;
+  el.dataset.state = st;
+}
+
+function onEvent(fn) {
+  const off = state.stream.on(fn);
+  state.cleanup.push(off);
+}
+
+function every(ms, fn) {
+  const id = setInterval(fn, ms);
+  state.cleanup.push(() => clearInterval(id));
+}
+
+// debounce coalesces bursts of events into one refresh.
+function debounce(fn, ms = 250) {
+  let t = null;
+  const d = () => { clearTimeout(t); t = setTimeout(fn, ms); };
+  state.cleanup.push(() => clearTimeout(t));
+  return d;
+}
+
+function errorBox(err) {
+  return h("div", { class: "error-box", role: "alert" }, err.message || String(err));
+}
+
+async function guard(fn) {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof AuthError) { showLogin(); return undefined; }
+    throw err;
+  }
+}
+
+// ---- login ------------------------------------------------------------
+
+function showLogin(message) {
+  state.stream?.stop();
+  state.stream = null;
+  for (const id of ["nav", "logout", "conn"]) document.getElementById(id).hidden = true;
+  teardown();
+  const input = h("input", { id: "login-token", type: "password", autocomplete: "current-password", required: true, placeholder: "agd_…", "aria-label": "API token" });
+  const msg = h("div", { class: "login-msg", role: "status" }, message || "");
+  const form = h("form", { class: "login card", id: "login-form" },
+    h("h1", {}, "Sign in to agentd"),
+    h("p", {}, "Paste the API token. Print it on the appliance with ", h("code", {}, "agentd token"), "."),
+    input,
+    h("button", { type: "submit", id: "login-submit" }, "Sign in"),
+    msg);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    msg.textContent = "";
+    try {
+      await post("/api/v1/login", { token: input.value.trim() });
+      start();
+    } catch (err) {
+      msg.textContent = err.message;
+      msg.classList.add("bad");
+    }
+  });
+  clear(view).append(h("div", { class: "login-wrap" }, form));
+  input.focus();
+}
+
+document.getElementById("logout").addEventListener("click", async () => {
+  await post("/api/v1/logout").catch(() => {});
+  showLogin("Signed out.");
+});
+
+// ---- routing ----------------------------------------------------------
+
+function teardown() {
+  for (const f of state.cleanup.splice(0)) f();
+}
+
+async function route() {
+  if (!state.stream) return;
+  teardown();
+  const [, page, arg] = (location.hash || "#/overview").split("/");
+  for (const a of document.querySelectorAll("[data-nav]")) a.classList.toggle("active", a.dataset.nav === page || (page === "run" && a.dataset.nav === "runs"));
+  clear(view);
+  const views = { overview, runs, run: runPage, approvals, egress, submit };
+  try {
+    await guard(() => (views[page] || overview)(arg ? decodeURIComponent(arg) : undefined));
+  } catch (err) {
+    view.append(errorBox(err));
+  }
+}
+
+async function start() {
+  try {
+    await get("/api/v1/session");
+  } catch (err) {
+    if (err instanceof AuthError) return showLogin();
+    clear(view).append(errorBox(err));
+    return;
+  }
+  for (const id of ["nav", "logout", "conn"]) document.getElementById(id).hidden = false;
+  get("/api/v1/status").then((st) => setDemo(st.demo)).catch(() => {});
+  state.stream = new EventStream(setConn);
+  state.stream.on(globalEvent);
+  state.stream.start();
+  refreshApprovalCount();
+  route();
+}
+
+// globalEvent keeps what every page shows (demo banner, approvals count,
+// history) current, whatever page is open.
+function globalEvent(ev) {
+  if (ev.type === "approval.requested" || ev.type === "approval.decided") refreshApprovalCount();
+  if (ev.type === "gpu.sample" && ev.data) recordSample(ev.data, Date.parse(ev.time));
+  if (ev.type === "link.state" && ev.data) state.linkHist.add("bps", Date.parse(ev.time), ev.data.throughput_bps);
+  if (ev.type === "daemon.state" && ev.data) setDemo(ev.data.demo);
+}
+
+async function refreshApprovalCount() {
+  try {
+    const r = await get("/api/v1/approvals");
+    const n = r.approvals.length;
+    const el = document.getElementById("approvals-count");
+    el.textContent = n;
+    el.hidden = n === 0;
+  } catch { /* the page itself reports errors */ }
+}
+
+function setDemo(on) {
+  document.getElementById("demo-banner").hidden = !on;
+  document.body.classList.toggle("demo", !!on);
+}
+
+function recordSample(sm, t) {
+  (sm.gpus || []).forEach((g, i) => {
+    if (g.memory_used_bytes != null) state.hist.add(`vram${i}`, t, g.memory_used_bytes);
+    if (g.utilization_percent != null) state.hist.add(`util${i}`, t, g.utilization_percent);
+  });
+  if (sm.host) {
+    state.hist.add("cpu", t, sm.host.cpu_percent);
+    state.hist.add("mem", t, sm.host.memory_used_percent);
+  }
+}
+
+// ---- overview ---------------------------------------------------------
+
+// seedHistory fills the charts from the samples the daemon kept, once.
+async function seedHistory() {
+  if (state.seeded) return;
+  state.seeded = true;
+  try {
+    const { points } = await get("/api/v1/history/gpu?minutes=30");
+    for (const p of points) {
+      const t = Date.parse(p.time);
+      state.hist.add(`vram${p.gpu}`, t, p.memory_used_bytes);
+      state.hist.add(`util${p.gpu}`, t, p.utilization_percent);
+    }
+  } catch (err) {
+    if (err instanceof AuthError) throw err;
+    // No history kept (404): the charts fill as samples arrive.
+  }
+}
+
+async function overview() {
+  const root = h("div", { class: "grid overview" });
+  view.append(h("h1", {}, "Overview"), root);
+  await seedHistory();
+  const draw = async () => {
+    const [st, budgets, res, link] = await Promise.all([
+      get("/api/v1/status"),
+      get("/api/v1/budgets").catch((e) => (e.status === 404 ? null : Promise.reject(e))),
+      get("/api/v1/residency").catch((e) => (e.status === 404 ? null : Promise.reject(e))),
+      get("/api/v1/link"),
+    ]);
+    setDemo(st.demo);
+    const hw = st.hardware || {};
+    const now = Date.now();
+    if (hw.time) recordSample(hw, Date.parse(hw.time) || now);
+    state.linkHist.add("bps", Date.parse(link.last_measured_at) || now, link.throughput_bps);
+    clear(root).append(
+      gpuCard(hw), hostCard(hw), modelsCard(res, hw), linkCard(link), budgetCard(budgets), runsCard(st.runs || {}));
+  };
+  await draw();
+  every(5000, () => guard(draw).catch((e) => console.error(e)));
+}
+
+function gpuCard(hw) {
+  const gpus = hw.gpus || [];
+  if (!gpus.length) {
+    return card("GPU", h("p", { class: "muted" }, hw.gpu_error || "No GPU detected: models run on the CPU."));
+  }
+  const gauges = gpus.map((g, i) => h("div", { class: "gpu" },
+    h("div", { class: "gpu-name" }, g.name || `GPU ${i}`),
+    h("div", { class: "gauges" },
+      gauge({ name: `vram${i}`, label: "VRAM", value: g.memory_used_bytes, max: g.memory_total_bytes, marks: [70, 90, 100],
+        detail: `${fmtBytes(g.memory_used_bytes)} / ${fmtBytes(g.memory_total_bytes)}` }),
+      gauge({ name: `util${i}`, label: "Load", value: g.utilization_percent, max: 100, marks: [90, 101, 102] }),
+      gauge({ name: `temp${i}`, label: "Temp", value: g.temperature_c, max: 100, text: g.temperature_c != null ? `${Math.round(g.temperature_c)}°C` : "–", marks: [75, 85, 95] }))));
+  const series = gpus.map((g, i) => ({ name: `${g.name || "GPU " + i} VRAM`, cls: `s${i}`, points: state.hist.get(`vram${i}`) }));
+  const total = Math.max(...gpus.map((g) => g.memory_total_bytes || 0));
+  return card("GPU", gauges, h("h3", {}, "VRAM history"), lineChart(series, { ymax: total || undefined, yfmt: fmtBytes, label: "VRAM history" }));
+}
+
+function hostCard(hw) {
+  const host = hw.host;
+  if (!host) return card("Host", h("p", { class: "muted" }, hw.host_error || "No host sample yet."));
+  return card("Host",
+    h("div", { class: "gauges" },
+      gauge({ name: "cpu", label: "CPU", value: host.cpu_percent, max: 100, marks: [70, 90, 100] }),
+      gauge({ name: "mem", label: "Memory", value: host.memory_used_percent, max: 100, marks: [70, 85, 95],
+        detail: `${fmtBytes(host.memory_used_bytes)} / ${fmtBytes(host.memory_total_bytes)}` })),
+    host.load ? h("p", { class: "muted" }, `Load ${host.load.load1.toFixed(2)} · ${host.load.load5.toFixed(2)} · ${host.load.load15.toFixed(2)}`) : null,
+    (host.warnings || []).map((w) => h("p", { class: "warn-text" }, w)),
+    lineChart([{ name: "CPU %", cls: "s0", points: state.hist.get("cpu") }, { name: "Memory %", cls: "s1", points: state.hist.get("mem") }],
+      { ymax: 100, yfmt: (v) => `${Math.round(v)}%`, label: "host history", height: 120 }));
+}
+
+function modelsCard(res, hw) {
+  if (!res) return card("Loaded models", h("p", { class: "muted" }, "Residency is not reported."));
+  const vramTotal = (hw.gpus || []).reduce((a, g) => a + (g.memory_total_bytes || 0), 0);
+  if (!res.models.length) return card("Loaded models", h("p", { class: "muted" }, "No model is loaded in Ollama."));
+  const rows = res.models.map((m) => {
+    const share = vramTotal ? (100 * m.vram_bytes) / vramTotal : 0;
+    const spill = m.size_bytes > 0 && m.vram_bytes < m.size_bytes;
+    const cpuPct = spill ? Math.round((100 * (m.size_bytes - m.vram_bytes)) / m.size_bytes) : 0;
+    const bar = h("div", { class: "bar-track" }, h("div", { class: "bar-fill" }));
+    bar.firstChild.style.width = `${Math.min(100, share).toFixed(1)}%`;
+    return h("tr", { dataset: { model: m.name } },
+      h("td", {}, m.name, spill ? h("div", { class: "spill", role: "alert" }, `⚠ ${cpuPct}% on CPU — slow; free VRAM or use a smaller model`) : null),
+      h("td", { class: "num" }, fmtBytes(m.vram_bytes)),
+      h("td", { class: "share" }, bar, h("span", { class: "muted" }, vramTotal ? fmtPct(share) : "–")));
+  });
+  return card("Loaded models", h("div", { class: "table-wrap" }, h("table", {},
+    h("thead", {}, h("tr", {}, h("th", {}, "Model"), h("th", { class: "num" }, "VRAM"), h("th", {}, "Share of VRAM"))),
+    h("tbody", {}, rows))));
+}
+
+function linkCard(link) {
+  const pts = state.linkHist.get("bps");
+  return card("Remote link",
+    h("p", {}, h("span", { class: `badge link-${link.state}`, id: "link-state" }, link.state),
+      link.state !== "disabled" ? ` RTT ${Math.round(link.rtt_ms || 0)} ms · ${fmtBytes(link.throughput_bps)}/s` : ""),
+    link.reason ? h("p", { class: "muted" }, link.reason) : null,
+    link.state === "disabled" ? null : lineChart([{ name: "throughput", cls: "s2", points: pts }],
+      { yfmt: (v) => `${fmtBytes(v)}/s`, label: "bandwidth history", height: 110, empty: "Bandwidth is charted as it is measured." }));
+}
+
+function budgetCard(b) {
+  if (!b) return card("Remote budget", h("p", { class: "muted" }, "Remote fallback is off: nothing is spent."));
+  const fmt = (c, v) => (c.unit === "usd" ? fmtUSD(v) : fmtBytes(v));
+  const gauges = b.caps.map((c) => gauge({
+    name: c.name, label: `${c.unit === "usd" ? "USD" : "Bytes"} / ${c.period}`,
+    value: c.cap > 0 ? c.spent + c.reserved : null, max: c.cap, marks: [50, 80, 100],
+    text: c.cap > 0 ? fmtPct((100 * (c.spent + c.reserved)) / c.cap) : "no cap",
+    detail: `${fmt(c, c.spent)}${c.reserved ? " + " + fmt(c, c.reserved) + " reserved" : ""} of ${c.cap > 0 ? fmt(c, c.cap) : "∞"}`,
+  }));
+  const sv = b.savings || {};
+  return card("Remote budget",
+    (b.alerts || []).map((a) => h("div", { class: "alert", role: "alert" }, a)),
+    h("div", { class: "gauges" }, gauges),
+    h("p", { class: "savings", id: "savings" }, `Saved ${fmtUSD(sv.saved_usd)} over ${sv.runs || 0} runs: `,
+      h("span", { class: "muted" }, `${fmtUSD(sv.cost_usd)} spent vs ${fmtUSD(sv.remote_only_usd)} had every call gone to the remote model`)));
+}
+
+function runsCard(counts) {
+  const order = ["queued", "planning", "running", "waiting_approval", "deferred", "review", "done", "partial", "failed", "canceled"];
+  return card("Runs", h("div", { class: "counts" },
+    order.filter((k) => counts[k]).map((k) => h("a", { class: "count-chip", href: `#/runs/?status=${k}` }, badge(k), h("b", {}, counts[k]))),
+    Object.keys(counts).length ? null : h("p", { class: "muted" }, "No runs yet.")),
+  h("p", {}, h("a", { href: "#/submit" }, "Submit a request →")));
+}
+
+// ---- runs -------------------------------------------------------------
+
+async function runs() {
+  const filter = h("select", { id: "runs-filter", "aria-label": "status filter" },
+    ["", "queued,planning,running,waiting_approval", "waiting_approval", "done", "partial", "failed", "canceled", "review", "deferred"]
+      .map((v) => h("option", { value: v }, v === "" ? "all" : v.includes(",") ? "active" : v.replace("_", " "))));
+  const fromHash = new URLSearchParams(location.hash.split("?")[1] || "").get("status");
+  if (fromHash) filter.value = fromHash;
+  const body = h("tbody", { id: "runs-body" });
+  const more = h("button", { type: "button", class: "secondary", hidden: true }, "Older runs");
+  let next = "";
+  view.append(h("div", { class: "page-head" }, h("h1", {}, "Runs"), filter),
+    h("div", { class: "table-wrap card" }, h("table", { class: "runs" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Run"), h("th", {}, "Status"), h("th", {}, "Request"), h("th", { class: "hide-s" }, "Route"),
+        h("th", { class: "hide-s" }, "Created"), h("th", { class: "num hide-s" }, "Cost"))), body)), more);
+  const row = (r) => h("tr", { dataset: { run: r.id, status: r.status } },
+    h("td", {}, h("a", { href: `#/run/${encodeURIComponent(r.id)}` }, r.id)),
+    h("td", {}, badge(r.status), r.degraded ? h("span", { class: "badge degraded" }, "degraded") : null),
+    h("td", { class: "req" }, r.request),
+    h("td", { class: "hide-s" }, r.route || r.planner || ""),
+    h("td", { class: "hide-s" }, fmtTime(r.created_at)),
+    h("td", { class: "num hide-s" }, fmtUSD(r.cost_usd)));
+  const load = async (append) => {
+    const q = new URLSearchParams({ limit: "50" });
+    if (filter.value) q.set("status", filter.value);
+    if (append && next) q.set("before", next);
+    const page = await get(`/api/v1/runs?${q}`);
+    if (!append) clear(body);
+    body.append(...page.runs.map(row));
+    if (!body.children.length) body.append(h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No runs.")));
+    next = page.next_before || "";
+    more.hidden = !next;
+  };
+  filter.addEventListener("change", () => guard(() => load(false)));
+  more.addEventListener("click", () => guard(() => load(true)));
+  await load(false);
+  const refresh = debounce(() => guard(() => load(false)));
+  onEvent((ev) => { if (ev.type === "run.created" || ev.type === "run.status") refresh(); });
+}
+
+// ---- one run ----------------------------------------------------------
+
+async function runPage(id) {
+  const head = h("div", { class: "page-head" });
+  const dagBox = h("div", { id: "dag" });
+  const ganttBox = h("div", { id: "gantt" });
+  const stepsBox = h("div", { id: "steps" });
+  const info = h("div", {});
+  view.append(head, info,
+    h("div", { class: "grid two" }, card("Plan", dagBox), card("Timeline", ganttBox)),
+    card("Steps", stepsBox));
+  const pick = (sid) => {
+    const d = stepsBox.querySelector(`details[data-step="${CSS.escape(sid)}"]`);
+    if (d) { d.open = true; d.scrollIntoView({ behavior: "smooth", block: "nearest" }); }
+  };
+  let detail = null;
+  const draw = async () => {
+    detail = await get(`/api/v1/runs/${encodeURIComponent(id)}`);
+    const r = detail.run;
+    const cancel = h("button", { type: "button", class: "danger", id: "cancel-run" }, "Cancel run");
+    cancel.hidden = ["done", "partial", "failed", "canceled"].includes(r.status);
+    cancel.addEventListener("click", async () => {
+      cancel.disabled = true;
+      try { await guard(() => post(`/api/v1/runs/${encodeURIComponent(id)}/cancel`)); } catch (err) { info.prepend(errorBox(err)); }
+    });
+    clear(head).append(h("h1", {}, "Run ", h("code", {}, r.id)), h("span", { id: "run-status" }, badge(r.status)), cancel);
+    const tokens = detail.model_calls.reduce((a, c) => a + c.prompt_tokens + c.output_tokens, 0);
+    clear(info).append(h("div", { class: "card run-info" },
+      h("p", { class: "request" }, r.request),
+      h("dl", { class: "facts" },
+        fact("Workflow", r.workflow || "—"), fact("Planner", `${r.planner}${r.route ? " → " + r.route : ""}`),
+        fact("Plan", detail.plan_version ? `v${detail.plan_version} ${detail.plan_source || ""} ${detail.plan_model || ""}` : "—"),
+        fact("Created", fmtTime(r.created_at)),
+        fact("Duration", r.started_at ? fmtDur((r.finished_at ? Date.parse(r.finished_at) : Date.now()) - Date.parse(r.started_at)) : "—"),
+        fact("Tokens", tokens.toLocaleString()), fact("Cost", fmtUSD(r.cost_usd)),
+        fact("Remote-only cost", fmtUSD(r.remote_only_usd)), r.degraded ? fact("Degraded", "yes") : null),
+      (r.route_reasons || []).length ? h("p", { class: "muted" }, "Route: ", r.route_reasons.join("; ")) : null,
+      r.answer ? h("div", { class: "answer", id: "run-answer" }, h("h3", {}, "Answer"), h("pre", {}, r.answer)) : null,
+      r.error ? h("div", { class: "error-box" }, r.error) : null));
+    const steps = detail.steps || [];
+    clear(dagBox).append(dag(steps, pick, { vertical: dagBox.clientWidth < 560 }));
+    clear(ganttBox).append(gantt(steps));
+    // Keep the steps a person opened open across live redraws.
+    const open = new Set([...stepsBox.querySelectorAll("details[open]")].map((d) => d.dataset.step));
+    clear(stepsBox).append(...steps.map((st) => stepDetail(st, detail)));
+    for (const d of stepsBox.querySelectorAll("details")) if (open.has(d.dataset.step)) d.open = true;
+  };
+  await draw();
+  const refresh = debounce(() => guard(draw).catch((e) => console.error(e)), 200);
+  onEvent((ev) => {
+    if (ev.run_id !== id) return;
+    if (ev.type === "step.status" && ev.data?.step_id) {
+      setNodeStatus(dagBox, ev.data.step_id, ev.data.status);
+    }
+    if (ev.type === "run.status" && ev.data?.status) {
+      clear(document.getElementById("run-status")).append(badge(ev.data.status));
+    }
+    refresh();
+  });
+  // Running bars grow with time.
+  every(1000, () => {
+    if (detail && !["done", "partial", "failed", "canceled"].includes(detail.run.status)) clear(ganttBox).append(gantt(detail.steps || []));
+  });
+}
+
+function fact(k, v) { return h("div", { class: "fact" }, h("dt", {}, k), h("dd", {}, v)); }
+
+function stepDetail(st, detail) {
+  const calls = detail.model_calls.filter((c) => c.step_id === st.step_id);
+  const tools = (detail.tool_calls || []).filter((c) => c.step_id === st.step_id);
+  const attempts = (detail.attempts || []).filter((a) => a.step_id === st.step_id);
+  const appr = (detail.approvals || []).find((a) => a.step_id === st.step_id);
+  const tokens = calls.reduce((a, c) => a + c.prompt_tokens + c.output_tokens, 0);
+  const cost = calls.reduce((a, c) => a + c.cost_usd, 0);
+  const what = st.tool ? `tool ${st.tool}` : `task${st.tier ? " (" + st.tier + ")" : ""}`;
+  const dur = st.started_at && st.finished_at ? fmtDur(Date.parse(st.finished_at) - Date.parse(st.started_at)) : "";
+  return h("details", { class: "step", dataset: { step: st.step_id, status: st.status } },
+    h("summary", {}, badge(st.status), h("b", {}, st.step_id), h("span", { class: "muted" }, ` ${what}`),
+      h("span", { class: "step-meta" }, [tokens ? `${tokens.toLocaleString()} tok` : "", cost ? fmtUSD(cost) : "", dur].filter(Boolean).join(" · "))),
+    attempts.length ? h("div", { class: "rungs" }, "Ladder: ", attempts.map((a) => h("span", { class: `rung rung-${a.status}`, title: a.error || "" }, `${a.n}. ${a.rung}${a.error_class ? " (" + a.error_class + ")" : ""}`))) : null,
+    calls.length ? h("div", { class: "table-wrap" }, h("table", { class: "small" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Model"), h("th", {}, "Where"), h("th", { class: "num" }, "In"), h("th", { class: "num" }, "Out"), h("th", { class: "num" }, "Time"), h("th", { class: "num" }, "Cost"))),
+      h("tbody", {}, calls.map((c) => h("tr", {}, h("td", {}, c.model), h("td", {}, c.location), h("td", { class: "num" }, c.prompt_tokens),
+        h("td", { class: "num" }, c.output_tokens), h("td", { class: "num" }, fmtDur(c.total_ms)), h("td", { class: "num" }, fmtUSD(c.cost_usd))))))) : null,
+    tools.map((t) => h("p", { class: "muted" }, `${t.tool}: ${t.status}${t.exit_code != null ? " (exit " + t.exit_code + ")" : ""}`)),
+    appr ? h("p", {}, "Approval: ", badge(appr.status), appr.decided_by ? ` by ${appr.decided_by}` : "", appr.reason ? ` — ${appr.reason}` : "") : null,
+    st.args && JSON.stringify(st.args) !== "{}" ? h("div", {}, h("h4", {}, "Arguments"), h("pre", {}, JSON.stringify(st.args, null, 2))) : null,
+    st.output ? h("div", {}, h("h4", {}, "Output"), h("pre", { class: "output" }, st.output)) : null,
+    st.error ? h("div", { class: "error-box" }, st.error) : null);
+}
+
+// ---- approvals --------------------------------------------------------
+
+async function approvals() {
+  const box = h("div", { id: "approvals" });
+  view.append(h("h1", {}, "Approvals"), box);
+  const draw = async () => {
+    const { approvals: list } = await get("/api/v1/approvals");
+    clear(box);
+    if (!list.length) { box.append(h("p", { class: "muted card" }, "Nothing is waiting for a decision.")); return; }
+    for (const a of list) {
+      const key = `${a.run_id}/${a.step_id}`;
+      const reason = h("input", { type: "text", placeholder: "Reason (optional)", "aria-label": "reason", class: "reason" });
+      const decide = (decision) => async () => {
+        try {
+          await guard(() => post(`/api/v1/approvals/${encodeURIComponent(a.run_id)}/${encodeURIComponent(a.step_id)}`, { decision, reason: reason.value }));
+          await draw();
+          refreshApprovalCount();
+        } catch (err) { box.prepend(errorBox(err)); }
+      };
+      box.append(h("section", { class: "card approval", dataset: { approval: key } },
+        h("h2", {}, h("code", {}, a.tool), " in ", h("a", { href: `#/run/${encodeURIComponent(a.run_id)}` }, a.run_id), ` / ${a.step_id}`),
+        a.request ? h("p", { class: "request" }, a.request) : null,
+        h("pre", {}, JSON.stringify(a.args ?? {}, null, 2)),
+        h("p", { class: "muted" }, `Requested ${fmtTime(a.requested_at)} · a timeout denies it at ${fmtTime(a.expires_at)}`),
+        h("div", { class: "actions" }, reason,
+          h("button", { type: "button", class: "ok", dataset: { approve: key }, onclick: decide("approve") }, "Approve"),
+          h("button", { type: "button", class: "danger", dataset: { deny: key }, onclick: decide("deny") }, "Deny"))));
+    }
+  };
+  await draw();
+  const refresh = debounce(() => guard(draw));
+  onEvent((ev) => { if (ev.type === "approval.requested" || ev.type === "approval.decided") refresh(); });
+}
+
+// ---- egress -----------------------------------------------------------
+
+async function egress() {
+  const body = h("tbody", {});
+  const more = h("button", { type: "button", class: "secondary", hidden: true }, "Older records");
+  view.append(h("h1", {}, "Egress ledger"),
+    h("p", { class: "muted" }, "Every byte that left this appliance: where, why, how much, the SHA-256 of the body, and what was redacted first."),
+    h("div", { class: "table-wrap card" }, h("table", { id: "egress" },
+      h("thead", {}, h("tr", {}, ["Time", "Run", "Destination", "Model", "Purpose", "Out", "In", "SHA-256", "Redactions", "Status"].map((c) => h("th", { class: c === "Out" || c === "In" ? "num" : undefined }, c)))),
+      body)), more);
+  let next = 0;
+  const load = async () => {
+    const q = new URLSearchParams({ limit: "50" });
+    if (next) q.set("before", next);
+    let page;
+    try {
+      page = await get(`/api/v1/egress?${q}`);
+    } catch (err) {
+      if (err.status === 404) { body.append(h("tr", {}, h("td", { colspan: 10, class: "muted" }, err.message))); return; }
+      throw err;
+    }
+    body.append(...page.records.map((e) => h("tr", {},
+      h("td", {}, fmtTime(e.time)), h("td", {}, e.run_id ? h("a", { href: `#/run/${encodeURIComponent(e.run_id)}` }, e.run_id) : "—"),
+      h("td", {}, e.destination), h("td", {}, `${e.provider} ${e.model}`), h("td", {}, e.purpose),
+      h("td", { class: "num" }, fmtBytes(e.bytes_out)), h("td", { class: "num" }, fmtBytes(e.bytes_in)),
+      h("td", {}, h("code", { title: e.sha256 }, (e.sha256 || "").slice(0, 12))),
+      h("td", {}, Object.entries(e.redactions || {}).map(([k, v]) => `${k}×${v}`).join(", ") || "none"),
+      h("td", {}, badge(e.status)))));
+    if (!body.children.length) body.append(h("tr", {}, h("td", { colspan: 10, class: "muted" }, "Nothing has left this appliance.")));
+    next = page.next_before || 0;
+    more.hidden = !next;
+  };
+  more.addEventListener("click", () => guard(load));
+  await load();
+}
+
+// ---- submit -----------------------------------------------------------
+
+async function submit() {
+  const models = await get("/v1/models").catch(() => ({ data: [] }));
+  const workflows = models.data.map((m) => m.id).filter((id) => id.startsWith("agentd:")).map((id) => id.slice(7));
+  const msg = h("div", { role: "status" });
+  const form = h("form", { class: "card submit", id: "submit-form" },
+    h("label", { for: "submit-request" }, "Request"),
+    h("textarea", { id: "submit-request", rows: 5, placeholder: "What should agentd do?" }),
+    h("div", { class: "row" },
+      h("label", {}, "Workflow", h("select", { id: "submit-workflow" }, h("option", { value: "" }, "none (plan it)"), workflows.map((w) => h("option", { value: w }, w)))),
+      h("label", {}, "Planner", h("select", { id: "submit-planner" }, ["auto", "local", "remote"].map((p) => h("option", { value: p }, p)))),
+      h("label", {}, "Priority", h("input", { id: "submit-priority", type: "number", value: 0, min: -100, max: 100 }))),
+    h("label", { class: "check" }, h("input", { id: "submit-sensitive", type: "checkbox" }), " Sensitive request: the privacy gate treats it as confidential"),
+    h("label", { class: "check" }, h("input", { id: "submit-async", type: "checkbox" }), " Async: may wait in the deferred queue while the link is offline"),
+    h("button", { type: "submit", id: "submit-go" }, "Submit"), msg);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    msg.textContent = "";
+    msg.className = "";
+    try {
+      const r = await guard(() => post("/api/v1/runs", {
+        request: form.querySelector("#submit-request").value,
+        workflow: form.querySelector("#submit-workflow").value,
+        planner: form.querySelector("#submit-planner").value,
+        priority: Number(form.querySelector("#submit-priority").value || 0),
+        sensitive: form.querySelector("#submit-sensitive").checked,
+        async: form.querySelector("#submit-async").checked,
+      }));
+      if (r) location.hash = `#/run/${encodeURIComponent(r.id)}`;
+    } catch (err) {
+      msg.className = "error-box";
+      msg.textContent = err.message;
+    }
+  });
+  view.append(h("h1", {}, "Submit a request"), form);
+}
+
+window.addEventListener("hashchange", route);
+start();
