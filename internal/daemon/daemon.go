@@ -20,7 +20,11 @@ import (
 	"github.com/agentd/agentd/internal/config"
 	"github.com/agentd/agentd/internal/db"
 	"github.com/agentd/agentd/internal/events"
+	"github.com/agentd/agentd/internal/exec"
+	"github.com/agentd/agentd/internal/fallback"
+	"github.com/agentd/agentd/internal/llm"
 	"github.com/agentd/agentd/internal/sdnotify"
+	"github.com/agentd/agentd/internal/tools"
 	"github.com/agentd/agentd/internal/vram"
 	ollama "github.com/ollama/ollama/api"
 )
@@ -33,6 +37,14 @@ type Options struct {
 	Demo bool
 	// Listener replaces binding server.listen (tests).
 	Listener net.Listener
+	// GPUCapacity overrides the VRAM the residency policy plans with
+	// (bytes; 0 = what the GPU probe reports). The demo sets it to the
+	// simulator's GPU.
+	GPUCapacity uint64
+	// Tools replaces the tool registry built from config (demo fixtures).
+	Tools func(config.ToolsConfig, tools.Deps) (*tools.Registry, error)
+	// Closers run after every component has stopped (the demo's simulator).
+	Closers []func()
 }
 
 // Daemon is a built, not yet running, agentd.
@@ -47,6 +59,13 @@ type Daemon struct {
 	Bus     *events.Bus
 	Server  *api.Server
 	Monitor *vram.Monitor
+
+	Residency *vram.Manager
+	LLM       *llm.Client
+	Tools     *tools.Registry
+	Gate      *fallback.Gate
+	Engine    *exec.Engine
+	recorder  *usageRecorder
 
 	ollama []endpointClient
 	group  group
@@ -107,13 +126,6 @@ func New(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 	d.Monitor.Publisher = busPublisher{d.Bus}
 	d.Monitor.Thresholds = thresholdsFrom(cfg.VRAM.Thresholds)
 
-	d.Server = api.New(api.Config{
-		AuthRequired:    cfg.Server.Auth == "token",
-		MaxRequestBytes: int64(cfg.Server.MaxRequestBytes),
-		AllowedOrigins:  cfg.Server.AllowedOrigins,
-		ShutdownTimeout: cfg.Server.ShutdownTimeout.D(),
-	}, ln, token, d.status, d.Store.Ping, log)
-
 	// Start order: storage first, the HTTP server last; stop is the reverse.
 	d.group.add("events", d.Bus)
 	d.group.add("retention", &db.Pruner{Store: d.Store, Interval: cfg.Storage.PruneInterval.D(), Log: log, Retention: db.Retention{
@@ -121,6 +133,21 @@ func New(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 		Samples: cfg.Storage.Retention.Samples.D(), Ledgers: cfg.Storage.Retention.Ledgers.D(),
 	}})
 	d.group.add("vram", d.Monitor)
+	if err := d.buildAgent(ctx); err != nil {
+		return nil, err
+	}
+
+	d.Server = api.New(api.Config{
+		AuthRequired:    cfg.Server.Auth == "token",
+		MaxRequestBytes: int64(cfg.Server.MaxRequestBytes),
+		AllowedOrigins:  cfg.Server.AllowedOrigins,
+		ShutdownTimeout: cfg.Server.ShutdownTimeout.D(),
+	}, ln, token, d.status, d.Store.Ping, log)
+
+	if err := d.registerAPI(); err != nil {
+		return nil, err
+	}
+
 	d.group.add("http", d.Server)
 	return d, nil
 }
@@ -153,6 +180,17 @@ func (d *Daemon) Addr() net.Addr { return d.Server.Addr() }
 func (d *Daemon) Paths() config.Paths { return d.paths }
 
 func (d *Daemon) close() {
+	if d.Tools != nil {
+		_ = d.Tools.Close()
+		d.Tools = nil
+	}
+	if d.Gate != nil {
+		d.Gate.Budget().Wait()
+	}
+	for _, c := range d.opts.Closers {
+		c()
+	}
+	d.opts.Closers = nil
 	if d.Store != nil {
 		d.Store.Close()
 		d.Store = nil

@@ -269,7 +269,33 @@ func TestModelSizesAndLocalFailures(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n, err := s.LocalFailures(ctx, "fp1"); err != nil || n != 2 {
-		t.Errorf("LocalFailures = %d, %v; want 2", n, err)
+	reasons := &run.Run{ID: "r9", Status: run.Failed, Source: "api", Request: "q", Planner: "auto", Route: "local", RouteReasons: []string{"complexity 0.2", "fingerprint fp1"}}
+	if err := s.InsertRun(ctx, reasons); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.LocalFailures(ctx, "fp1"); err != nil || n != 3 {
+		t.Errorf("LocalFailures = %d, %v; want 3", n, err)
+	}
+}
+
+func TestSamplesDownsample(t *testing.T) {
+	s := openTest(t, Options{})
+	ctx := context.Background()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	used := func(v int64) *int64 { return &v }
+	for i := range 120 { // two minutes of 1 s samples
+		if err := s.InsertSamples(ctx, base.Add(time.Duration(i)*time.Second),
+			[]GPUSample{{Index: 0, Source: "nvidia", Name: "H100", MemUsed: used(int64(i)), MemTotal: used(100)}},
+			&HostSample{MemTotal: 10, MemUsed: int64(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.Downsample(ctx, base.Add(time.Hour), time.Minute)
+	if err != nil || n != 240 {
+		t.Fatalf("downsample removed %d raw rows, %v; want 240", n, err)
+	}
+	hist, err := s.GPUHistory(ctx, base, 100)
+	if err != nil || len(hist) != 2 || *hist[1].MemUsed != 119 {
+		t.Fatalf("history = %+v, %v", hist, err)
 	}
 }

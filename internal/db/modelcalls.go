@@ -112,3 +112,9 @@ func (s *Store) ModelCallTotalsSince(ctx context.Context, t time.Time) ([]ModelC
 	}
 	return out, rows.Err()
 }
+
+// SetRemoteOnlyCost records what a run would have cost on the remote model.
+func (s *Store) SetRemoteOnlyCost(ctx context.Context, runID string, usd float64) error {
+	_, err := s.write.ExecContext(ctx, "UPDATE runs SET remote_only_usd = ? WHERE id = ?", usd, runID)
+	return err
+}

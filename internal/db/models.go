@@ -41,7 +41,7 @@ func (s *Store) ModelSizes(ctx context.Context) (map[string]int64, error) {
 func (s *Store) LocalFailures(ctx context.Context, fingerprint string) (int, error) {
 	var n int
 	err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM runs
-		WHERE json_extract(meta, '$.fingerprint') = ? AND route = 'local'
-		AND status IN ('failed', 'partial', 'review')`, fingerprint).Scan(&n)
+		WHERE (json_extract(meta, '$.fingerprint') = ?1 OR instr(route_reasons, '"fingerprint ' || ?1 || '"') > 0)
+		AND route = 'local' AND status IN ('failed', 'partial', 'review')`, fingerprint).Scan(&n)
 	return n, err
 }

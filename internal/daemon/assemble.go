@@ -1,0 +1,188 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/agentd/agentd/internal/db"
+	"github.com/agentd/agentd/internal/events"
+	"github.com/agentd/agentd/internal/exec"
+	"github.com/agentd/agentd/internal/fallback"
+	"github.com/agentd/agentd/internal/llm"
+	"github.com/agentd/agentd/internal/localplanner"
+	"github.com/agentd/agentd/internal/run"
+	"github.com/agentd/agentd/internal/tools"
+	"github.com/agentd/agentd/internal/vram"
+)
+
+// buildAgent wires the model client, residency manager, tools, planner,
+// remote gate and executor, and adds their long-running parts to the group.
+func (d *Daemon) buildAgent(ctx context.Context) error {
+	cfg := d.cfg
+	d.recorder = &usageRecorder{store: d.Store, monitor: d.Monitor, priceKWh: cfg.Fallback.EnergyPriceKWh}
+
+	endpoints := make([]vram.Endpoint, 0, len(d.ollama))
+	for _, ep := range d.ollama {
+		endpoints = append(endpoints, vram.Endpoint{
+			Name: ep.cfg.Name, ParallelSlots: ep.cfg.ParallelSlots,
+			Running: ep.client, Tags: ep.client, Loader: clientLoader{ep.client},
+		})
+	}
+	d.Residency = vram.NewManager(vram.ManagerConfig{
+		Models: cfg.Models, VRAM: cfg.VRAM, Endpoints: endpoints, Samples: d.Monitor,
+		CapacityBytes: d.opts.GPUCapacity, Store: d.Store, Publisher: busPublisher{d.Bus}, Logger: d.log,
+	})
+
+	var err error
+	d.LLM, err = llm.New(cfg.Ollama, cfg.Models, d.log, llm.WithRecorder(d.recorder), llm.WithKeepAlive(d.Residency))
+	if err != nil {
+		return fmt.Errorf("ollama client: %w", err)
+	}
+
+	deps := tools.Deps{Logger: d.log, Docs: d.Store, Embedder: embedder{d.LLM}, EmbedModel: cfg.Models.Embedding}
+	if d.opts.Tools != nil {
+		d.Tools, err = d.opts.Tools(cfg.Tools, deps)
+	} else {
+		d.Tools, err = tools.NewFromConfig(cfg.Tools, deps)
+	}
+	if err != nil {
+		return err
+	}
+	catalog := registryTools{d.Tools}
+
+	pm := plannerModel{d.LLM}
+	local := localplanner.New(pm, catalog, cfg.Planner, cfg.Models, d.log)
+	templates, err := localplanner.NewTemplates(cfg.Workflows, pm, catalog, cfg.Planner, cfg.Models, d.log)
+	if err != nil {
+		return fmt.Errorf("workflows: %w", err)
+	}
+	var gate localplanner.RemoteGate = localplanner.NoRemote{}
+	if cfg.Fallback.Enabled {
+		d.Gate, err = fallback.NewGate(ctx, fallback.GateOptions{Config: cfg.Fallback, Store: d.Store, Logger: d.log,
+			Publisher: fallback.PublisherFunc(func(t, r string, data any) { d.Bus.Publish(t, r, data) })})
+		if err != nil {
+			return fmt.Errorf("remote fallback: %w", err)
+		}
+		gate = remoteGate{d.Gate}
+	}
+	router := localplanner.NewRouter(cfg.Planner, catalog, templates, d.Store, gate, d.log)
+	planner := &planService{cfg: cfg, router: router, templates: templates, local: local, catalog: catalog, gate: d.Gate, log: d.log}
+
+	d.Engine = exec.New(exec.Config{Executor: cfg.Executor, MaxSteps: cfg.Planner.MaxSteps, Workflows: cfg.Workflows}, exec.Deps{
+		Store: d.Store, Planner: planner, Chat: execChat{c: d.LLM, recorder: d.recorder}, Models: exec.ModelsFromConfig(cfg.Models),
+		Tools: catalog, Limiter: d.Residency, Events: d.Bus, Log: d.log,
+		SupportsTools: func(ctx context.Context, model string) bool {
+			ok, err := d.LLM.SupportsTools(ctx, model)
+			return err != nil || ok // unknown: try native tools; a refusal switches the step over
+		},
+		IsNoToolSupport: isNoToolSupport, IsTransient: isTransient,
+	})
+
+	d.Monitor.Sink = sampleSink{d.Store}
+	d.group.add("residency", d.Residency)
+	if ix := d.Tools.DocsIndexer(); ix != nil {
+		d.group.add("docs-index", ix)
+	}
+	if d.Gate != nil {
+		d.group.add("link", d.Gate.Link())
+		deferred, err := fallback.NewDeferred(fallback.DeferredOptions{Store: d.Store, Link: d.Gate.Link(),
+			Resubmit: d.resubmit, MaxAge: cfg.Fallback.DeferredMaxAge.D(), Logger: d.log,
+			Publisher: fallback.PublisherFunc(func(t, r string, data any) { d.Bus.Publish(t, r, data) })})
+		if err != nil {
+			return err
+		}
+		d.group.add("deferred", deferred)
+	}
+	d.group.add("savings", ComponentFunc(d.measureSavings))
+	d.group.add("executor", d.Engine)
+	return nil
+}
+
+// resubmit hands a run drained from the deferred queue back to the executor.
+func (d *Daemon) resubmit(ctx context.Context, runID string) error {
+	r, err := d.Store.GetRun(ctx, runID)
+	if err != nil {
+		return err
+	}
+	_, err = d.Engine.Submit(ctx, exec.SubmitRequest{Request: r.Request, Source: r.Source, Workflow: r.Workflow,
+		Priority: r.Priority, Planner: r.Planner, Sensitive: r.Sensitive, Async: true, Deadline: r.DeadlineAt})
+	return err
+}
+
+// measureSavings records, when a run ends, what it would have cost with the
+// remote model doing every one of its calls: savings are measured, not
+// claimed.
+func (d *Daemon) measureSavings(ctx context.Context) error {
+	_, sub, err := d.Bus.Subscribe(ctx, d.Bus.LastSeq(), 1024, func(e events.Event) bool { return e.Type == events.RunStatus })
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	price, ok := d.cfg.Fallback.Prices[d.cfg.Fallback.Model]
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, open := <-sub.C:
+			if !open {
+				// Dropped for falling behind: resubscribe from where we were.
+				_, sub, err = d.Bus.Subscribe(ctx, d.Bus.LastSeq(), 1024, func(e events.Event) bool { return e.Type == events.RunStatus })
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			if !ok || e.RunID == "" {
+				continue
+			}
+			r, err := d.Store.GetRun(ctx, e.RunID)
+			if err != nil || !r.Status.Terminal() && r.Status != run.Review {
+				continue
+			}
+			calls, err := d.Store.RunModelCalls(ctx, e.RunID)
+			if err != nil {
+				continue
+			}
+			var usd float64
+			for _, c := range calls {
+				usd += float64(c.PromptTokens)/1e6*price.InputPerMTok + float64(c.OutputTokens)/1e6*price.OutputPerMTok
+			}
+			if err := d.Store.SetRemoteOnlyCost(ctx, e.RunID, usd); err != nil {
+				d.log.Warn("record remote-only cost", "run", e.RunID, "err", err)
+			}
+		}
+	}
+}
+
+// sampleSink stores monitor samples.
+type sampleSink struct{ s *db.Store }
+
+func (k sampleSink) RecordSample(ctx context.Context, s vram.Sample) error {
+	gpus := make([]db.GPUSample, 0, len(s.GPUs))
+	for _, g := range s.GPUs {
+		gpus = append(gpus, db.GPUSample{Index: g.Index, Source: g.Source, Name: g.Name,
+			MemTotal: i64(g.MemoryTotalBytes), MemUsed: i64(g.MemoryUsedBytes),
+			UtilPct: g.UtilizationPercent, TempC: g.TemperatureC, PowerW: g.PowerDrawW})
+	}
+	var host *db.HostSample
+	if s.Host != nil {
+		host = &db.HostSample{CPUPct: s.Host.CPUPercent, MemTotal: int64(s.Host.MemoryTotalBytes), MemUsed: int64(s.Host.MemoryUsedBytes)}
+		if s.Host.Load != nil {
+			l := s.Host.Load.Load1
+			host.Load1 = &l
+		}
+		if t, ok := s.Host.Hottest(); ok {
+			c := t.Celsius
+			host.TempC = &c
+		}
+	}
+	return k.s.InsertSamples(ctx, s.Time, gpus, host)
+}
+
+func i64(p *uint64) *int64 {
+	if p == nil {
+		return nil
+	}
+	v := int64(*p)
+	return &v
+}

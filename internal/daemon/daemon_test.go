@@ -1,0 +1,83 @@
+package daemon
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentd/agentd/internal/config"
+	"github.com/agentd/agentd/internal/exec"
+	"github.com/agentd/agentd/internal/ollamasim"
+	"github.com/agentd/agentd/internal/run"
+)
+
+// TestEndToEndOnSimulator runs the whole composed daemon against the Ollama
+// simulator: route, plan (scripted planner output), a tool step with no
+// model call, synthesis, persistence and events.
+func TestEndToEndOnSimulator(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	planJSON := `{"goal":"compute","steps":[{"id":"sum","tool":"calc","args":{"expression":"17*3"}}],"answer":"Report the result of ${sum}"}`
+	sim := ollamasim.New(ollamasim.Config{Seed: 1, Logger: slog.New(slog.DiscardHandler), Script: ollamasim.NewRules(
+		ollamasim.Rule{Model: "gemma3:12b", Format: ollamasim.Present, Replies: []ollamasim.Reply{{Content: planJSON}}},
+		ollamasim.Rule{Contains: "Report the result", Replies: []ollamasim.Reply{{Content: "The result is 51 [sum]."}}},
+	)})
+	url, err := sim.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Storage.StateDir = t.TempDir()
+	cfg.VRAM.Probe = "none"
+	cfg.Ollama.Endpoints = []config.EndpointConfig{{Name: "sim", URL: url, ParallelSlots: 2, MaxQueue: 64}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	d, err := New(ctx, cfg, Options{Listener: ln, GPUCapacity: 24 << 30}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+
+	r, err := d.Engine.Submit(ctx, exec.SubmitRequest{Request: "What is 17 times 3?", Source: "api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	final, err := d.Engine.Wait(wctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if final.Status != run.Done || !strings.Contains(final.Answer, "51") {
+		t.Fatalf("run ended %s with answer %q (error %q)", final.Status, final.Answer, final.Error)
+	}
+	steps, _ := d.Store.RunSteps(ctx, r.ID)
+	if len(steps) != 1 || steps[0].Status != run.StepDone || !strings.Contains(steps[0].Output, "51") {
+		t.Fatalf("steps = %+v", steps)
+	}
+	calls, _ := d.Store.RunModelCalls(ctx, r.ID)
+	purposes := map[string]int{}
+	for _, c := range calls {
+		purposes[c.Purpose]++
+	}
+	if purposes["plan"] != 1 || purposes["execute"] != 0 {
+		t.Errorf("model calls by purpose = %v: want one planner call and none for the tool step", purposes)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("daemon did not stop")
+	}
+}

@@ -1,0 +1,97 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/agentd/agentd/internal/db"
+	"github.com/agentd/agentd/internal/llm"
+	"github.com/agentd/agentd/internal/localplanner"
+	"github.com/agentd/agentd/internal/vram"
+	"github.com/ollama/ollama/api"
+)
+
+// usageRecorder stores every model call and prices its energy when a price
+// per kWh is configured and the GPU reports its power draw.
+type usageRecorder struct {
+	store    *db.Store
+	monitor  *vram.Monitor
+	priceKWh float64
+	onCall   func(db.ModelCall)
+}
+
+var _ llm.Recorder = (*usageRecorder)(nil)
+
+func (r *usageRecorder) RecordModelCall(ctx context.Context, u llm.Usage) error {
+	c := db.ModelCall{
+		CreatedAt: u.Started, RunID: u.RunID, StepID: u.StepID, Purpose: u.Purpose, Model: u.Model,
+		Endpoint: u.Endpoint, Location: "local", PromptTokens: u.PromptTokens, OutputTokens: u.OutputTokens,
+		LoadMS: msf(u.LoadDuration), PromptMS: msf(u.PromptEvalDuration), GenMS: msf(u.EvalDuration),
+		TotalMS: msf(u.TotalDuration), DoneReason: u.DoneReason, Error: u.Error,
+	}
+	if c.Purpose == "" {
+		c.Purpose = u.Op
+	}
+	if w, ok := r.gpuPowerW(); ok {
+		c.EnergyWh = w * u.TotalDuration.Hours()
+		c.CostUSD = c.EnergyWh / 1000 * r.priceKWh
+	}
+	if err := r.store.InsertModelCall(ctx, &c); err != nil {
+		return err
+	}
+	if r.onCall != nil {
+		r.onCall(c)
+	}
+	return nil
+}
+
+func (r *usageRecorder) gpuPowerW() (float64, bool) {
+	if r.monitor == nil {
+		return 0, false
+	}
+	s, ok := r.monitor.Latest()
+	if !ok {
+		return 0, false
+	}
+	var w float64
+	var any bool
+	for _, g := range s.GPUs {
+		if g.PowerDrawW != nil {
+			w += *g.PowerDrawW
+			any = true
+		}
+	}
+	return w, any
+}
+
+func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// plannerModel adapts the Ollama client to the planner's ChatModel.
+type plannerModel struct{ c *llm.Client }
+
+var _ localplanner.ChatModel = plannerModel{}
+
+func (p plannerModel) Chat(ctx context.Context, req localplanner.ChatRequest) (localplanner.ChatResponse, error) {
+	msgs := make([]api.Message, len(req.Messages))
+	for i, m := range req.Messages {
+		msgs[i] = api.Message{Role: m.Role, Content: m.Content}
+	}
+	resp, err := p.c.Chat(ctx, llm.Request{
+		Model: req.Model, Messages: msgs, Format: req.Format, NumPredict: req.NumPredict,
+		Purpose: req.Purpose, RunID: req.RunID, Options: map[string]any{"temperature": 0},
+	})
+	if err != nil {
+		var le *llm.Error
+		// A truncated answer is still an answer the planner can repair.
+		if llm.ClassOf(err) == llm.ClassTruncated && asLLMError(err, &le) && le.Partial != nil {
+			return localplanner.ChatResponse{Content: le.Partial.Message.Content, DoneReason: "length",
+				PromptTokens: le.Partial.Usage.PromptTokens, OutputTokens: le.Partial.Usage.OutputTokens}, nil
+		}
+		return localplanner.ChatResponse{}, err
+	}
+	return localplanner.ChatResponse{Content: resp.Message.Content, DoneReason: resp.DoneReason,
+		PromptTokens: resp.Usage.PromptTokens, OutputTokens: resp.Usage.OutputTokens}, nil
+}
+
+func asLLMError(err error, target **llm.Error) bool { return errors.As(err, target) }
