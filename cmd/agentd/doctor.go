@@ -15,6 +15,7 @@ import (
 	"github.com/agentd/agentd/internal/daemon"
 	"github.com/agentd/agentd/internal/db"
 	"github.com/agentd/agentd/internal/vram"
+	"github.com/ollama/ollama/api"
 )
 
 func init() {
@@ -146,6 +147,17 @@ func (m *Main) checkOllama(ctx context.Context, cfg *config.Config, add func(str
 				missing = append(missing, w)
 			}
 		}
+		if ps, err := c.ListRunning(ctx); err == nil {
+			res, _ := vram.ReadResidency(ctx, runningList{ps})
+			for _, r := range res {
+				level := "ok"
+				detail := fmt.Sprintf("%s: %s loaded, %.1f GB, all in VRAM", ep.Name, r.Name, float64(r.SizeBytes)/1e9)
+				if r.Spill {
+					level, detail = "warn", ep.Name+": "+r.Warning
+				}
+				add("loaded", level, "%s", detail)
+			}
+		}
 		if len(missing) > 0 {
 			cmds := make([]string, len(missing))
 			for i, name := range missing {
@@ -208,3 +220,8 @@ func (m *Main) checkListener(ctx context.Context, cfg *config.Config, add func(s
 	resp.Body.Close()
 	add("daemon", "ok", "answering on http://%s", cfg.Server.Listen)
 }
+
+// runningList serves an already-fetched /api/ps answer.
+type runningList struct{ ps *api.ProcessResponse }
+
+func (r runningList) ListRunning(context.Context) (*api.ProcessResponse, error) { return r.ps, nil }

@@ -22,6 +22,8 @@ type Status struct {
 	Ollama        []OllamaStatus `json:"ollama"`
 	Hardware      *vram.Sample   `json:"hardware,omitempty"`
 	Runs          map[string]int `json:"runs"`
+	Residency     any            `json:"residency,omitempty"`
+	Link          any            `json:"link,omitempty"`
 	Extra         map[string]any `json:"extra,omitempty"`
 }
 
@@ -61,6 +63,12 @@ func (d *Daemon) status(ctx context.Context) any {
 	st.Ollama = d.probeOllama(ctx)
 	if s, ok := d.Monitor.Latest(); ok {
 		st.Hardware = &s
+	}
+	if d.Residency != nil {
+		st.Residency = d.Residency.Snapshot()
+	}
+	if d.Gate != nil {
+		st.Link = d.Gate.Link().Stats()
 	}
 	return st
 }

@@ -81,6 +81,10 @@ func (p *Pruner) Run(ctx context.Context) error {
 	t := time.NewTicker(p.Interval)
 	defer t.Stop()
 	for {
+		// Raw samples older than an hour become one row a minute.
+		if _, err := p.Store.Downsample(ctx, p.Store.Now().Add(-time.Hour), time.Minute); err != nil && ctx.Err() == nil {
+			log.Error("downsample samples", "err", err)
+		}
 		res, err := p.Store.Prune(ctx, p.Retention)
 		switch {
 		case err != nil && ctx.Err() == nil:
