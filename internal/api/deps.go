@@ -94,18 +94,8 @@ type RunDetail struct {
 	Approvals   []Approval      `json:"approvals"`
 }
 
-// Attempt is one rung of a step's error ladder (table attempts).
-type Attempt struct {
-	ID         int64      `json:"id"`
-	StepID     string     `json:"step_id"`
-	N          int        `json:"n"`
-	Rung       string     `json:"rung"`
-	Status     string     `json:"status"`
-	ErrorClass string     `json:"error_class,omitempty"`
-	Error      string     `json:"error,omitempty"`
-	StartedAt  time.Time  `json:"started_at"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-}
+// Attempt is the store's record, shown as is.
+type Attempt = db.Attempt
 
 // ModelCall is one model call (table model_calls).
 type ModelCall struct {
@@ -124,35 +114,11 @@ type ModelCall struct {
 	Error        string    `json:"error,omitempty"`
 }
 
-// ToolCall is one tool call (table tool_calls).
-type ToolCall struct {
-	ID         int64           `json:"id"`
-	StepID     string          `json:"step_id"`
-	Tool       string          `json:"tool"`
-	Args       json.RawMessage `json:"args,omitempty"`
-	Status     string          `json:"status"`
-	Output     string          `json:"output,omitempty"`
-	Error      string          `json:"error,omitempty"`
-	ExitCode   *int            `json:"exit_code,omitempty"`
-	StartedAt  time.Time       `json:"started_at"`
-	FinishedAt *time.Time      `json:"finished_at,omitempty"`
-}
+// ToolCall is the store's record, shown as is.
+type ToolCall = db.ToolCall
 
-// Approval is one approval request (table approvals).
-type Approval struct {
-	RunID       string          `json:"run_id"`
-	StepID      string          `json:"step_id"`
-	Tool        string          `json:"tool"`
-	Args        json.RawMessage `json:"args,omitempty"`
-	Status      string          `json:"status"` // pending | approved | denied | expired
-	RequestedAt time.Time       `json:"requested_at"`
-	ExpiresAt   time.Time       `json:"expires_at"`
-	DecidedAt   *time.Time      `json:"decided_at,omitempty"`
-	DecidedBy   string          `json:"decided_by,omitempty"`
-	Reason      string          `json:"reason,omitempty"`
-	// Request is the run's request text, so a person deciding sees context.
-	Request string `json:"request,omitempty"`
-}
+// Approval is the store's record, shown as is.
+type Approval = db.Approval
 
 // Ledger reads the egress ledger.
 type Ledger interface {

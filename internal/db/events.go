@@ -33,29 +33,16 @@ func (s *Store) AppendEvents(ctx context.Context, evs []events.Event) error {
 
 // EventsSince returns up to limit events with seq > after, oldest first.
 func (s *Store) EventsSince(ctx context.Context, after int64, limit int) ([]events.Event, error) {
-	rows, err := s.read.QueryContext(ctx, "SELECT seq, ts, type, run_id, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?", after, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []events.Event
-	for rows.Next() {
-		var e events.Event
-		var ts int64
-		var data string
-		if err := rows.Scan(&e.Seq, &ts, &e.Type, &e.RunID, &data); err != nil {
-			return nil, err
-		}
-		e.Time = fromMS(ts)
-		e.Data = json.RawMessage(data)
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return s.queryEvents(ctx, "SELECT seq, ts, type, run_id, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?", after, limit)
 }
 
 // RunEvents returns a run's events, oldest first.
 func (s *Store) RunEvents(ctx context.Context, runID string, limit int) ([]events.Event, error) {
-	rows, err := s.read.QueryContext(ctx, "SELECT seq, ts, type, run_id, data FROM events WHERE run_id = ? ORDER BY seq LIMIT ?", runID, limit)
+	return s.queryEvents(ctx, "SELECT seq, ts, type, run_id, data FROM events WHERE run_id = ? ORDER BY seq LIMIT ?", runID, limit)
+}
+
+func (s *Store) queryEvents(ctx context.Context, q string, args ...any) ([]events.Event, error) {
+	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
