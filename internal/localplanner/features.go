@@ -110,6 +110,11 @@ func Fingerprint(text string) string {
 	for w := range set {
 		ws = append(ws, w)
 	}
+	if len(ws) == 0 {
+		// Nothing but stop words and numbers ("what is 2+2"): keep every
+		// token, so short requests do not all share one history.
+		ws = strings.FieldsFunc(strings.ToLower(text), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+	}
 	sort.Strings(ws)
 	sum := sha256.Sum256([]byte(strings.Join(ws, " ")))
 	return hex.EncodeToString(sum[:16])

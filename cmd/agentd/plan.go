@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/agentd/agentd/internal/daemon"
+	"github.com/agentd/agentd/internal/llm"
+	"github.com/agentd/agentd/internal/localplanner"
+	"github.com/agentd/agentd/internal/plan"
+)
+
+func init() {
+	register("plan", `plan "REQUEST": show the plan agentd would run, without running it`, (*Main).planCmd)
+}
+
+const planUsage = `usage: agentd plan [--json] [--workflow W] [--planner local|remote|auto] [--sensitive] [--config FILE] "REQUEST"`
+
+// planOutput is `agentd plan --json`: the router's decision and the plan.
+type planOutput struct {
+	Request       string     `json:"request"`
+	Route         string     `json:"route"`
+	Workflow      string     `json:"workflow,omitempty"`
+	Planner       string     `json:"planner"`
+	Sensitive     bool       `json:"sensitive"`
+	Score         float64    `json:"score"`
+	LocalFailures int        `json:"local_failures"`
+	Fingerprint   string     `json:"fingerprint"`
+	Reasons       []string   `json:"reasons"`
+	Notes         []string   `json:"notes,omitempty"`
+	Source        string     `json:"source,omitempty"`
+	PlannerCalls  int        `json:"planner_calls"`
+	PromptTokens  int        `json:"prompt_tokens"`
+	OutputTokens  int        `json:"output_tokens"`
+	Problems      []string   `json:"problems,omitempty"`
+	Plan          *plan.Plan `json:"plan"`
+	Error         string     `json:"error,omitempty"`
+}
+
+func (m *Main) planCmd(ctx context.Context, args []string) error {
+	fs, cfgPath := m.flags("plan")
+	asJSON := fs.Bool("json", false, "print the decision and the plan as JSON")
+	workflow := fs.String("workflow", "", "plan with this workflow's template")
+	planner := fs.String("planner", "auto", "local, remote or auto (as a submitted run would ask)")
+	sensitive := fs.Bool("sensitive", false, "mark the request sensitive (never sent remote)")
+	pos, err := parseMixed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usagef("%s", planUsage)
+	}
+	text := strings.TrimSpace(strings.Join(pos, " "))
+	if text == "" && *workflow == "" {
+		return usagef("the request is empty; %s", planUsage)
+	}
+	switch *planner {
+	case "auto", "local", "remote":
+	default:
+		return usagef("--planner is %q; use local, remote or auto", *planner)
+	}
+	cfg, _, err := m.loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	p, err := daemon.NewPlanner(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+
+	pv, perr := p.Plan(ctx, text, *workflow, *planner, *sensitive)
+	out := planOutput{
+		Request: text, Route: string(pv.Decision.Route), Workflow: pv.Decision.Workflow,
+		Planner: string(pv.Decision.Planner), Sensitive: pv.Decision.Sensitive || *sensitive,
+		Score: pv.Decision.Score, LocalFailures: pv.Decision.LocalFailures, Fingerprint: pv.Decision.Fingerprint,
+		Reasons: nonNilStrings(pv.Decision.Reasons), Notes: pv.Notes,
+	}
+	if r := pv.Result; r != nil {
+		out.Source, out.PlannerCalls, out.Plan = r.Source, r.Attempts, r.Plan
+		out.PromptTokens, out.OutputTokens, out.Problems = r.PromptTokens, r.OutputTokens, r.Errors
+	}
+	if perr != nil {
+		out.Plan = nil
+		out.Error = operatorError(perr).Error()
+	}
+	if *asJSON {
+		enc := json.NewEncoder(m.Stdout)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+		if perr != nil {
+			return errSilent
+		}
+		return nil
+	}
+	printPlan(m.Stdout, out, func(name string) string {
+		t, ok := p.Tool(name)
+		switch {
+		case !ok:
+			return ""
+		case t.Approval:
+			return "needs approval"
+		case !t.Idempotent:
+			return "not idempotent"
+		}
+		return ""
+	})
+	if perr != nil {
+		return operatorError(perr)
+	}
+	return nil
+}
+
+// operatorError brings the model client's own message (which says what to
+// do: `ollama serve`, `ollama pull NAME`) to the front of a planning error.
+func operatorError(err error) error {
+	var le *llm.Error
+	if errors.As(err, &le) {
+		switch le.Class {
+		case llm.ClassUnreachable, llm.ClassModelNotFound, llm.ClassOutOfMemory, llm.ClassBusy:
+			return errors.New(le.Message)
+		}
+	}
+	if errors.Is(err, localplanner.ErrNoValidPlan) {
+		return fmt.Errorf("%w — try rewording the request, raising planner.repair_attempts, or a stronger models.planner", err)
+	}
+	return err
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// printPlan renders the decision and the plan as a tree: each step sits
+// under the dependency it waits on last, its other dependencies named.
+// note returns a warning to show next to a tool (approval, idempotency).
+func printPlan(w io.Writer, o planOutput, note func(string) string) {
+	fmt.Fprintf(w, "Request:  %s\n", o.Request)
+	route := o.Route
+	if o.Workflow != "" {
+		route += " (workflow " + o.Workflow + ")"
+	}
+	if o.Route != o.Planner && o.Planner != "" {
+		route += ", planner " + o.Planner
+	}
+	fmt.Fprintf(w, "Route:    %s   complexity %.2f", route, o.Score)
+	if o.Sensitive {
+		fmt.Fprint(w, ", sensitive")
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Why:")
+	for _, r := range o.Reasons {
+		fmt.Fprintf(w, "  - %s\n", r)
+	}
+	for _, n := range o.Notes {
+		fmt.Fprintf(w, "Note:     %s\n", n)
+	}
+	if o.Error != "" {
+		fmt.Fprintln(w, "No plan.")
+		for _, p := range o.Problems {
+			fmt.Fprintf(w, "  - %s\n", p)
+		}
+		return
+	}
+	if o.Plan == nil {
+		fmt.Fprintln(w, "No plan:  this route runs without one (scratchpad: the model decides each tool call as it goes)")
+		return
+	}
+	calls := fmt.Sprintf("%d planner calls", o.PlannerCalls)
+	if o.PlannerCalls == 1 {
+		calls = "1 planner call"
+	}
+	fmt.Fprintf(w, "Plan:     %s (%s, %s, %d steps)\n", o.Plan.Goal, o.Source, calls, len(o.Plan.Steps))
+	if len(o.Problems) > 0 {
+		fmt.Fprintln(w, "Repaired: problems met on the way:")
+		for _, p := range o.Problems {
+			fmt.Fprintf(w, "  - %s\n", p)
+		}
+	}
+	printSteps(w, o.Plan, note)
+	if o.Plan.Answer != "" {
+		fmt.Fprintf(w, "Answer:   %s\n", o.Plan.Answer)
+	}
+	fmt.Fprintln(w, "Nothing was run.")
+}
+
+func printSteps(w io.Writer, p *plan.Plan, note func(string) string) {
+	index := map[string]int{}
+	for i, s := range p.Steps {
+		index[s.ID] = i
+	}
+	// A step hangs under its dependency that comes last in plan order
+	// (validated plans are topologically ordered by Normalize).
+	parent := map[string]string{}
+	children := map[string][]string{}
+	var roots []string
+	for _, s := range p.Steps {
+		best := ""
+		for _, d := range s.DependsOn {
+			if _, ok := index[d]; ok && (best == "" || index[d] > index[best]) {
+				best = d
+			}
+		}
+		if best == "" {
+			roots = append(roots, s.ID)
+			continue
+		}
+		parent[s.ID] = best
+		children[best] = append(children[best], s.ID)
+	}
+	var walk func(id, prefix string, last bool)
+	walk = func(id, prefix string, last bool) {
+		s := p.Steps[index[id]]
+		branch, cont := "├─ ", "│  "
+		if last {
+			branch, cont = "└─ ", "   "
+		}
+		head := fmt.Sprintf("%s [%s]", s.ID, s.Kind())
+		if s.Kind() == plan.KindTool {
+			head += " tool " + s.Tool
+			if n := note(s.Tool); n != "" {
+				head += " (" + n + ")"
+			}
+		} else {
+			tier := s.Tier
+			if tier == "" {
+				tier = plan.TierFast
+			}
+			head += " tier " + tier
+		}
+		fmt.Fprintf(w, "%s%s%s\n", prefix, branch, head)
+		body := prefix + cont + "   "
+		if extra := slices.DeleteFunc(slices.Clone(s.DependsOn), func(d string) bool { return d == parent[id] }); len(extra) > 0 {
+			fmt.Fprintf(w, "%salso after: %s\n", body, strings.Join(extra, ", "))
+		}
+		if s.Kind() == plan.KindTool {
+			b, _ := json.Marshal(s.Args)
+			fmt.Fprintf(w, "%sargs: %s\n", body, b)
+		} else {
+			fmt.Fprintf(w, "%stask: %s\n", body, s.Task)
+			if len(s.Tools) > 0 {
+				names := make([]string, len(s.Tools))
+				for i, t := range s.Tools {
+					names[i] = t
+					if n := note(t); n != "" {
+						names[i] += " (" + n + ")"
+					}
+				}
+				fmt.Fprintf(w, "%stools: %s\n", body, strings.Join(names, ", "))
+			}
+			if len(s.Output) > 0 {
+				fmt.Fprintf(w, "%soutput schema: %s\n", body, s.Output)
+			}
+		}
+		kids := children[id]
+		for i, k := range kids {
+			walk(k, prefix+cont, i == len(kids)-1)
+		}
+	}
+	for i, r := range roots {
+		walk(r, "", i == len(roots)-1)
+	}
+}
