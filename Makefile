@@ -39,6 +39,11 @@ demo: build ## Run the daemon on the built-in Ollama simulator, with demo scenar
 test: lint ## Lint, then run every test with the race detector
 	go test $(TEST_FLAGS) ./...
 
+.PHONY: fuzz
+fuzz: ## Fuzz the plan validator and plan parser for a bounded time (FUZZTIME, default 30s each)
+	go test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(or $(FUZZTIME),30s) ./internal/plan
+	go test -run '^$$' -fuzz '^FuzzParsePlan$$' -fuzztime $(or $(FUZZTIME),30s) ./internal/localplanner
+
 .PHONY: lint
 lint: ## go vet and a gofmt check
 	go vet ./...
