@@ -91,16 +91,20 @@ func (r runsAPI) RunDetail(ctx context.Context, id string) (*api.RunDetail, erro
 	if err != nil {
 		return nil, mapExecErr(err)
 	}
-	out := &api.RunDetail{Run: rr}
+	// Empty lists, not null, for a run that has no plan or calls yet.
+	out := &api.RunDetail{Run: rr, Steps: []*run.Step{}, Attempts: []api.Attempt{}, ModelCalls: []api.ModelCall{},
+		ToolCalls: []api.ToolCall{}, Approvals: []api.Approval{}}
 	if out.PlanVersion, out.Plan, err = r.s.LatestPlan(ctx, id); err != nil {
 		return nil, err
 	}
 	if out.PlanSource, out.PlanModel, err = r.s.PlanInfo(ctx, id); err != nil {
 		return nil, err
 	}
-	if out.Steps, err = r.s.RunSteps(ctx, id); err != nil {
+	steps, err := r.s.RunSteps(ctx, id)
+	if err != nil {
 		return nil, err
 	}
+	out.Steps = append(out.Steps, steps...)
 	atts, err := r.s.RunAttempts(ctx, id)
 	if err != nil {
 		return nil, err

@@ -346,6 +346,8 @@ async function runPage(id) {
   let detail = null;
   const draw = async () => {
     detail = await get(`/api/v1/runs/${encodeURIComponent(id)}`);
+    // A run still planning has no steps or calls yet.
+    for (const k of ["steps", "attempts", "model_calls", "tool_calls", "approvals"]) detail[k] = detail[k] || [];
     const r = detail.run;
     const cancel = h("button", { type: "button", class: "danger", id: "cancel-run" }, "Cancel run");
     cancel.hidden = ["done", "partial", "failed", "canceled"].includes(r.status);
