@@ -583,6 +583,13 @@ func (x *runExec) climb(ctx context.Context) {
 			reviewable = true
 		}
 	}
+	if !reviewable {
+		// Every failure is a person's "no": planning around a human
+		// decision would second-guess it. The run ends partial, saying who
+		// denied what and why.
+		x.log.Info("not replanning around a denial", "steps", failedIDs)
+		return
+	}
 	done := map[string]bool{}
 	completed := map[string]string{}
 	for id, st := range x.steps {

@@ -307,10 +307,15 @@ func TestOrderDenied(t *testing.T) {
 	if !strings.Contains(r.Error, "customer cancelled by phone") || !strings.Contains(r.Answer, "customer cancelled by phone") {
 		t.Errorf("the denial reason is missing: error %q, answer %q", r.Error, r.Answer)
 	}
-	steps, _, _ := outputs(t, h, id)
+	steps, _, calls := outputs(t, h, id)
 	for _, s := range steps {
 		if s.StepID == "confirm" && s.Status == run.StepDone {
 			t.Error("confirm ran although it was denied")
+		}
+	}
+	for _, c := range calls {
+		if c.Purpose == "replan" {
+			t.Errorf("a denial was planned around: %s call to %s", c.Purpose, c.Model)
 		}
 	}
 }
