@@ -76,6 +76,7 @@ type PlannerConfig struct {
 	Timeout           Duration         `toml:"timeout"`
 	PromptTokenBudget int              `toml:"prompt_token_budget"`
 	Examples          []PlanExample    `toml:"examples"`
+	ClassifyWorkflows string           `toml:"classify_workflows"` // always | related | never
 	Complexity        ComplexityConfig `toml:"complexity"`
 }
 
@@ -105,6 +106,7 @@ type ExecutorConfig struct {
 	ApprovalTimeout    Duration `toml:"approval_timeout"`
 	ToolOutputCap      ByteSize `toml:"tool_output_cap"`
 	PromptTokenBudget  int      `toml:"prompt_token_budget"`
+	ScratchpadTurns    int      `toml:"scratchpad_turns"`
 }
 
 // ToolsConfig configures built-in tools and declares tools from config.

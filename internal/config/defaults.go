@@ -39,6 +39,7 @@ func Default() *Config {
 			RepairAttempts:    2,
 			Timeout:           Duration(2 * time.Minute),
 			PromptTokenBudget: 3000,
+			ClassifyWorkflows: "related",
 			Complexity:        ComplexityConfig{EscalateScore: 0.7},
 		},
 		Executor: ExecutorConfig{
@@ -55,6 +56,7 @@ func Default() *Config {
 			ApprovalTimeout:    Duration(15 * time.Minute),
 			ToolOutputCap:      64 << 10,
 			PromptTokenBudget:  4000,
+			ScratchpadTurns:    12,
 		},
 		Tools: ToolsConfig{
 			HTTP:   HTTPToolsConfig{MaxBytes: 1 << 20, Timeout: Duration(15 * time.Second)},

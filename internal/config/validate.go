@@ -84,6 +84,7 @@ func (c *Config) Validate() error {
 	c.validateModels(v)
 
 	v.oneOf("planner.mode", c.Planner.Mode, "auto", "local", "remote")
+	v.oneOf("planner.classify_workflows", c.Planner.ClassifyWorkflows, "always", "related", "never")
 	v.positive("planner.max_steps", c.Planner.MaxSteps)
 	if c.Planner.MaxSteps > 64 {
 		v.add("planner.max_steps", c.Planner.MaxSteps, "must be 64 or fewer: small planners cannot hold larger plans")
@@ -114,6 +115,9 @@ func (c *Config) Validate() error {
 		v.add("executor.max_replans", e.MaxReplans, "must be zero or more")
 	}
 	v.minDuration("executor.approval_timeout", e.ApprovalTimeout, time.Second)
+	if e.ScratchpadTurns < 1 || e.ScratchpadTurns > 100 {
+		v.add("executor.scratchpad_turns", e.ScratchpadTurns, "must be between 1 and 100")
+	}
 	if e.ToolOutputCap < 1024 {
 		v.add("executor.tool_output_cap", e.ToolOutputCap, "must be at least 1KiB")
 	}

@@ -14,7 +14,7 @@ import (
 
 func testPlannerConfig() config.PlannerConfig {
 	return config.PlannerConfig{Mode: "auto", MaxSteps: 12, RepairAttempts: 2, Timeout: config.Duration(time.Minute),
-		PromptTokenBudget: 3000, Complexity: config.ComplexityConfig{EscalateScore: 0.7}}
+		PromptTokenBudget: 3000, Complexity: config.ComplexityConfig{EscalateScore: 0.7}, ClassifyWorkflows: "always"}
 }
 
 func testModels() config.ModelsConfig {

@@ -110,6 +110,10 @@ func (r *Router) Route(ctx context.Context, req Request) (Decision, error) {
 		if name, kws, ok := r.templates.Match(req.Text); ok {
 			d.Workflow = name
 			d.reason("workflow %s matched keywords %s", name, strings.Join(kws, ", "))
+		} else if r.cfg.ClassifyWorkflows == "never" {
+			d.reason("no workflow matched by keyword (classification off)")
+		} else if r.cfg.ClassifyWorkflows == "related" && !r.templates.Related(req.Text) {
+			d.reason("no workflow matched by keyword, and none shares a word with the request: no classification call")
 		} else {
 			name, u, err := r.templates.Classify(ctx, req)
 			d.Usage = u

@@ -471,3 +471,21 @@ func fillText(s string, params map[string]any) (string, error) {
 	}
 	return out, nil
 }
+
+// Related reports whether any workflow shares a content word (name,
+// description or keywords, stop words left out) with text. When none does,
+// the router skips the classification call: asking the router model to
+// match a request to workflows it has nothing in common with costs a model
+// call and can only produce a false match.
+func (t *Templates) Related(text string) bool {
+	req := wordSet(text)
+	for _, w := range t.workflows {
+		vocab := wordSet(w.cfg.Name + " " + w.cfg.Description + " " + strings.Join(w.cfg.Keywords, " "))
+		for word := range req {
+			if vocab[word] {
+				return true
+			}
+		}
+	}
+	return false
+}
