@@ -54,6 +54,8 @@ type benchFlags struct {
 	suite, planner  bool
 	residency, ws   bool
 	overhead, all   bool
+	fallback        bool
+	fallbackRepeat  int
 	plannerRequests int
 	overheadRuns    int
 	wsDuration      time.Duration
@@ -71,6 +73,8 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	fs.BoolVar(&f.residency, "residency", false, "VRAM residency benchmark at 8 GiB and 24 GiB")
 	fs.BoolVar(&f.ws, "ws", false, "WebSocket fan-out benchmark: 1000 events/s to 50 clients")
 	fs.BoolVar(&f.overhead, "overhead", false, "orchestration overhead per step with an instant model, and 500 concurrent runs")
+	fs.BoolVar(&f.fallback, "fallback", false, "remote fallback cost: local-first with escalation vs remote-only, against a fake remote on 127.0.0.1")
+	fs.IntVar(&f.fallbackRepeat, "fallback-repeat", 4, "fallback benchmark: plain runs of each scenario beside its one hard (escalating) variant")
 	fs.BoolVar(&f.all, "all", false, "run the suite and every sub-benchmark")
 	fs.IntVar(&f.plannerRequests, "planner-requests", 400, "requests in the planner fault benchmark")
 	fs.IntVar(&f.overheadRuns, "overhead-runs", 500, "concurrent runs in the overhead benchmark")
@@ -82,9 +86,9 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 		return usagef("--time-scale %g: use a value in (0, 1]", f.timeScale)
 	}
 	if f.all {
-		f.suite, f.planner, f.residency, f.ws, f.overhead = true, true, true, true, true
+		f.suite, f.planner, f.residency, f.ws, f.overhead, f.fallback = true, true, true, true, true, true
 	}
-	if !f.planner && !f.residency && !f.ws && !f.overhead {
+	if !f.planner && !f.residency && !f.ws && !f.overhead && !f.fallback {
 		f.suite = true
 	}
 	base := config.Default()
@@ -108,6 +112,22 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 			return fmt.Errorf("scenario suite: %w", err)
 		}
 		res.Render(out)
+	}
+	if f.fallback {
+		env, err := newBenchEnv(ctx, base, f.ollamaURL, f.timeScale, scenarios.Script(), log)
+		if err != nil {
+			return err
+		}
+		if err := env.warm(ctx, base.Models); err != nil {
+			env.close()
+			return err
+		}
+		r, err := env.benchFallback(ctx, list, f.fallbackRepeat)
+		env.close()
+		if err != nil {
+			return fmt.Errorf("fallback benchmark: %w", err)
+		}
+		r.Render(out, base.Fallback.Model)
 	}
 	if f.planner {
 		if err := benchPlanner(ctx, out, base, f.plannerRequests, log); err != nil {
