@@ -146,7 +146,7 @@ func compileWorkflow(wc config.WorkflowConfig) (*workflow, error) {
 			return nil, err
 		}
 		var firstErr error
-		walkStrings(s.Args, func(str string) {
+		plan.WalkStrings(s.Args, func(str string) {
 			if err := check(where+".args", str); err != nil && firstErr == nil {
 				firstErr = err
 			}
@@ -156,21 +156,6 @@ func compileWorkflow(wc config.WorkflowConfig) (*workflow, error) {
 		}
 	}
 	return w, nil
-}
-
-func walkStrings(v any, fn func(string)) {
-	switch v := v.(type) {
-	case string:
-		fn(v)
-	case map[string]any:
-		for _, e := range v {
-			walkStrings(e, fn)
-		}
-	case []any:
-		for _, e := range v {
-			walkStrings(e, fn)
-		}
-	}
 }
 
 // Len is the number of workflows.

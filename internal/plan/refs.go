@@ -60,18 +60,18 @@ func WholeRef(s string) (Ref, bool) {
 	return parseRefBody(s, s[2:len(s)-1])
 }
 
-// walkStrings calls fn for every string inside v (maps, lists, nested).
-func walkStrings(v any, fn func(string)) {
+// WalkStrings calls fn for every string inside v (maps, lists, nested).
+func WalkStrings(v any, fn func(string)) {
 	switch v := v.(type) {
 	case string:
 		fn(v)
 	case map[string]any:
 		for _, e := range v {
-			walkStrings(e, fn)
+			WalkStrings(e, fn)
 		}
 	case []any:
 		for _, e := range v {
-			walkStrings(e, fn)
+			WalkStrings(e, fn)
 		}
 	}
 }

@@ -199,7 +199,7 @@ func (c *checker) step(i int, s Step) {
 		deps[d] = true
 	}
 	var texts []string
-	walkStrings(map[string]any(s.Args), func(str string) { texts = append(texts, str) })
+	WalkStrings(map[string]any(s.Args), func(str string) { texts = append(texts, str) })
 	texts = append(texts, s.Task)
 	seen := map[string]bool{}
 	for _, t := range texts {
