@@ -232,3 +232,13 @@ func (s *Store) AddReviewItem(ctx context.Context, runID, stepID, reason string)
 	}
 	return nil
 }
+
+// UpdateStepAndRun writes a step and its run in one transaction.
+func (s *Store) UpdateStepAndRun(ctx context.Context, st *run.Step, r *run.Run) error {
+	return s.Tx(ctx, func(tx *sql.Tx) error {
+		if err := upsertStep(ctx, tx, st); err != nil {
+			return err
+		}
+		return UpdateRunTx(ctx, tx, s.Now(), r)
+	})
+}

@@ -73,11 +73,7 @@ func (x *runExec) gate(ctx context.Context, st *run.Step, spec plan.Step, args m
 	}
 	d := approvalDecision{status: status, by: by, reason: reason}
 	if status == ApprovalPending {
-		x.setStep(st, run.StepWaitingApproval, "")
-		x.mu.Lock()
-		x.waitingN++
-		x.mu.Unlock()
-		x.refreshStatus()
+		x.pauseForApproval(st)
 		e.d.Events.Publish(events.ApprovalRequested, st.RunID, map[string]any{"step_id": st.StepID, "tool": tool,
 			"args": json.RawMessage(shown), "expires_at": expires})
 		x.log.Info("approval requested", "step", st, "tool", tool, "expires", expires)
@@ -172,4 +168,28 @@ func (e *Engine) decide(ctx context.Context, runID, stepID, status, by, reason s
 		}
 	}
 	return nil
+}
+
+// pauseForApproval marks the step waiting and, when nothing else of the run
+// is active, the run too, in one commit: a reader never sees a step waiting
+// for a person under a run that says it is running.
+func (x *runExec) pauseForApproval(st *run.Step) {
+	st.Status = run.StepWaitingApproval
+	x.mu.Lock()
+	x.waitingN++
+	runChanged := false
+	if x.activeN == x.waitingN && x.r.Status == run.Running {
+		x.r.Status, runChanged = run.WaitingApproval, true
+	}
+	if err := x.e.d.Store.UpdateStepAndRun(x.dbctx(), st, x.r); err != nil {
+		x.log.Error("save approval pause", "step", st, "err", err)
+	}
+	x.mu.Unlock()
+	x.publishStep(st)
+	if runChanged {
+		x.mu.Lock()
+		x.e.d.Events.Publish(events.RunStatus, x.r.ID, map[string]any{
+			"status": x.r.Status, "error": x.r.Error, "error_count": x.r.ErrorCount, "cost_usd": x.r.CostUSD})
+		x.mu.Unlock()
+	}
 }

@@ -27,6 +27,9 @@ type Store interface {
 	LatestPlan(ctx context.Context, runID string) (version int, planJSON []byte, err error)
 	RunSteps(ctx context.Context, runID string) ([]*run.Step, error)
 	UpdateStep(ctx context.Context, st *run.Step) error
+	// UpdateStepAndRun commits a step and its run together, so nobody
+	// reading the store sees one changed without the other.
+	UpdateStepAndRun(ctx context.Context, st *run.Step, r *run.Run) error
 
 	StartAttempt(ctx context.Context, runID, stepID string, n int, rung string) (int64, error)
 	FinishAttempt(ctx context.Context, id int64, status, class, msg string) error
