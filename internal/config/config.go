@@ -107,6 +107,7 @@ type ExecutorConfig struct {
 	ToolOutputCap      ByteSize `toml:"tool_output_cap"`
 	PromptTokenBudget  int      `toml:"prompt_token_budget"`
 	ScratchpadTurns    int      `toml:"scratchpad_turns"`
+	PrefetchTools      bool     `toml:"prefetch_tools"`
 }
 
 // ToolsConfig configures built-in tools and declares tools from config.

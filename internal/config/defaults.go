@@ -57,6 +57,7 @@ func Default() *Config {
 			ToolOutputCap:      64 << 10,
 			PromptTokenBudget:  4000,
 			ScratchpadTurns:    12,
+			PrefetchTools:      true,
 		},
 		Tools: ToolsConfig{
 			HTTP:   HTTPToolsConfig{MaxBytes: 1 << 20, Timeout: Duration(15 * time.Second)},

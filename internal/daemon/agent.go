@@ -82,7 +82,12 @@ func isTransient(err error) bool {
 func isNoToolSupport(err error) bool { return llm.ClassOf(err) == llm.ClassNoToolSupport }
 
 // registryTools adapts the tool registry to the executor and the planner.
-type registryTools struct{ r *tools.Registry }
+// pf, when set, serves results of tool steps prefetched while the plan was
+// still being written.
+type registryTools struct {
+	r  *tools.Registry
+	pf *prefetcher
+}
 
 var _ exec.Tools = registryTools{}
 
@@ -91,7 +96,7 @@ func (t registryTools) Lookup(name string) (exec.Tool, bool) {
 	if !ok {
 		return nil, false
 	}
-	return registryTool{r: t.r, spec: spec}, true
+	return registryTool{r: t.r, spec: spec, pf: t.pf}, true
 }
 
 func (t registryTools) Names() []string { return t.r.Names() }
@@ -120,6 +125,7 @@ func (t registryTools) List() []plan.ToolInfo {
 type registryTool struct {
 	r    *tools.Registry
 	spec tools.Spec
+	pf   *prefetcher
 }
 
 func (t registryTool) Name() string            { return t.spec.Name }
@@ -134,6 +140,11 @@ func (t registryTool) Acquire(ctx context.Context) (func(), error) {
 // Call validates and runs the tool under its own timeout. The executor has
 // already taken the tool's concurrency slot with Acquire.
 func (t registryTool) Call(ctx context.Context, args map[string]any) (exec.ToolResult, error) {
+	if t.pf != nil && t.spec.Idempotent {
+		if res, ok := t.pf.take(ctx, exec.RunIDFromContext(ctx), t.spec.Name, args); ok {
+			return res, nil
+		}
+	}
 	b, err := json.Marshal(args)
 	if err != nil {
 		return exec.ToolResult{}, err

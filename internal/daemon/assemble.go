@@ -48,7 +48,11 @@ func (d *Daemon) buildAgent(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	catalog := registryTools{d.Tools}
+	catalog := registryTools{r: d.Tools}
+	if cfg.Executor.PrefetchTools {
+		d.prefetch = newPrefetcher(d.Tools, d.log)
+		catalog.pf = d.prefetch
+	}
 
 	pm := plannerModel{d.LLM}
 	local := localplanner.New(pm, catalog, cfg.Planner, cfg.Models, d.log)
@@ -66,7 +70,7 @@ func (d *Daemon) buildAgent(ctx context.Context) error {
 		gate = remoteGate{d.Gate}
 	}
 	router := localplanner.NewRouter(cfg.Planner, catalog, templates, d.Store, gate, d.log)
-	planner := &planService{cfg: cfg, router: router, templates: templates, local: local, catalog: catalog, gate: d.Gate, log: d.log}
+	planner := &planService{cfg: cfg, router: router, templates: templates, local: local, catalog: catalog, gate: d.Gate, log: d.log, prefetch: d.prefetch}
 
 	d.Engine = exec.New(exec.Config{Executor: cfg.Executor, MaxSteps: cfg.Planner.MaxSteps, Workflows: cfg.Workflows, ScratchpadTurns: cfg.Executor.ScratchpadTurns}, exec.Deps{
 		Store: d.Store, Planner: planner, Chat: execChat{c: d.LLM, recorder: d.recorder}, Models: exec.ModelsFromConfig(cfg.Models),
@@ -132,11 +136,17 @@ func (d *Daemon) measureSavings(ctx context.Context) error {
 				}
 				continue
 			}
-			if !ok || e.RunID == "" {
+			if e.RunID == "" {
 				continue
 			}
 			r, err := d.Store.GetRun(ctx, e.RunID)
 			if err != nil || !r.Status.Terminal() && r.Status != run.Review {
+				continue
+			}
+			if d.prefetch != nil {
+				d.prefetch.forget(e.RunID)
+			}
+			if !ok {
 				continue
 			}
 			calls, err := d.Store.RunModelCalls(ctx, e.RunID)

@@ -66,6 +66,7 @@ type Daemon struct {
 	Gate      *fallback.Gate
 	Engine    *exec.Engine
 	recorder  *usageRecorder
+	prefetch  *prefetcher
 
 	ollama []endpointClient
 	group  group

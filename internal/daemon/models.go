@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/agentd/agentd/internal/db"
@@ -77,10 +78,21 @@ func (p plannerModel) Chat(ctx context.Context, req localplanner.ChatRequest) (l
 	for i, m := range req.Messages {
 		msgs[i] = api.Message{Role: m.Role, Content: m.Content}
 	}
-	resp, err := p.c.Chat(ctx, llm.Request{
+	lreq := llm.Request{
 		Model: req.Model, Messages: msgs, Format: req.Format, NumPredict: req.NumPredict,
 		Purpose: req.Purpose, RunID: req.RunID, Options: map[string]any{"temperature": 0},
-	})
+	}
+	if req.OnDelta != nil {
+		var sofar strings.Builder
+		lreq.OnChunk = func(c api.ChatResponse) error {
+			if c.Message.Content != "" {
+				sofar.WriteString(c.Message.Content)
+				req.OnDelta(sofar.String())
+			}
+			return nil
+		}
+	}
+	resp, err := p.c.Chat(ctx, lreq)
 	if err != nil {
 		var le *llm.Error
 		// A truncated answer is still an answer the planner can repair.

@@ -27,6 +27,7 @@ type planService struct {
 	catalog   localplanner.Catalog
 	gate      *fallback.Gate // nil when fallback is disabled
 	log       *slog.Logger
+	prefetch  *prefetcher // nil when executor.prefetch_tools is off
 }
 
 var _ exec.Planner = (*planService)(nil)
@@ -74,6 +75,9 @@ func (s *planService) Plan(ctx context.Context, req exec.PlanRequest) (exec.Plan
 		}
 		degraded = errors.Is(err, fallback.ErrCapReached)
 		reasons = append(reasons, fmt.Sprintf("remote planner not used (%v): planning locally", err))
+	}
+	if s.prefetch != nil {
+		lreq.OnDraft = s.prefetch.draftObserver(req.RunID)
 	}
 	res, err := s.local.Plan(ctx, lreq)
 	if err == nil {

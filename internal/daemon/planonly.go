@@ -52,7 +52,7 @@ func NewPlanner(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Pla
 	if err != nil {
 		return nil, err
 	}
-	catalog := registryTools{reg}
+	catalog := registryTools{r: reg}
 	pm := plannerModel{client}
 	templates, err := localplanner.NewTemplates(cfg.Workflows, pm, catalog, cfg.Planner, cfg.Models, log)
 	if err != nil {

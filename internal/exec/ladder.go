@@ -277,7 +277,7 @@ func (x *runExec) callTool(ctx context.Context, st *run.Step, tool Tool, args ma
 	x.e.d.Events.Publish(events.ToolCall, st.RunID, map[string]any{"step_id": st.StepID, "tool": name,
 		"args_hash": key, "status": "started"})
 	start := time.Now()
-	res, err := tool.Call(ctx, args)
+	res, err := tool.Call(withRunID(ctx, st.RunID), args)
 	if x.shuttingDown() {
 		// Leave the call 'started': whether it had effects is unknown.
 		return "", context.Cause(x.ctx)
@@ -303,4 +303,17 @@ func (x *runExec) callTool(ctx context.Context, st *run.Step, tool Tool, args ma
 		return out, &stepError{class: ClassTool, err: fmt.Errorf("tool %s: %w", name, err)}
 	}
 	return out, nil
+}
+
+type runIDKey struct{}
+
+func withRunID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, runIDKey{}, id)
+}
+
+// RunIDFromContext names the run a tool call belongs to, for tools (and
+// tool adapters) that keep per-run state.
+func RunIDFromContext(ctx context.Context) string {
+	id, _ := ctx.Value(runIDKey{}).(string)
+	return id
 }

@@ -36,6 +36,9 @@ type ChatRequest struct {
 	// the call's usage.
 	Purpose string
 	RunID   string
+	// OnDelta, when set, receives the reply so far as it streams in; the
+	// caller may act on complete parts early (see Request.OnDraft).
+	OnDelta func(soFar string)
 }
 
 // Message roles.

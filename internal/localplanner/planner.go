@@ -62,6 +62,10 @@ type Request struct {
 	Planner string
 	// Sensitive requests never go to the remote planner.
 	Sensitive bool
+	// OnDraft, when set, receives each planner reply so far while it
+	// streams, so independent steps can be prefetched before the plan is
+	// finished. A draft is not a plan: it may be repaired or rejected.
+	OnDraft func(soFar string)
 }
 
 // Result sources.
@@ -237,6 +241,7 @@ func (p *Planner) converse(ctx context.Context, req Request, prompt Prompt, purp
 		}
 		resp, err := p.model.Chat(ctx, ChatRequest{
 			Model: p.modelName, Messages: msgs, Format: format, NumPredict: numPredict, Purpose: call, RunID: req.RunID,
+			OnDelta: req.OnDraft,
 		})
 		res.Attempts++
 		if err != nil {

@@ -49,6 +49,11 @@ func start(t *testing.T) *harness {
 	cfg.Ollama.Endpoints = []config.EndpointConfig{{Name: "sim", URL: url, ParallelSlots: 4, MaxQueue: 64}}
 	cfg.Workflows = scenarios.Workflows()
 	cfg.Executor.MaxConcurrentSteps = 10
+	// These tests watch the DAG executor run independent steps at once, from
+	// the steps' own start and finish times. Prefetching would do that work
+	// while the plan streams and leave nothing to observe here; it has its
+	// own test in internal/daemon.
+	cfg.Executor.PrefetchTools = false
 	cfg.Executor.RetryBackoff = config.Duration(10 * time.Millisecond)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
