@@ -297,7 +297,8 @@ func (s *Server) deliver(ctx context.Context, w http.ResponseWriter, inf *infere
 		return
 	}
 	st := newStreamer(w)
-	if err := s.sleeper.sleep(ctx, inf.timing.prefill); err != nil {
+	pace := s.sleeper.pacer()
+	if err := pace.wait(ctx, inf.timing.prefill); err != nil {
 		return
 	}
 	ps := inf.pieces()
@@ -307,7 +308,7 @@ func (s *Server) deliver(ctx context.Context, w http.ResponseWriter, inf *infere
 	}
 	per := inf.timing.perToken()
 	for _, p := range ps[:cut] {
-		if err := s.sleeper.sleep(ctx, per*time.Duration(p.tokens)); err != nil {
+		if err := pace.wait(ctx, per*time.Duration(p.tokens)); err != nil {
 			return
 		}
 		if err := st.write(render(p, false)); err != nil {

@@ -79,3 +79,42 @@ func (s sleeper) sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+// pacer spaces a stream's chunks by simulated time without drift: each wait
+// ends at the cumulative deadline since the stream began, so the timer
+// slack of hundreds of tiny sleeps does not add up and a stream takes as
+// long as the durations it reports.
+type pacer struct {
+	scale float64
+	start time.Time
+	due   time.Duration // simulated time owed since start
+	now   func() time.Time
+	sleep func(ctx context.Context, real time.Duration) error
+}
+
+func (s sleeper) pacer() *pacer {
+	return &pacer{scale: s.scale, start: time.Now(), now: time.Now, sleep: func(ctx context.Context, real time.Duration) error {
+		t := time.NewTimer(real)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			return nil
+		}
+	}}
+}
+
+// wait advances the stream by d of simulated time, sleeping only for what
+// is still owed in real time.
+func (p *pacer) wait(ctx context.Context, d time.Duration) error {
+	p.due += d
+	if err := ctx.Err(); err != nil || p.scale <= 0 {
+		return err
+	}
+	left := p.start.Add(time.Duration(float64(p.due) * p.scale)).Sub(p.now())
+	if left <= 0 {
+		return nil
+	}
+	return p.sleep(ctx, left)
+}
