@@ -411,7 +411,9 @@ func (e *benchEnv) criticalBound(rec *runRecord) (time.Duration, []string) {
 	versions := map[int]*plan.Plan{}
 	dur := map[string]time.Duration{}
 	for _, s := range rec.steps {
-		if s.StartedAt == nil || s.FinishedAt == nil || s.Status == agentrun.StepSkipped {
+		// A step that ran counts, whatever became of it: a failed attempt
+		// superseded by a replan (stored as skipped) was work on the path.
+		if s.StartedAt == nil || s.FinishedAt == nil {
 			continue
 		}
 		p := versions[s.PlanVersion]
