@@ -22,27 +22,10 @@ func TestEndToEndOnSimulator(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	planJSON := `{"goal":"compute","steps":[{"id":"sum","tool":"calc","args":{"expression":"17*3"}}],"answer":"Report the result of ${sum}"}`
-	sim := ollamasim.New(ollamasim.Config{Seed: 1, Logger: slog.New(slog.DiscardHandler), Script: ollamasim.NewRules(
+	d := startOnSimulator(t, ctx, ollamasim.Config{Seed: 1, Script: ollamasim.NewRules(
 		ollamasim.Rule{Model: "gemma3:12b", Format: ollamasim.Present, Replies: []ollamasim.Reply{{Content: planJSON}}},
 		ollamasim.Rule{Contains: "Report the result", Replies: []ollamasim.Reply{{Content: "The result is 51 [sum]."}}},
-	)})
-	url, err := sim.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Default()
-	cfg.Storage.StateDir = t.TempDir()
-	cfg.VRAM.Probe = "none"
-	cfg.Ollama.Endpoints = []config.EndpointConfig{{Name: "sim", URL: url, ParallelSlots: 2, MaxQueue: 64}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	d, err := New(ctx, cfg, Options{Listener: ln, GPUCapacity: 24 << 30}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	)}, Options{})
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
 
@@ -80,4 +63,29 @@ func TestEndToEndOnSimulator(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("daemon did not stop")
 	}
+}
+
+// startOnSimulator builds a daemon (not yet running) whose one Ollama
+// endpoint is a simulator started with simCfg, on a private state
+// directory and a free loopback port.
+func startOnSimulator(t *testing.T, ctx context.Context, simCfg ollamasim.Config, opts Options) *Daemon {
+	t.Helper()
+	simCfg.Logger = slog.New(slog.DiscardHandler)
+	url, err := ollamasim.New(simCfg).Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Storage.StateDir = t.TempDir()
+	cfg.VRAM.Probe = "none"
+	cfg.Ollama.Endpoints = []config.EndpointConfig{{Name: "sim", URL: url, ParallelSlots: 4, MaxQueue: 64}}
+	if opts.Listener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	opts.GPUCapacity = 24 << 30
+	d, err := New(ctx, cfg, opts, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

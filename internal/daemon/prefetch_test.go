@@ -3,8 +3,6 @@ package daemon
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
-	"net"
 	"reflect"
 	"sync"
 	"testing"
@@ -75,35 +73,18 @@ func TestPrefetchStartsIndependentStepsWhilePlanStreams(t *testing.T) {
 		`],"answer":"Report ${oslo} and ${bergen}"}`
 	// The planner decodes slowly (TimeScale 0.05 at gemma3:12b's 55 tok/s):
 	// the plan streams over about a quarter of a second.
-	sim := ollamasim.New(ollamasim.Config{Seed: 1, TimeScale: 0.05, Logger: slog.New(slog.DiscardHandler), Script: ollamasim.NewRules(
+	d := startOnSimulator(t, ctx, ollamasim.Config{Seed: 1, TimeScale: 0.05, Script: ollamasim.NewRules(
 		ollamasim.Rule{Model: "gemma3:12b", Format: ollamasim.Present, Replies: []ollamasim.Reply{{Content: planJSON}}},
 		ollamasim.Rule{Contains: "Report", Replies: []ollamasim.Reply{{Content: "Oslo and Bergen [oslo] [bergen]."}}},
-	)})
-	url, err := sim.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Default()
-	cfg.Storage.StateDir = t.TempDir()
-	cfg.VRAM.Probe = "none"
-	cfg.Ollama.Endpoints = []config.EndpointConfig{{Name: "sim", URL: url, ParallelSlots: 4, MaxQueue: 64}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := New(ctx, cfg, Options{Listener: ln, GPUCapacity: 24 << 30,
-		Tools: func(tc config.ToolsConfig, deps tools.Deps) (*tools.Registry, error) {
-			r := tools.NewRegistry(deps.Logger)
-			for _, tl := range []tools.Tool{lookup, book} {
-				if err := r.Register(tl); err != nil {
-					return nil, err
-				}
+	)}, Options{Tools: func(tc config.ToolsConfig, deps tools.Deps) (*tools.Registry, error) {
+		r := tools.NewRegistry(deps.Logger)
+		for _, tl := range []tools.Tool{lookup, book} {
+			if err := r.Register(tl); err != nil {
+				return nil, err
 			}
-			return r, nil
-		}}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+		}
+		return r, nil
+	}})
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
 	defer func() { cancel(); <-done }()
