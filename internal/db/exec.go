@@ -242,3 +242,64 @@ func (s *Store) UpdateStepAndRun(ctx context.Context, st *run.Step, r *run.Run) 
 		return UpdateRunTx(ctx, tx, s.Now(), r)
 	})
 }
+
+// ResolveReviewItem closes a step's open review item and writes the steps
+// and run the decision changed, in one transaction. It reports false when
+// the step had no open item.
+func (s *Store) ResolveReviewItem(ctx context.Context, runID, stepID, resolution string, steps []*run.Step, r *run.Run) (bool, error) {
+	found := false
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE review_items SET resolved_at = ?, resolution = ?
+			WHERE run_id = ? AND step_id = ? AND resolved_at IS NULL`, ms(s.Now()), resolution, runID, stepID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		found = true
+		for _, st := range steps {
+			if err := upsertStep(ctx, tx, st); err != nil {
+				return err
+			}
+		}
+		return UpdateRunTx(ctx, tx, s.Now(), r)
+	})
+	return found, err
+}
+
+// ReviewItem is a step a person must look at.
+type ReviewItem struct {
+	ID         int64      `json:"id"`
+	RunID      string     `json:"run_id"`
+	StepID     string     `json:"step_id"`
+	Tool       string     `json:"tool,omitempty"`
+	Reason     string     `json:"reason"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
+	Resolution string     `json:"resolution,omitempty"`
+	Request    string     `json:"request"`
+}
+
+// OpenReviewItems lists review items nobody has resolved, oldest first.
+func (s *Store) OpenReviewItems(ctx context.Context) ([]ReviewItem, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT i.id, i.run_id, i.step_id, coalesce(st.tool, ''), i.reason, i.created_at, r.request
+		FROM review_items i JOIN runs r ON r.id = i.run_id
+		LEFT JOIN steps st ON st.run_id = i.run_id AND st.step_id = i.step_id
+		WHERE i.resolved_at IS NULL ORDER BY i.created_at, i.id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []ReviewItem{}
+	for rows.Next() {
+		var it ReviewItem
+		var created int64
+		if err := rows.Scan(&it.ID, &it.RunID, &it.StepID, &it.Tool, &it.Reason, &created, &it.Request); err != nil {
+			return nil, err
+		}
+		it.CreatedAt = fromMS(created)
+		out = append(out, it)
+	}
+	return out, rows.Err()
+}

@@ -30,6 +30,7 @@ const (
 	ApprovalRequested = "approval.requested"
 	ApprovalDecided   = "approval.decided"
 	ReviewAdded       = "review.added"
+	ReviewResolved    = "review.resolved"
 	GPUSample         = "gpu.sample"
 	Threshold         = "threshold"
 	ModelResidency    = "model.residency"

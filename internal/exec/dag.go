@@ -579,7 +579,7 @@ func (x *runExec) climb(ctx context.Context) {
 		st := x.steps[id]
 		failed = append(failed, FailedStep{ID: id, Error: st.Error})
 		superseded[id] = st.Error
-		if !strings.HasPrefix(st.Error, "denied by ") {
+		if !strings.HasPrefix(st.Error, "denied by ") && !strings.HasPrefix(st.Error, abandonedPrefix) {
 			reviewable = true
 		}
 	}
@@ -647,7 +647,7 @@ func (x *runExec) climb(ctx context.Context) {
 func (x *runExec) toReview(ids []string) {
 	for _, id := range ids {
 		st := x.steps[id]
-		if strings.HasPrefix(st.Error, "denied by ") {
+		if strings.HasPrefix(st.Error, "denied by ") || strings.HasPrefix(st.Error, abandonedPrefix) {
 			continue
 		}
 		reason := fmt.Sprintf("failure ladder exhausted (retries, regenerate, %d local replans, remote replan): %s",

@@ -30,6 +30,10 @@ type Store interface {
 	// UpdateStepAndRun commits a step and its run together, so nobody
 	// reading the store sees one changed without the other.
 	UpdateStepAndRun(ctx context.Context, st *run.Step, r *run.Run) error
+	// ResolveReviewItem closes the open review item of a step and writes the
+	// changed steps and the run, in one transaction; false when no open item
+	// matched.
+	ResolveReviewItem(ctx context.Context, runID, stepID, resolution string, steps []*run.Step, r *run.Run) (bool, error)
 
 	StartAttempt(ctx context.Context, runID, stepID string, n int, rung string) (int64, error)
 	FinishAttempt(ctx context.Context, id int64, status, class, msg string) error
