@@ -228,6 +228,8 @@ type Deps struct {
 	Link      LinkReporter
 	History   GPUHistory
 	// Workflows lists the configured workflow names for /v1/models.
+	// Reviews is the human review queue; nil answers 404.
+	Reviews   Reviews
 	Workflows func() []string
 	// Metrics is served at /metrics when not nil.
 	Metrics *Metrics

@@ -66,6 +66,8 @@ func RegisterRoutes(s *Server, d Deps) error {
 	s.Handle("POST /api/v1/runs/{id}/cancel", http.HandlerFunc(rt.cancel))
 	s.Handle("GET /api/v1/approvals", http.HandlerFunc(rt.listApprovals))
 	s.Handle("POST /api/v1/approvals/{run}/{step}", http.HandlerFunc(rt.decide))
+	s.Handle("GET /api/v1/reviews", http.HandlerFunc(rt.listReviews))
+	s.Handle("POST /api/v1/reviews/{run}/{step}", http.HandlerFunc(rt.resolveReview))
 	s.Handle("GET /api/v1/egress", http.HandlerFunc(rt.egress))
 	s.Handle("GET /api/v1/budgets", http.HandlerFunc(rt.budgets))
 	s.Handle("GET /api/v1/residency", http.HandlerFunc(rt.residency))
@@ -131,7 +133,7 @@ func (rt *routes) engineError(w http.ResponseWriter, r *http.Request, what strin
 	case errors.Is(err, ErrQueueFull):
 		w.Header().Set("Retry-After", strconv.Itoa(rt.d.RetryAfter))
 		WriteError(w, http.StatusServiceUnavailable, "queue_full",
-			fmt.Sprintf("%s: %v — the run queue is full; retry in %d s, or raise exec.max_queue", what, err, rt.d.RetryAfter))
+			fmt.Sprintf("%s: %v — the run queue is full; retry in %d s, or raise executor.queue_size", what, err, rt.d.RetryAfter))
 	case errors.Is(err, ErrConflict):
 		WriteError(w, http.StatusConflict, "conflict", what+": "+err.Error())
 	case errors.Is(err, ErrInvalid):

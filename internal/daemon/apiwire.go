@@ -22,7 +22,7 @@ func (d *Daemon) registerAPI() error {
 	}, d.log)
 	deps := api.Deps{
 		Engine: engineAPI{d.Engine}, Runs: runsAPI{d.Store}, Events: d.Bus,
-		Ledger: d.Store, Budgets: budgetsAPI{d}, Residency: residencyAPI{d}, History: historyAPI{d.Store},
+		Ledger: d.Store, Budgets: budgetsAPI{d}, Reviews: reviewsAPI{d}, Residency: residencyAPI{d}, History: historyAPI{d.Store},
 		Workflows: func() []string {
 			names := make([]string, 0, len(d.cfg.Workflows))
 			for _, w := range d.cfg.Workflows {
@@ -222,4 +222,21 @@ func (h historyAPI) GPUHistory(ctx context.Context, since time.Time, maxPoints i
 		out = append(out, api.GPUPoint{Time: r.TS, GPU: r.Index, Name: r.Name, MemUsedBytes: r.MemUsed, MemTotalBytes: r.MemTotal, UtilPercent: r.UtilPct})
 	}
 	return out, err
+}
+
+type reviewsAPI struct{ d *Daemon }
+
+func (r reviewsAPI) OpenReviews(ctx context.Context) ([]db.ReviewItem, error) {
+	return r.d.Store.OpenReviewItems(ctx)
+}
+
+func (r reviewsAPI) ResolveReview(ctx context.Context, runID, stepID, action, by, note string) error {
+	err := r.d.Engine.ResolveReview(ctx, runID, stepID, action, by, note)
+	switch {
+	case errors.Is(err, exec.ErrNoReview):
+		return fmt.Errorf("%w: %v", api.ErrNotFound, err)
+	case errors.Is(err, exec.ErrInvalidReview):
+		return fmt.Errorf("%w: %v", api.ErrInvalid, err)
+	}
+	return mapExecErr(err)
 }
