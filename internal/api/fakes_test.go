@@ -483,7 +483,7 @@ func newTestEnv(t *testing.T, opts ...any) *testEnv {
 	}
 	cfg := Config{AuthRequired: true, MaxRequestBytes: 64 << 10, ShutdownTimeout: 2 * time.Second}
 	deps := Deps{Engine: eng, Runs: fakeRuns{eng}, Events: bus, Ledger: newFakeLedger(7), Budgets: fakeBudgets{},
-		Residency: fakeResidency{}, Link: fakeLink{}, History: &fakeHistory{}, Workflows: func() []string { return []string{"triage", "report"} },
+		Residency: fakeResidency{}, Link: fakeLink{}, History: &fakeHistory{}, Reviews: &fakeReviews{}, Workflows: func() []string { return []string{"triage", "report"} },
 		Metrics: NewMetrics(MetricsSource{}, quiet)}
 	status := func(context.Context) any {
 		return map[string]any{"demo": true, "runs": map[string]int{"done": 1}}

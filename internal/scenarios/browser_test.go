@@ -84,6 +84,13 @@ func TestDashboardDrivesTheRealEngine(t *testing.T) {
 		defer cancel()
 		if err := chromedp.Do(wctx, chromedp.WaitVisible(chromedp.CSS(sel))); err != nil {
 			shot("failed-" + strings.NewReplacer(" ", "-", ",", "").Replace(what))
+			if rs, _ := h.d.Store.ListRuns(context.Background(), db.RunFilter{Limit: 1}); len(rs) == 1 {
+				t.Logf("run in the store: %s answer %q error %q", rs[0].Status, rs[0].Answer, rs[0].Error)
+				evs, _ := h.d.Store.RunEvents(context.Background(), rs[0].ID, 200)
+				for _, e := range evs {
+					t.Logf("event %d %s %s", e.Seq, e.Type, e.Data)
+				}
+			}
 			t.Fatalf("waiting for %s (%s): %v", what, sel, err)
 		}
 	}
@@ -114,6 +121,8 @@ func TestDashboardDrivesTheRealEngine(t *testing.T) {
 	do("open approvals", chromedp.Navigate(base+"#/approvals"))
 	key := id + "/" + order.Expect.Approval
 	wait("approval card", `button[data-approve="`+key+`"]`)
+	wait("the review queue, empty", "#reviews p.muted")
+	shot("real-engine-approvals")
 	do("approve", chromedp.SendKeys(chromedp.CSS(`[data-approval="`+key+`"] input.reason`), "stock checked by hand"),
 		chromedp.Click(chromedp.CSS(`button[data-approve="`+key+`"]`)))
 	do("open the run", chromedp.Navigate(base+"#/run/"+id))

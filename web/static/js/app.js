@@ -323,9 +323,9 @@ async function runs() {
   };
   filter.addEventListener("change", () => guard(() => load(false)));
   more.addEventListener("click", () => guard(() => load(true)));
-  await load(false);
   const refresh = debounce(() => guard(() => load(false)));
   onEvent((ev) => { if (ev.type === "run.created" || ev.type === "run.status") refresh(); });
+  await load(false);
 }
 
 // ---- one run ----------------------------------------------------------
@@ -377,7 +377,8 @@ async function runPage(id) {
     clear(stepsBox).append(...steps.map((st) => stepDetail(st, detail)));
     for (const d of stepsBox.querySelectorAll("details")) if (open.has(d.dataset.step)) d.open = true;
   };
-  await draw();
+  // Listen before the first fetch: an event that lands between the fetch
+  // and the listener would otherwise leave the page showing a stale run.
   const refresh = debounce(() => guard(draw).catch((e) => console.error(e)), 200);
   onEvent((ev) => {
     if (ev.run_id !== id) return;
@@ -389,6 +390,7 @@ async function runPage(id) {
     }
     refresh();
   });
+  await draw();
   // Running bars grow with time.
   every(1000, () => {
     if (detail && !["done", "partial", "failed", "canceled"].includes(detail.run.status)) clear(ganttBox).append(gantt(detail.steps || []));
@@ -450,9 +452,48 @@ async function approvals() {
           h("button", { type: "button", class: "danger", dataset: { deny: key }, onclick: decide("deny") }, "Deny"))));
     }
   };
-  await draw();
   const refresh = debounce(() => guard(draw));
   onEvent((ev) => { if (ev.type === "approval.requested" || ev.type === "approval.decided") refresh(); });
+  await draw();
+
+  // The review queue: steps a crash or the failure ladder handed to a person.
+  const rbox = h("div", { id: "reviews" });
+  view.append(h("h1", {}, "Review queue"),
+    h("p", { class: "muted" }, "Steps agentd will not retry on its own. Retry if the call did not take effect; mark it done (your note becomes its result) if it did; or give it up."),
+    rbox);
+  const drawReviews = async () => {
+    let list;
+    try {
+      ({ reviews: list } = await get("/api/v1/reviews"));
+    } catch (err) {
+      if (err.status === 404) { clear(rbox).append(h("p", { class: "muted card" }, "The review queue is not available on this server.")); return; }
+      throw err;
+    }
+    clear(rbox);
+    if (!list.length) { rbox.append(h("p", { class: "muted card" }, "Nothing is waiting for review.")); return; }
+    for (const it of list) {
+      const key = `${it.run_id}/${it.step_id}`;
+      const note = h("input", { type: "text", placeholder: "What you found (the result, for done)", "aria-label": "note", class: "reason" });
+      const resolve = (action) => async () => {
+        try {
+          await guard(() => post(`/api/v1/reviews/${encodeURIComponent(it.run_id)}/${encodeURIComponent(it.step_id)}`, { action, note: note.value }));
+          await drawReviews();
+        } catch (err) { rbox.prepend(errorBox(err)); }
+      };
+      rbox.append(h("section", { class: "card approval", dataset: { review: key } },
+        h("h2", {}, it.tool ? h("code", {}, it.tool) : null, it.tool ? " in " : "", h("a", { href: `#/run/${encodeURIComponent(it.run_id)}` }, it.run_id), ` / ${it.step_id}`),
+        it.request ? h("p", { class: "request" }, it.request) : null,
+        h("p", {}, it.reason),
+        h("p", { class: "muted" }, `Since ${fmtTime(it.created_at)}`),
+        h("div", { class: "actions" }, note,
+          h("button", { type: "button", class: "secondary", dataset: { retry: key }, onclick: resolve("retry") }, "Retry"),
+          h("button", { type: "button", class: "ok", dataset: { done: key }, onclick: resolve("done") }, "Mark done"),
+          h("button", { type: "button", class: "danger", dataset: { fail: key }, onclick: resolve("fail") }, "Give up"))));
+    }
+  };
+  const refreshReviews = debounce(() => guard(drawReviews));
+  onEvent((ev) => { if (ev.type === "review.added" || ev.type === "review.resolved") refreshReviews(); });
+  await guard(drawReviews);
 }
 
 // ---- egress -----------------------------------------------------------
