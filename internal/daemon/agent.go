@@ -137,32 +137,26 @@ func (t registryTool) Acquire(ctx context.Context) (func(), error) {
 	return t.r.Acquire(ctx, t.spec.Name)
 }
 
-// Call validates and runs the tool under its own timeout. The executor has
-// already taken the tool's concurrency slot with Acquire.
+// Call runs the tool through the registry (validation, timeout, JSON
+// check). The executor has already taken the tool's concurrency slot with
+// Acquire, so this is Invoke, not Call.
 func (t registryTool) Call(ctx context.Context, args map[string]any) (exec.ToolResult, error) {
 	if t.pf != nil && t.spec.Idempotent {
 		if res, ok := t.pf.take(ctx, exec.RunIDFromContext(ctx), t.spec.Name, args); ok {
 			return res, nil
 		}
 	}
+	return invokeTool(ctx, t.r, t.spec.Name, args)
+}
+
+// invokeTool runs a tool whose slot the caller holds and shapes its result
+// for the executor.
+func invokeTool(ctx context.Context, r *tools.Registry, name string, args map[string]any) (exec.ToolResult, error) {
 	b, err := json.Marshal(args)
 	if err != nil {
 		return exec.ToolResult{}, err
 	}
-	if err := t.r.Validate(t.spec.Name, b); err != nil {
-		return exec.ToolResult{}, err
-	}
-	tool, ok := t.r.Get(t.spec.Name)
-	if !ok {
-		return exec.ToolResult{}, fmt.Errorf("%w: %s", tools.ErrUnknownTool, t.spec.Name)
-	}
-	timeout := t.spec.Timeout
-	if timeout <= 0 {
-		timeout = tools.DefaultTimeout
-	}
-	cctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	res, err := tool.Call(cctx, b)
+	res, err := r.Invoke(ctx, name, b)
 	if err != nil {
 		return exec.ToolResult{}, err
 	}

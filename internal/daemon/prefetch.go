@@ -107,16 +107,7 @@ func (p *prefetcher) maybeStart(runID string, st plan.Step) {
 			return
 		}
 		defer release()
-		t, _ := p.reg.Get(st.Tool)
-		timeout := spec.Timeout
-		if timeout <= 0 {
-			timeout = tools.DefaultTimeout
-		}
-		cctx, cancel := context.WithTimeout(rp.ctx, timeout)
-		defer cancel()
-		res, err := t.Call(cctx, args)
-		code := res.ExitCode
-		call.res, call.err = exec.ToolResult{Output: strings.TrimSpace(string(res.Output)), ExitCode: &code}, err
+		call.res, call.err = invokeTool(rp.ctx, p.reg, st.Tool, st.Args)
 	}()
 }
 

@@ -266,14 +266,8 @@ func (r *Registry) Acquire(ctx context.Context, name string) (release func(), er
 // Call validates args, waits for a concurrency slot, and runs the tool under
 // its timeout. It does not ask for approval: that is the executor's gate.
 func (r *Registry) Call(ctx context.Context, name string, args json.RawMessage) (Result, error) {
-	e, ok := r.entry(name)
-	if !ok {
-		return Result{}, r.unknown(name)
-	}
-	if len(args) == 0 || string(args) == "null" {
-		args = json.RawMessage(`{}`)
-	}
-	if err := validateArgs(e, args); err != nil {
+	e, args, err := r.prepare(name, args)
+	if err != nil {
 		return Result{}, err
 	}
 	release, err := r.Acquire(ctx, name)
@@ -281,6 +275,37 @@ func (r *Registry) Call(ctx context.Context, name string, args json.RawMessage) 
 		return Result{}, err
 	}
 	defer release()
+	return r.run(ctx, e, name, args)
+}
+
+// Invoke is Call for a caller that already holds the tool's concurrency
+// slot (the executor takes it with Acquire before it records the call):
+// validate, then run under the tool's timeout, and check the output is JSON.
+func (r *Registry) Invoke(ctx context.Context, name string, args json.RawMessage) (Result, error) {
+	e, args, err := r.prepare(name, args)
+	if err != nil {
+		return Result{}, err
+	}
+	return r.run(ctx, e, name, args)
+}
+
+// prepare finds the tool and validates its arguments (none means {}).
+func (r *Registry) prepare(name string, args json.RawMessage) (*entry, json.RawMessage, error) {
+	e, ok := r.entry(name)
+	if !ok {
+		return nil, nil, r.unknown(name)
+	}
+	if len(args) == 0 || string(args) == "null" {
+		args = json.RawMessage(`{}`)
+	}
+	if err := validateArgs(e, args); err != nil {
+		return nil, nil, err
+	}
+	return e, args, nil
+}
+
+// run calls the tool under its timeout and checks its output is JSON.
+func (r *Registry) run(ctx context.Context, e *entry, name string, args json.RawMessage) (Result, error) {
 	cctx, cancel := context.WithTimeout(ctx, e.spec.Timeout)
 	defer cancel()
 	start := time.Now()
