@@ -72,7 +72,7 @@ func (d *Daemon) buildAgent(ctx context.Context) error {
 	router := localplanner.NewRouter(cfg.Planner, catalog, templates, d.Store, gate, d.log)
 	planner := &planService{cfg: cfg, router: router, templates: templates, local: local, catalog: catalog, gate: d.Gate, log: d.log, prefetch: d.prefetch}
 
-	d.Engine = exec.New(exec.Config{Executor: cfg.Executor, MaxSteps: cfg.Planner.MaxSteps, Workflows: cfg.Workflows, ScratchpadTurns: cfg.Executor.ScratchpadTurns}, exec.Deps{
+	d.Engine = exec.New(exec.Config{Executor: cfg.Executor, MaxSteps: cfg.Planner.MaxSteps, Workflows: cfg.Workflows}, exec.Deps{
 		Store: d.Store, Planner: planner, Chat: execChat{c: d.LLM, recorder: d.recorder}, Models: exec.ModelsFromConfig(cfg.Models),
 		Tools: catalog, Limiter: d.Residency, Events: d.Bus, Log: d.log,
 		SupportsTools: func(ctx context.Context, model string) bool {

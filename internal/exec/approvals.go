@@ -188,8 +188,7 @@ func (x *runExec) pauseForApproval(st *run.Step) {
 	x.publishStep(st)
 	if runChanged {
 		x.mu.Lock()
-		x.e.d.Events.Publish(events.RunStatus, x.r.ID, map[string]any{
-			"status": x.r.Status, "error": x.r.Error, "error_count": x.r.ErrorCount, "cost_usd": x.r.CostUSD})
+		x.e.d.Events.Publish(events.RunStatus, x.r.ID, runStatusData(x.r))
 		x.mu.Unlock()
 	}
 }

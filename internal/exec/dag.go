@@ -91,8 +91,7 @@ func (x *runExec) setStatusLocked(st run.Status, errMsg string) error {
 	if err := x.e.d.Store.UpdateRun(x.dbctx(), x.r); err != nil {
 		return fmt.Errorf("set run %s %s: %w", x.r.ID, st, err)
 	}
-	x.e.d.Events.Publish(events.RunStatus, x.r.ID, map[string]any{
-		"status": st, "error": x.r.Error, "error_count": x.r.ErrorCount, "cost_usd": x.r.CostUSD})
+	x.e.d.Events.Publish(events.RunStatus, x.r.ID, runStatusData(x.r))
 	return nil
 }
 
@@ -363,9 +362,7 @@ func (x *runExec) applyPlan(res PlanResult, superseded map[string]string) error 
 }
 
 func (x *runExec) publishStep(st *run.Step) {
-	x.e.d.Events.Publish(events.StepStatus, st.RunID, map[string]any{"step_id": st.StepID, "status": st.Status,
-		"kind": st.Kind, "tool": st.Tool, "tier": st.Tier, "depends_on": st.DependsOn, "plan_version": st.PlanVersion,
-		"attempts": st.Attempts, "error": st.Error})
+	x.e.d.Events.Publish(events.StepStatus, st.RunID, stepStatusData(st))
 }
 
 // setStep commits a step's new status and announces it.
@@ -770,4 +767,16 @@ type stepInput struct {
 	spec    plan.Step
 	outputs map[string]string
 	view    runStateView
+}
+
+// runStatusData is the payload of every run.status event.
+func runStatusData(r *run.Run) map[string]any {
+	return map[string]any{"status": r.Status, "error": r.Error, "error_count": r.ErrorCount, "cost_usd": r.CostUSD}
+}
+
+// stepStatusData is the payload of every step.status event; the dashboard
+// draws the plan graph from it.
+func stepStatusData(st *run.Step) map[string]any {
+	return map[string]any{"step_id": st.StepID, "status": st.Status, "kind": st.Kind, "tool": st.Tool, "tier": st.Tier,
+		"depends_on": st.DependsOn, "plan_version": st.PlanVersion, "attempts": st.Attempts, "error": st.Error}
 }

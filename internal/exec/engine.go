@@ -64,8 +64,6 @@ type Config struct {
 	// MaxRegenerate bounds regenerations of a step whose model produced bad
 	// arguments or invalid output.
 	MaxRegenerate int
-	// ScratchpadTurns bounds the scratchpad loop.
-	ScratchpadTurns int
 	// NumPredict caps executor outputs (0: the model's configured value).
 	NumPredict int
 	// Workflows whose Mode is "scratchpad" run in the scratchpad loop.
@@ -102,8 +100,8 @@ func (c *Config) defaults() {
 	if c.MaxRegenerate <= 0 {
 		c.MaxRegenerate = 1
 	}
-	if c.ScratchpadTurns <= 0 {
-		c.ScratchpadTurns = 8
+	if ex.ScratchpadTurns <= 0 {
+		ex.ScratchpadTurns = d.ScratchpadTurns
 	}
 }
 
@@ -394,16 +392,7 @@ func (e *Engine) Cancel(ctx context.Context, runID, by string) error {
 	e.mu.Lock()
 	if r, ok := e.queue.remove(runID); ok {
 		e.mu.Unlock()
-		r.Status = run.Canceled
-		r.Error = "canceled by " + by
-		now := e.d.Now().UTC()
-		r.FinishedAt = &now
-		if err := e.d.Store.UpdateRun(ctx, r); err != nil {
-			return fmt.Errorf("cancel run %s: %w", runID, err)
-		}
-		e.d.Events.Publish(events.RunStatus, runID, map[string]any{"status": r.Status, "error": r.Error})
-		e.notifyEnded(runID)
-		return nil
+		return e.settleCanceled(ctx, r, by)
 	}
 	if x, ok := e.active[runID]; ok {
 		x.cancel(&canceledBy{by: by})
@@ -419,13 +408,18 @@ func (e *Engine) Cancel(ctx context.Context, runID, by string) error {
 		return fmt.Errorf("cancel run %s: %w (%s)", runID, ErrRunFinished, r.Status)
 	}
 	// Not in this process (in review, or not yet resumed): settle it here.
+	return e.settleCanceled(ctx, r, by)
+}
+
+// settleCanceled ends a run that no executor holds.
+func (e *Engine) settleCanceled(ctx context.Context, r *run.Run, by string) error {
 	r.Status, r.Error = run.Canceled, "canceled by "+by
 	now := e.d.Now().UTC()
 	r.FinishedAt = &now
 	if err := e.d.Store.UpdateRun(ctx, r); err != nil {
-		return fmt.Errorf("cancel run %s: %w", runID, err)
+		return fmt.Errorf("cancel run %s: %w", r.ID, err)
 	}
-	e.d.Events.Publish(events.RunStatus, runID, map[string]any{"status": r.Status, "error": r.Error})
-	e.notifyEnded(runID)
+	e.d.Events.Publish(events.RunStatus, r.ID, runStatusData(r))
+	e.notifyEnded(r.ID)
 	return nil
 }

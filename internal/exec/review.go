@@ -105,11 +105,9 @@ func (e *Engine) ResolveReview(ctx context.Context, runID, stepID, action, by, n
 	}
 	e.d.Events.Publish(events.ReviewResolved, runID, map[string]any{"step_id": stepID, "action": action, "by": by, "note": note})
 	for _, st := range changed {
-		e.d.Events.Publish(events.StepStatus, runID, map[string]any{"step_id": st.StepID, "status": st.Status,
-			"kind": st.Kind, "tool": st.Tool, "tier": st.Tier, "depends_on": st.DependsOn, "plan_version": st.PlanVersion,
-			"attempts": st.Attempts, "error": st.Error})
+		e.d.Events.Publish(events.StepStatus, runID, stepStatusData(st))
 	}
-	e.d.Events.Publish(events.RunStatus, runID, map[string]any{"status": r.Status, "error": r.Error, "error_count": r.ErrorCount, "cost_usd": r.CostUSD})
+	e.d.Events.Publish(events.RunStatus, runID, runStatusData(r))
 	e.log.Info("review resolved", "run", r, "step", stepID, "action", action, "by", by)
 	e.enqueue(r, true)
 	return nil

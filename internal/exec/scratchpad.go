@@ -111,7 +111,7 @@ func (x *runExec) scratchpad(ctx context.Context) error {
 
 	turn := len(x.order)
 	final := ""
-	for turn < e.cfg.ScratchpadTurns && x.stopped == "" && ctx.Err() == nil {
+	for turn < e.cfg.Executor.ScratchpadTurns && x.stopped == "" && ctx.Err() == nil {
 		turn++
 		resp, err := x.chat(ctx, ChatRequest{Model: model, Messages: msgs, Format: format, NumPredict: e.cfg.NumPredict,
 			RunID: x.r.ID, Purpose: "scratchpad", Tier: plan.TierFast})
@@ -175,7 +175,7 @@ func (x *runExec) scratchpad(ctx context.Context) error {
 	status := run.Done
 	if final == "" {
 		if x.stopped == "" {
-			x.stopped = fmt.Sprintf("no final answer within %d scratchpad turns", e.cfg.ScratchpadTurns)
+			x.stopped = fmt.Sprintf("no final answer within %d scratchpad turns", e.cfg.Executor.ScratchpadTurns)
 		}
 		status = run.Partial
 		final = x.synthesize(x.dbctx())

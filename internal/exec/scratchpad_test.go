@@ -59,7 +59,7 @@ func TestScratchpadLoop(t *testing.T) {
 // Bounded turns: no final answer makes a partial answer from what was done.
 func TestScratchpadTurnLimit(t *testing.T) {
 	h := newHarness(t)
-	h.cfg.ScratchpadTurns = 3
+	h.cfg.Executor.ScratchpadTurns = 3
 	h.cfg.Executor.MaxRepeatCalls = 10
 	h.tools.add(&fakeTool{name: "ping", idempotent: true})
 	h.chat.fn = func(req ChatRequest) (ChatResponse, error) {
