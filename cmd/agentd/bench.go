@@ -224,7 +224,7 @@ func runSuite(ctx context.Context, base *config.Config, o suiteOptions) (*suiteR
 	cost := func(tk map[string]tokenCount) float64 {
 		var usd float64
 		for _, t := range tk {
-			usd += float64(t.Prompt)/1e6*price.InputPerMTok + float64(t.Output)/1e6*price.OutputPerMTok
+			usd += price.Cost(t.Prompt, t.Output)
 		}
 		return usd
 	}

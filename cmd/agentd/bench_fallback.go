@@ -165,7 +165,7 @@ func (e *benchEnv) benchFallback(ctx context.Context, list []scenarios.Scenario,
 			}
 		}
 		for _, c := range rec.calls {
-			res.RemoteOnlyUSD += float64(c.PromptTokens)/1e6*price.InputPerMTok + float64(c.OutputTokens)/1e6*price.OutputPerMTok
+			res.RemoteOnlyUSD += price.Cost(c.PromptTokens, c.OutputTokens)
 		}
 	}
 	day, month := h.d.Gate.Budget().Windows(h.d.Store.Now())

@@ -269,6 +269,11 @@ type PriceConfig struct {
 	OutputPerMTok float64 `toml:"output_per_mtok"`
 }
 
+// Cost is what a call with these token counts costs at this price.
+func (p PriceConfig) Cost(inputTokens, outputTokens int) float64 {
+	return float64(inputTokens)/1e6*p.InputPerMTok + float64(outputTokens)/1e6*p.OutputPerMTok
+}
+
 // LinkConfig tunes link awareness.
 type LinkConfig struct {
 	ProbeURL            string   `toml:"probe_url"`

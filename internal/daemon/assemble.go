@@ -2,7 +2,9 @@ package daemon
 
 import (
 	"context"
+
 	"fmt"
+	"github.com/agentd/agentd/internal/config"
 
 	"github.com/agentd/agentd/internal/db"
 	"github.com/agentd/agentd/internal/events"
@@ -97,7 +99,7 @@ func (d *Daemon) buildAgent(ctx context.Context) error {
 		}
 		d.group.add("deferred", deferred)
 	}
-	d.group.add("savings", ComponentFunc(d.measureSavings))
+	d.group.add("run-ends", ComponentFunc(d.watchRunEnds))
 	d.group.add("executor", d.Engine)
 	return nil
 }
@@ -113,54 +115,62 @@ func (d *Daemon) resubmit(ctx context.Context, runID string) error {
 	return err
 }
 
-// measureSavings records, when a run ends, what it would have cost with the
-// remote model doing every one of its calls: savings are measured, not
-// claimed.
-func (d *Daemon) measureSavings(ctx context.Context) error {
-	_, sub, err := d.Bus.Subscribe(ctx, d.Bus.LastSeq(), 1024, func(e events.Event) bool { return e.Type == events.RunStatus })
-	if err != nil {
-		return err
-	}
-	defer sub.Close()
-	price, ok := d.cfg.Fallback.Prices[d.cfg.Fallback.Model]
+// watchRunEnds does what follows the end of a run: it drops the run's
+// prefetched tool results and records what the run would have cost with the
+// remote model doing every one of its calls, so savings are measured, not
+// claimed. A dropped subscription resumes from the last event seen.
+func (d *Daemon) watchRunEnds(ctx context.Context) error {
+	price, priced := d.cfg.Fallback.Prices[d.cfg.Fallback.Model]
+	isStatus := func(e events.Event) bool { return e.Type == events.RunStatus }
+	last := d.Bus.LastSeq()
 	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case e, open := <-sub.C:
-			if !open {
-				// Dropped for falling behind: resubscribe from where we were.
-				_, sub, err = d.Bus.Subscribe(ctx, d.Bus.LastSeq(), 1024, func(e events.Event) bool { return e.Type == events.RunStatus })
-				if err != nil {
-					return err
+		backlog, sub, err := d.Bus.Subscribe(ctx, last, 1024, isStatus)
+		if err != nil {
+			return err
+		}
+		for _, e := range backlog {
+			last = e.Seq
+			d.runEnded(ctx, e.RunID, price, priced)
+		}
+		for open := true; open; {
+			select {
+			case <-ctx.Done():
+				sub.Close()
+				return nil
+			case e, ok := <-sub.C:
+				if open = ok; ok {
+					last = e.Seq
+					d.runEnded(ctx, e.RunID, price, priced)
 				}
-				continue
-			}
-			if e.RunID == "" {
-				continue
-			}
-			r, err := d.Store.GetRun(ctx, e.RunID)
-			if err != nil || !r.Status.Terminal() && r.Status != run.Review {
-				continue
-			}
-			if d.prefetch != nil {
-				d.prefetch.forget(e.RunID)
-			}
-			if !ok {
-				continue
-			}
-			calls, err := d.Store.RunModelCalls(ctx, e.RunID)
-			if err != nil {
-				continue
-			}
-			var usd float64
-			for _, c := range calls {
-				usd += float64(c.PromptTokens)/1e6*price.InputPerMTok + float64(c.OutputTokens)/1e6*price.OutputPerMTok
-			}
-			if err := d.Store.SetRemoteOnlyCost(ctx, e.RunID, usd); err != nil {
-				d.log.Warn("record remote-only cost", "run", e.RunID, "err", err)
 			}
 		}
+	}
+}
+
+func (d *Daemon) runEnded(ctx context.Context, runID string, price config.PriceConfig, priced bool) {
+	if runID == "" {
+		return
+	}
+	r, err := d.Store.GetRun(ctx, runID)
+	if err != nil || !r.Status.Terminal() && r.Status != run.Review {
+		return
+	}
+	if d.prefetch != nil {
+		d.prefetch.forget(runID)
+	}
+	if !priced {
+		return
+	}
+	calls, err := d.Store.RunModelCalls(ctx, runID)
+	if err != nil {
+		return
+	}
+	var usd float64
+	for _, c := range calls {
+		usd += price.Cost(c.PromptTokens, c.OutputTokens)
+	}
+	if err := d.Store.SetRemoteOnlyCost(ctx, runID, usd); err != nil {
+		d.log.Warn("record remote-only cost", "run", runID, "err", err)
 	}
 }
 

@@ -54,6 +54,24 @@ func TestEndToEndOnSimulator(t *testing.T) {
 	if purposes["plan"] != 1 || purposes["execute"] != 0 {
 		t.Errorf("model calls by purpose = %v: want one planner call and none for the tool step", purposes)
 	}
+	// When the run ends, what it would have cost on the remote model is
+	// recorded from its calls' tokens at the price table.
+	price := config.Default().Fallback.Prices[config.Default().Fallback.Model]
+	var want float64
+	for _, c := range calls {
+		want += price.Cost(c.PromptTokens, c.OutputTokens)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, _ := d.Store.GetRun(ctx, r.ID)
+		if want > 0 && got.RemoteOnlyUSD == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("remote-only cost = %v, want %v", got.RemoteOnlyUSD, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	cancel()
 	select {
 	case err := <-done:
