@@ -196,3 +196,14 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 
 // httpTimeout bounds a request that is not waiting on a run.
 const httpTimeout = 30 * time.Second
+
+// call makes one request to the running daemon under the CLI's timeout.
+func (m *Main) call(ctx context.Context, cf clientFlags, method, path string, body, out any) error {
+	c, err := m.client(cf)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, httpTimeout)
+	defer cancel()
+	return c.do(ctx, method, path, body, out)
+}

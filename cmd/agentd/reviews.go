@@ -21,16 +21,10 @@ func (m *Main) reviewsCmd(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	c, err := m.client(cf)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, httpTimeout)
-	defer cancel()
 	var out struct {
 		Reviews []db.ReviewItem `json:"reviews"`
 	}
-	if err := c.do(ctx, "GET", "/api/v1/reviews", nil, &out); err != nil {
+	if err := m.call(ctx, cf, "GET", "/api/v1/reviews", nil, &out); err != nil {
 		return err
 	}
 	if *asJSON {
@@ -64,14 +58,8 @@ func (m *Main) resolveCmd(ctx context.Context, args []string) error {
 	if len(pos) != 2 || *action == "" {
 		return usagef("usage: agentd resolve --action retry|done|fail [--note N] RUN STEP   (see the queue with `agentd reviews`)")
 	}
-	c, err := m.client(cf)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, httpTimeout)
-	defer cancel()
 	path := "/api/v1/reviews/" + url.PathEscape(pos[0]) + "/" + url.PathEscape(pos[1])
-	if err := c.do(ctx, "POST", path, map[string]string{"action": *action, "note": *note}, nil); err != nil {
+	if err := m.call(ctx, cf, "POST", path, map[string]string{"action": *action, "note": *note}, nil); err != nil {
 		switch statusOf(err) {
 		case http.StatusNotFound:
 			return fmt.Errorf("step %s of run %s is not in the review queue (404: %v) — see it with `agentd reviews`", pos[1], pos[0], apiReason(err))

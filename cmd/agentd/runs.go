@@ -207,14 +207,8 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 	if len(pos) != 1 {
 		return usagef("usage: agentd run [--json] ID   (list ids with `agentd runs`)")
 	}
-	c, err := m.client(cf)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, httpTimeout)
-	defer cancel()
 	var d api.RunDetail
-	if err := c.do(ctx, "GET", "/api/v1/runs/"+url.PathEscape(pos[0]), nil, &d); err != nil {
+	if err := m.call(ctx, cf, "GET", "/api/v1/runs/"+url.PathEscape(pos[0]), nil, &d); err != nil {
 		if statusOf(err) == http.StatusNotFound {
 			return fmt.Errorf("agentd has no run %s (404) — list runs with `agentd runs`", pos[0])
 		}
@@ -311,16 +305,10 @@ func (m *Main) approvalsCmd(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	c, err := m.client(cf)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, httpTimeout)
-	defer cancel()
 	var out struct {
 		Approvals []api.Approval `json:"approvals"`
 	}
-	if err := c.do(ctx, "GET", "/api/v1/approvals", nil, &out); err != nil {
+	if err := m.call(ctx, cf, "GET", "/api/v1/approvals", nil, &out); err != nil {
 		return err
 	}
 	if *asJSON {
@@ -355,14 +343,8 @@ func (m *Main) decide(ctx context.Context, decision string, args []string) error
 	if len(pos) != 2 {
 		return usagef("usage: agentd %s [--reason R] RUN STEP   (see what waits with `agentd approvals`)", decision)
 	}
-	c, err := m.client(cf)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, httpTimeout)
-	defer cancel()
 	path := "/api/v1/approvals/" + url.PathEscape(pos[0]) + "/" + url.PathEscape(pos[1])
-	if err := c.do(ctx, "POST", path, map[string]string{"decision": decision, "reason": *reason}, nil); err != nil {
+	if err := m.call(ctx, cf, "POST", path, map[string]string{"decision": decision, "reason": *reason}, nil); err != nil {
 		switch statusOf(err) {
 		case http.StatusNotFound:
 			return fmt.Errorf("step %s of run %s is not waiting for approval (404: %v) — see what waits with `agentd approvals`", pos[1], pos[0], apiReason(err))
@@ -388,16 +370,10 @@ func (m *Main) cancelCmd(ctx context.Context, args []string) error {
 	if len(pos) != 1 {
 		return usagef("usage: agentd cancel RUN")
 	}
-	c, err := m.client(cf)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, httpTimeout)
-	defer cancel()
 	var out struct {
 		Run *agentrun.Run `json:"run"`
 	}
-	if err := c.do(ctx, "POST", "/api/v1/runs/"+url.PathEscape(pos[0])+"/cancel", nil, &out); err != nil {
+	if err := m.call(ctx, cf, "POST", "/api/v1/runs/"+url.PathEscape(pos[0])+"/cancel", nil, &out); err != nil {
 		switch statusOf(err) {
 		case http.StatusNotFound:
 			return fmt.Errorf("agentd has no run %s (404) — list runs with `agentd runs`", pos[0])
