@@ -178,8 +178,8 @@ func (x *runExec) pauseForApproval(st *run.Step) {
 	x.mu.Lock()
 	x.waitingN++
 	runChanged := false
-	if x.activeN == x.waitingN && x.r.Status == run.Running {
-		x.r.Status, runChanged = run.WaitingApproval, true
+	if want := x.liveStatusLocked(); want != x.r.Status && x.r.Status == run.Running {
+		x.r.Status, runChanged = want, true
 	}
 	if err := x.e.d.Store.UpdateStepAndRun(x.dbctx(), st, x.r); err != nil {
 		x.log.Error("save approval pause", "step", st, "err", err)

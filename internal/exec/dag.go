@@ -430,15 +430,21 @@ func (x *runExec) runDAG(ctx context.Context) {
 func (x *runExec) refreshStatus() {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	want := run.Running
-	if x.waitingN > 0 && x.activeN == x.waitingN {
-		want = run.WaitingApproval
-	}
+	want := x.liveStatusLocked()
 	if x.r.Status != want && (x.r.Status == run.Running || x.r.Status == run.WaitingApproval) {
 		if err := x.setStatusLocked(want, ""); err != nil {
 			x.log.Error("run status", "err", err)
 		}
 	}
+}
+
+// liveStatusLocked is the status a live run shows: waiting_approval while
+// the only steps active are waiting for a person, running otherwise.
+func (x *runExec) liveStatusLocked() run.Status {
+	if x.waitingN > 0 && x.activeN == x.waitingN {
+		return run.WaitingApproval
+	}
+	return run.Running
 }
 
 func (x *runExec) errorsExceeded() bool {
