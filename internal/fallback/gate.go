@@ -96,11 +96,7 @@ func NewGate(ctx context.Context, o GateOptions) (*Gate, error) {
 		return nil, err
 	}
 	if g.provider == nil && o.Config.Enabled {
-		client := o.HTTPClient
-		if client == nil {
-			client = &http.Client{Timeout: o.Config.Timeout.D()}
-		}
-		if g.provider, err = NewProvider(o.Config, ProviderOptions{Client: client, Logger: o.Logger}); err != nil {
+		if g.provider, err = NewProvider(o.Config, ProviderOptions{Client: o.HTTPClient, Logger: o.Logger}); err != nil {
 			return nil, err
 		}
 	}
@@ -187,9 +183,14 @@ type prepared struct {
 	worstIn      int64
 }
 
+// prepare refuses what may never go remote, then redacts, encodes and
+// prices the request.
 func (g *Gate) prepare(req PlanRequest) (*prepared, error) {
-	if g.provider == nil {
+	if !g.cfg.Enabled || g.provider == nil {
 		return nil, ErrDisabled
+	}
+	if req.Sensitive {
+		return nil, ErrSensitive
 	}
 	p := &prepared{session: g.redactor.NewSession()}
 	p.system = p.session.Redact(req.SystemPrompt)
@@ -218,12 +219,6 @@ func (g *Gate) prepare(req PlanRequest) (*prepared, error) {
 // link is up and fast enough for the latency budget, and the caps have room
 // for the call's worst case. The reason explains either answer.
 func (g *Gate) AllowRemote(ctx context.Context, req PlanRequest) (bool, string) {
-	if !g.cfg.Enabled {
-		return false, ErrDisabled.Error()
-	}
-	if req.Sensitive {
-		return false, ErrSensitive.Error()
-	}
 	p, err := g.prepare(req)
 	if err != nil {
 		return false, err.Error()
@@ -245,12 +240,6 @@ func (g *Gate) AllowRemote(ctx context.Context, req PlanRequest) (bool, string) 
 // request is kept as a fine-tuning candidate), *RemoteError.
 func (g *Gate) PlanRemote(ctx context.Context, req PlanRequest) (json.RawMessage, PlanUsage, error) {
 	usage := PlanUsage{Model: g.cfg.Model}
-	if !g.cfg.Enabled {
-		return nil, usage, ErrDisabled
-	}
-	if req.Sensitive {
-		return nil, usage, ErrSensitive
-	}
 	if req.Purpose == "" {
 		req.Purpose = PurposePlan
 	}

@@ -260,22 +260,22 @@ func (l *Link) Probe(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("link probe %s: %w", l.cfg.ProbeURL, err)
 	}
-	start := l.now()
-	resp, err := l.client.Do(req)
-	if err != nil {
-		if ctx.Err() == nil {
+	failed := func(err error) error {
+		if ctx.Err() == nil { // a canceled probe says nothing about the link
 			l.Observe(Observation{Failed: true})
 		}
 		return fmt.Errorf("link probe %s: %w", l.cfg.ProbeURL, err)
+	}
+	start := l.now()
+	resp, err := l.client.Do(req)
+	if err != nil {
+		return failed(err)
 	}
 	n, err := io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	end := l.now()
 	if err != nil {
-		if ctx.Err() == nil {
-			l.Observe(Observation{Failed: true})
-		}
-		return fmt.Errorf("link probe %s: %w", l.cfg.ProbeURL, err)
+		return failed(err)
 	}
 	o := Observation{Bytes: n, Transfer: end.Sub(start)}
 	if !firstByte.IsZero() {

@@ -180,8 +180,14 @@ func (h *httpPoster) destination() string {
 	return u.Host
 }
 
-// post sends body and returns the response body of a 2xx answer.
-func (h *httpPoster) post(ctx context.Context, body []byte, header http.Header) ([]byte, Timing, error) {
+// post sends body and returns the response body of a 2xx answer, with
+// resp's BytesIn and Timing filled in whether or not the call succeeded.
+func (h *httpPoster) post(ctx context.Context, body []byte, header http.Header) ([]byte, Response, error) {
+	data, t, err := h.do(ctx, body, header)
+	return data, Response{BytesIn: int64(len(data)), Timing: t}, err
+}
+
+func (h *httpPoster) do(ctx context.Context, body []byte, header http.Header) ([]byte, Timing, error) {
 	var t Timing
 	var connectStart, firstByte time.Time
 	var wrote bool
@@ -243,6 +249,23 @@ func (h *httpPoster) transportError(err error, wrote bool) error {
 		msg = "connection refused at " + h.destination()
 	}
 	return &RemoteError{Provider: h.provider, Kind: KindTransient, Message: msg, Sent: sent, Err: err}
+}
+
+// badAnswer is the error for a 2xx answer agentd cannot use.
+func (h *httpPoster) badAnswer(msg string, err error) *RemoteError {
+	return &RemoteError{Provider: h.provider, Kind: KindResponse, Message: msg, Sent: true, Err: err}
+}
+
+// msgCutOff is what every provider says when the plan hit max_tokens.
+const msgCutOff = "the plan was cut off at max_tokens — raise fallback.max_tokens"
+
+// bearer is the Authorization header for key, or no header without one.
+func bearer(key secret) http.Header {
+	h := http.Header{}
+	if key.set() {
+		h.Set("Authorization", "Bearer "+key.reveal())
+	}
+	return h
 }
 
 func isTimeout(err error) bool {

@@ -82,21 +82,20 @@ func (p *Anthropic) Send(ctx context.Context, body []byte) (Response, error) {
 	h := http.Header{}
 	h.Set("x-api-key", p.key.reveal())
 	h.Set("anthropic-version", AnthropicVersion)
-	data, t, err := p.http.post(ctx, body, h)
-	resp := Response{BytesIn: int64(len(data)), Timing: t}
+	data, resp, err := p.http.post(ctx, body, h)
 	if err != nil {
 		return resp, err
 	}
 	var v anthropicResponse
 	if err := json.Unmarshal(data, &v); err != nil {
-		return resp, &RemoteError{Provider: p.Name(), Kind: KindResponse, Message: "answer is not a message", Sent: true, Err: err}
+		return resp, p.http.badAnswer("answer is not a message", err)
 	}
 	resp.Usage = Usage{
 		InputTokens:  v.Usage.InputTokens + v.Usage.CacheCreationInputTokens + v.Usage.CacheReadInputTokens,
 		OutputTokens: v.Usage.OutputTokens,
 	}
 	if v.StopReason == "max_tokens" {
-		return resp, &RemoteError{Provider: p.Name(), Kind: KindResponse, Message: "the plan was cut off at max_tokens — raise fallback.max_tokens", Sent: true}
+		return resp, p.http.badAnswer(msgCutOff, nil)
 	}
 	var text strings.Builder
 	for _, c := range v.Content {
@@ -109,7 +108,7 @@ func (p *Anthropic) Send(ctx context.Context, body []byte) (Response, error) {
 		}
 	}
 	if text.Len() == 0 {
-		return resp, &RemoteError{Provider: p.Name(), Kind: KindResponse, Message: "answer holds no plan", Sent: true}
+		return resp, p.http.badAnswer("answer holds no plan", nil)
 	}
 	resp.Content = text.String()
 	return resp, nil

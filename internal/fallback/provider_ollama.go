@@ -3,7 +3,6 @@ package fallback
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 )
 
 // Ollama speaks a remote Ollama server's native /api/chat, with the plan
@@ -37,13 +36,10 @@ type ollamaOptions struct {
 // Encode implements Provider.
 func (p *Ollama) Encode(r Request) ([]byte, error) {
 	return marshal(ollamaRequest{
-		Model: r.Model,
-		Messages: []chatMessage{
-			{Role: "system", Content: r.SystemPrompt},
-			{Role: "user", Content: r.UserMessage},
-		},
-		Format:  schemaOrObject(r.Schema),
-		Options: ollamaOptions{NumPredict: r.MaxTokens},
+		Model:    r.Model,
+		Messages: systemAndUser(r),
+		Format:   schemaOrObject(r.Schema),
+		Options:  ollamaOptions{NumPredict: r.MaxTokens},
 	})
 }
 
@@ -59,22 +55,17 @@ type ollamaResponse struct {
 
 // Send implements Provider.
 func (p *Ollama) Send(ctx context.Context, body []byte) (Response, error) {
-	h := http.Header{}
-	if p.key.set() {
-		h.Set("Authorization", "Bearer "+p.key.reveal())
-	}
-	data, t, err := p.http.post(ctx, body, h)
-	resp := Response{BytesIn: int64(len(data)), Timing: t}
+	data, resp, err := p.http.post(ctx, body, bearer(p.key))
 	if err != nil {
 		return resp, err
 	}
 	var v ollamaResponse
 	if err := json.Unmarshal(data, &v); err != nil {
-		return resp, &RemoteError{Provider: p.Name(), Kind: KindResponse, Message: "answer is not a chat response", Sent: true, Err: err}
+		return resp, p.http.badAnswer("answer is not a chat response", err)
 	}
 	resp.Usage = Usage{InputTokens: v.PromptEvalCount, OutputTokens: v.EvalCount}
 	if v.DoneReason == "length" {
-		return resp, &RemoteError{Provider: p.Name(), Kind: KindResponse, Message: "the plan was cut off at max_tokens — raise fallback.max_tokens", Sent: true}
+		return resp, p.http.badAnswer(msgCutOff, nil)
 	}
 	resp.Content = v.Message.Content
 	return resp, nil

@@ -3,7 +3,6 @@ package fallback
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 )
 
 // OpenAI speaks the OpenAI chat completions API, which OpenAI, vLLM,
@@ -27,6 +26,11 @@ type chatMessage struct {
 	Content string `json:"content"`
 }
 
+// systemAndUser is the two-turn conversation the chat APIs take.
+func systemAndUser(r Request) []chatMessage {
+	return []chatMessage{{Role: "system", Content: r.SystemPrompt}, {Role: "user", Content: r.UserMessage}}
+}
+
 type openAIRequest struct {
 	Model          string               `json:"model"`
 	Messages       []chatMessage        `json:"messages"`
@@ -48,11 +52,8 @@ type openAIJSONSchema struct {
 // Encode implements Provider.
 func (p *OpenAI) Encode(r Request) ([]byte, error) {
 	return marshal(openAIRequest{
-		Model: r.Model,
-		Messages: []chatMessage{
-			{Role: "system", Content: r.SystemPrompt},
-			{Role: "user", Content: r.UserMessage},
-		},
+		Model:     r.Model,
+		Messages:  systemAndUser(r),
 		MaxTokens: r.MaxTokens,
 		ResponseFormat: openAIResponseFormat{Type: "json_schema",
 			JSONSchema: openAIJSONSchema{Name: "plan", Schema: schemaOrObject(r.Schema)}},
@@ -75,26 +76,21 @@ type openAIResponse struct {
 
 // Send implements Provider.
 func (p *OpenAI) Send(ctx context.Context, body []byte) (Response, error) {
-	h := http.Header{}
-	if p.key.set() {
-		h.Set("Authorization", "Bearer "+p.key.reveal())
-	}
-	data, t, err := p.http.post(ctx, body, h)
-	resp := Response{BytesIn: int64(len(data)), Timing: t}
+	data, resp, err := p.http.post(ctx, body, bearer(p.key))
 	if err != nil {
 		return resp, err
 	}
 	var v openAIResponse
 	if err := json.Unmarshal(data, &v); err != nil || len(v.Choices) == 0 {
-		return resp, &RemoteError{Provider: p.Name(), Kind: KindResponse, Message: "answer is not a chat completion", Sent: true, Err: err}
+		return resp, p.http.badAnswer("answer is not a chat completion", err)
 	}
 	resp.Usage = Usage{InputTokens: v.Usage.PromptTokens, OutputTokens: v.Usage.CompletionTokens}
 	c := v.Choices[0]
 	switch {
 	case c.Message.Refusal != "":
-		return resp, &RemoteError{Provider: p.Name(), Kind: KindResponse, Message: "the model refused: " + c.Message.Refusal, Sent: true}
+		return resp, p.http.badAnswer("the model refused: "+c.Message.Refusal, nil)
 	case c.FinishReason == "length":
-		return resp, &RemoteError{Provider: p.Name(), Kind: KindResponse, Message: "the plan was cut off at max_tokens — raise fallback.max_tokens", Sent: true}
+		return resp, p.http.badAnswer(msgCutOff, nil)
 	}
 	resp.Content = c.Message.Content
 	return resp, nil

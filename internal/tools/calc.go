@@ -51,14 +51,10 @@ func (Calc) Call(_ context.Context, args json.RawMessage) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	out, err := json.Marshal(struct {
+	return marshalResult(struct {
 		Expression string  `json:"expression"`
 		Result     float64 `json:"result"`
 	}{a.Expression, v})
-	if err != nil {
-		return Result{}, err
-	}
-	return Result{Output: out}, nil
 }
 
 // Evaluate computes an arithmetic expression. Errors wrap ErrInvalidArgs and

@@ -27,9 +27,6 @@ const (
 	pipeGrace = 2 * time.Second
 )
 
-// defaultPath is given to children when agentd itself has no PATH.
-const defaultPath = "/usr/local/bin:/usr/bin:/bin"
-
 // CommandOptions declares a command tool.
 type CommandOptions struct {
 	Name        string
@@ -119,69 +116,23 @@ func (c *Command) Spec() Spec {
 	}
 }
 
-// environ builds the child's whole environment.
-func (c *Command) environ() []string {
-	path, ok := c.o.LookupEnv("PATH")
-	if !ok || path == "" {
-		path = defaultPath
-	}
-	env := []string{"PATH=" + path}
-	for _, name := range c.o.Env {
-		if name == "PATH" {
-			continue
-		}
-		if v, ok := c.o.LookupEnv(name); ok {
-			env = append(env, name+"="+v)
-		}
-	}
-	return env
-}
-
 // Call implements Tool.
 func (c *Command) Call(parent context.Context, args json.RawMessage) (Result, error) {
 	ctx, cancel := context.WithTimeout(parent, c.o.Timeout)
 	defer cancel()
 
-	stdinR, stdinW, err := os.Pipe()
-	if err != nil {
-		return Result{}, fmt.Errorf("command %s: stdin pipe: %w", c.o.Name, err)
-	}
-	stdoutR, stdoutW, err := os.Pipe()
-	if err != nil {
-		stdinR.Close()
-		stdinW.Close()
-		return Result{}, fmt.Errorf("command %s: stdout pipe: %w", c.o.Name, err)
-	}
-	stderrR, stderrW, err := os.Pipe()
-	if err != nil {
-		stdinR.Close()
-		stdinW.Close()
-		stdoutR.Close()
-		stdoutW.Close()
-		return Result{}, fmt.Errorf("command %s: stderr pipe: %w", c.o.Name, err)
-	}
-	defer stdoutR.Close()
-	defer stderrR.Close()
-
 	cmd := exec.CommandContext(ctx, c.o.Argv[0], c.o.Argv[1:]...)
-	cmd.Env = c.environ()
+	cmd.Env = childEnv(c.o.Env, c.o.LookupEnv)
 	cmd.Dir = c.o.Dir
-	// Our own *os.File pipes: Wait returns when the child exits instead of
-	// waiting for every grandchild that inherited them.
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdinR, stdoutW, stderrW
-	startInOwnGroup(cmd)
 	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
 	cmd.WaitDelay = pipeGrace
-
-	err = cmd.Start()
-	// The child has its copies; ours must go so EOF can happen.
-	stdinR.Close()
-	stdoutW.Close()
-	stderrW.Close()
+	pipes, err := startChild(cmd)
 	if err != nil {
-		stdinW.Close()
-		return Result{}, fmt.Errorf("command %s: start %s: %w", c.o.Name, c.o.Argv[0], err)
+		return Result{}, fmt.Errorf("command %s: %w", c.o.Name, err)
 	}
+	stdinW, stdoutR, stderrR := pipes.stdin, pipes.stdout, pipes.stderr
+	defer stdoutR.Close()
+	defer stderrR.Close()
 	pid := cmd.Process.Pid
 	// Unblocks the writer below if the call ends with the input unread.
 	defer stdinW.Close()
@@ -273,17 +224,24 @@ func (c *Command) key() string {
 // commandOutput returns JSON stdout compacted, and wraps any other text as
 // {"text": ...} so every result is JSON.
 func commandOutput(b []byte) (json.RawMessage, error) {
-	trimmed := bytes.TrimSpace(b)
-	if len(trimmed) > 0 && json.Valid(trimmed) {
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, trimmed); err == nil {
-			return buf.Bytes(), nil
-		}
+	if out, ok := compactJSON(b); ok {
+		return out, nil
 	}
 	if !utf8.Valid(b) {
 		return nil, fmt.Errorf("%w: the program wrote binary output; it must print JSON or text", ErrFailed)
 	}
 	return json.Marshal(map[string]string{"text": string(b)})
+}
+
+// compactJSON returns b without insignificant space, and false when b is
+// not one valid JSON value. Command, MCP and HTTP tools pass on JSON output
+// through it.
+func compactJSON(b []byte) (json.RawMessage, bool) {
+	var buf bytes.Buffer
+	if json.Compact(&buf, b) != nil {
+		return nil, false
+	}
+	return buf.Bytes(), true
 }
 
 // tailBuffer keeps the last stderrTail bytes written to it.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"os"
 	"slices"
 	"time"
 
@@ -47,9 +46,6 @@ func NewFromConfig(cfg config.ToolsConfig, deps Deps) (*Registry, error) {
 	log := deps.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
-	}
-	if deps.LookupEnv == nil {
-		deps.LookupEnv = os.LookupEnv
 	}
 	r := NewRegistry(log)
 	fail := func(err error) (*Registry, error) {

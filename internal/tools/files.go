@@ -121,35 +121,42 @@ func (fr *FileRoots) rootOf(p string) string {
 	return ""
 }
 
-func (fr *FileRoots) open(p string) (*os.File, string, error) {
+// open opens p inside the roots and returns it with its file info (from
+// the open file) and its real path.
+func (fr *FileRoots) open(p string) (*os.File, fs.FileInfo, string, error) {
 	root, rel, err := fr.resolve(p)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	r, err := os.OpenRoot(root)
 	if err != nil {
-		return nil, "", fmt.Errorf("open root %s: %w", root, err)
+		return nil, nil, "", fmt.Errorf("open root %s: %w", root, err)
 	}
 	defer r.Close()
 	// Stat before opening: opening a FIFO or a device could block or worse.
 	st, err := r.Stat(rel)
 	if err != nil {
 		if strings.Contains(err.Error(), "escapes") {
-			return nil, "", fmt.Errorf("%w: %q: %v", ErrRefused, p, err)
+			return nil, nil, "", fmt.Errorf("%w: %q: %v", ErrRefused, p, err)
 		}
-		return nil, "", fmt.Errorf("stat %q: %w", p, err)
+		return nil, nil, "", fmt.Errorf("stat %q: %w", p, err)
 	}
 	if !st.Mode().IsRegular() && !st.IsDir() {
-		return nil, "", fmt.Errorf("%w: %q is not a regular file or folder", ErrRefused, p)
+		return nil, nil, "", fmt.Errorf("%w: %q is not a regular file or folder", ErrRefused, p)
 	}
 	f, err := r.Open(rel)
 	if err != nil {
 		if strings.Contains(err.Error(), "escapes") || errors.Is(err, os.ErrPermission) {
-			return nil, "", fmt.Errorf("%w: %q: %v", ErrRefused, p, err)
+			return nil, nil, "", fmt.Errorf("%w: %q: %v", ErrRefused, p, err)
 		}
-		return nil, "", fmt.Errorf("open %q: %w", p, err)
+		return nil, nil, "", fmt.Errorf("open %q: %w", p, err)
 	}
-	return f, filepath.Join(root, rel), nil
+	// What was opened, not what the path named a moment before.
+	if st, err = f.Stat(); err != nil {
+		f.Close()
+		return nil, nil, "", fmt.Errorf("stat %q: %w", p, err)
+	}
+	return f, st, filepath.Join(root, rel), nil
 }
 
 // ReadFile is the read_file tool.
@@ -193,15 +200,11 @@ func (t ReadFile) Call(_ context.Context, args json.RawMessage) (Result, error) 
 	if err := json.Unmarshal(args, &a); err != nil {
 		return Result{}, fmt.Errorf("%w: %v", ErrInvalidArgs, err)
 	}
-	f, real, err := t.fr.open(a.Path)
+	f, st, real, err := t.fr.open(a.Path)
 	if err != nil {
 		return Result{}, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return Result{}, fmt.Errorf("stat %q: %w", a.Path, err)
-	}
 	if st.IsDir() {
 		return Result{}, fmt.Errorf("%w: %q is a directory; use list_dir", ErrInvalidArgs, a.Path)
 	}
@@ -238,11 +241,7 @@ func (t ReadFile) Call(_ context.Context, args json.RawMessage) (Result, error) 
 	if truncated {
 		out["next_offset"] = a.Offset + int64(len(data))
 	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		return Result{}, err
-	}
-	return Result{Output: b}, nil
+	return marshalResult(out)
 }
 
 // Spec implements Tool.
@@ -285,15 +284,11 @@ func (t ListDir) Call(_ context.Context, args json.RawMessage) (Result, error) {
 		}
 		return marshalResult(map[string]any{"path": "", "entries": entries, "total": len(entries), "truncated": false})
 	}
-	f, real, err := t.fr.open(a.Path)
+	f, st, real, err := t.fr.open(a.Path)
 	if err != nil {
 		return Result{}, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return Result{}, fmt.Errorf("stat %q: %w", a.Path, err)
-	}
 	if !st.IsDir() {
 		return Result{}, fmt.Errorf("%w: %q is a file; use read_file", ErrInvalidArgs, a.Path)
 	}

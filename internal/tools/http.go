@@ -125,11 +125,7 @@ func (h *HTTPFetch) Call(ctx context.Context, args json.RawMessage) (Result, err
 	if err != nil {
 		return Result{}, err
 	}
-	out, err := json.Marshal(resp)
-	if err != nil {
-		return Result{}, err
-	}
-	return Result{Output: out}, nil
+	return marshalResult(resp)
 }
 
 func postBody(raw json.RawMessage, contentType string) ([]byte, string, error) {
@@ -192,10 +188,7 @@ func doLimited(c *http.Client, req *http.Request, max int64, limitKey string) (*
 	mt, _, _ := mime.ParseMediaType(out.ContentType)
 	switch {
 	case (mt == "application/json" || strings.HasSuffix(mt, "+json")) && json.Valid(data):
-		var buf bytes.Buffer
-		if json.Compact(&buf, data) == nil {
-			out.JSON = buf.Bytes()
-		}
+		out.JSON, _ = compactJSON(data)
 	case utf8.Valid(data):
 		s := string(data)
 		out.Body = &s

@@ -183,11 +183,7 @@ func (s *MCPServer) live(ctx context.Context) (*mcpConn, error) {
 	}
 	sctx, cancel := context.WithTimeout(ctx, mcpStartTimeout)
 	defer cancel()
-	c, err := s.startLocked(sctx)
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
+	return s.startLocked(sctx)
 }
 
 func (s *MCPServer) connect(ctx context.Context) (*mcpConn, error) {
@@ -257,11 +253,8 @@ func (s *MCPServer) callTool(ctx context.Context, name string, args json.RawMess
 	if res.IsError {
 		return Result{}, fmt.Errorf("%w: MCP tool %s/%s reported: %s", ErrFailed, s.o.Name, name, text)
 	}
-	if sc := bytes.TrimSpace(res.StructuredContent); len(sc) > 0 && string(sc) != "null" && json.Valid(sc) {
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, sc); err == nil {
-			return Result{Output: buf.Bytes()}, nil
-		}
+	if sc, ok := compactJSON(res.StructuredContent); ok && string(sc) != "null" {
+		return Result{Output: sc}, nil
 	}
 	return marshalResult(map[string]string{"text": text})
 }
@@ -296,41 +289,15 @@ type rpcError struct {
 }
 
 func startMCP(o MCPOptions, log *slog.Logger) (*mcpConn, error) {
-	env := (&Command{o: CommandOptions{Env: o.Env, LookupEnv: o.LookupEnv}}).environ()
-	stdinR, stdinW, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	stdoutR, stdoutW, err := os.Pipe()
-	if err != nil {
-		stdinR.Close()
-		stdinW.Close()
-		return nil, err
-	}
-	stderrR, stderrW, err := os.Pipe()
-	if err != nil {
-		stdinR.Close()
-		stdinW.Close()
-		stdoutR.Close()
-		stdoutW.Close()
-		return nil, err
-	}
 	cmd := exec.Command(o.Argv[0], o.Argv[1:]...)
-	cmd.Env = env
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdinR, stdoutW, stderrW
-	startInOwnGroup(cmd)
-	err = cmd.Start()
-	stdinR.Close()
-	stdoutW.Close()
-	stderrW.Close()
+	cmd.Env = childEnv(o.Env, o.LookupEnv)
+	pipes, err := startChild(cmd)
 	if err != nil {
-		stdinW.Close()
-		stdoutR.Close()
-		stderrR.Close()
-		return nil, fmt.Errorf("start %s: %w", o.Argv[0], err)
+		return nil, err
 	}
+	stdoutR, stderrR := pipes.stdout, pipes.stderr
 	c := &mcpConn{
-		log: log, name: o.Name, pid: cmd.Process.Pid, stdin: stdinW,
+		log: log, name: o.Name, pid: cmd.Process.Pid, stdin: pipes.stdin,
 		wait: map[int64]chan mcpReply{}, done: make(chan struct{}), exited: make(chan struct{}),
 		stderr: &tailBuffer{}, errEOF: make(chan struct{}),
 	}

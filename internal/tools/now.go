@@ -51,7 +51,7 @@ func (n Now) Call(_ context.Context, args json.RawMessage) (Result, error) {
 	}
 	t := clock().In(loc)
 	_, offset := t.Zone()
-	out, err := json.Marshal(map[string]any{
+	return marshalResult(map[string]any{
 		"time":           t.Format(time.RFC3339),
 		"date":           t.Format(time.DateOnly),
 		"clock":          t.Format(time.TimeOnly),
@@ -61,8 +61,4 @@ func (n Now) Call(_ context.Context, args json.RawMessage) (Result, error) {
 		"offset_seconds": offset,
 		"unix":           t.Unix(),
 	})
-	if err != nil {
-		return Result{}, err
-	}
-	return Result{Output: out}, nil
 }
