@@ -24,7 +24,7 @@ func (c *Client) Show(ctx context.Context, model string) (*api.ShowResponse, err
 		caps[i] = string(cp)
 	}
 	c.capsMu.Lock()
-	c.caps[normalizeModel(model)] = caps
+	c.caps[ModelKey(model)] = caps
 	c.capsMu.Unlock()
 	return resp, nil
 }
@@ -34,7 +34,7 @@ func (c *Client) Show(ctx context.Context, model string) (*api.ShowResponse, err
 // time for each model.
 func (c *Client) Capabilities(ctx context.Context, model string) ([]string, error) {
 	c.capsMu.Lock()
-	caps, ok := c.caps[normalizeModel(model)]
+	caps, ok := c.caps[ModelKey(model)]
 	c.capsMu.Unlock()
 	if ok {
 		return slices.Clone(caps), nil
@@ -44,7 +44,7 @@ func (c *Client) Capabilities(ctx context.Context, model string) ([]string, erro
 	}
 	c.capsMu.Lock()
 	defer c.capsMu.Unlock()
-	return slices.Clone(c.caps[normalizeModel(model)]), nil
+	return slices.Clone(c.caps[ModelKey(model)]), nil
 }
 
 // SupportsTools reports whether model accepts tools in a chat call. When it
@@ -60,7 +60,7 @@ func (c *Client) SupportsTools(ctx context.Context, model string) (bool, error) 
 // noTools records that a chat call was refused for lack of tool support, so
 // the next SupportsTools answers false without asking.
 func (c *Client) noTools(model string) {
-	key := normalizeModel(model)
+	key := ModelKey(model)
 	c.capsMu.Lock()
 	defer c.capsMu.Unlock()
 	if caps, ok := c.caps[key]; ok {

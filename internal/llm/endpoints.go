@@ -272,18 +272,26 @@ func (c *Client) pick(ctx context.Context, op, model string, skip map[*endpoint]
 	return cands[0].ep, nil
 }
 
-// sameModel compares model names the way Ollama resolves them: a name
-// without a tag means ":latest".
+// sameModel compares model names the way Ollama resolves them.
 func sameModel(a, b string) bool {
-	return a != "" && normalizeModel(a) == normalizeModel(b)
+	return a != "" && ModelKey(a) == ModelKey(b)
 }
 
-func normalizeModel(name string) string {
-	name = strings.ToLower(strings.TrimSpace(name))
-	if i := strings.LastIndex(name, "/"); !strings.Contains(name[i+1:], ":") {
-		name += ":latest"
+// ModelKey spells a model the way Ollama resolves it, so names from config
+// match those in /api/ps and /api/tags: case does not matter, the default
+// registry prefix is dropped, and a name without a tag means ":latest"
+// ("nomic-embed-text" and "nomic-embed-text:latest" are one model). An
+// empty name stays empty.
+func ModelKey(name string) string {
+	n := strings.ToLower(strings.TrimSpace(name))
+	n = strings.TrimPrefix(n, "registry.ollama.ai/library/")
+	if n == "" {
+		return ""
 	}
-	return name
+	if !strings.Contains(n[strings.LastIndex(n, "/")+1:], ":") {
+		n += ":latest"
+	}
+	return n
 }
 
 // endpointByName finds an endpoint for the per-endpoint calls.

@@ -278,3 +278,20 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestModelKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"nomic-embed-text":                     "nomic-embed-text:latest",
+		"qwen3:8b":                             "qwen3:8b",
+		" qwen3:8b ":                           "qwen3:8b",
+		"Qwen3:8B":                             "qwen3:8b",
+		"registry.ollama.ai/library/gemma3:4b": "gemma3:4b",
+		"hf.co/org/model":                      "hf.co/org/model:latest",
+		"localhost:5000/m":                     "localhost:5000/m:latest",
+		"":                                     "",
+	} {
+		if got := ModelKey(in); got != want {
+			t.Errorf("ModelKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

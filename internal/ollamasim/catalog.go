@@ -1,7 +1,6 @@
 package ollamasim
 
 import (
-	"sort"
 	"strings"
 )
 
@@ -119,5 +118,3 @@ func (c catalog) lookup(name string) (*Model, bool) {
 	m, ok := c[normalizeName(name)]
 	return m, ok
 }
-
-func sortStrings(s []string) { sort.Strings(s) }

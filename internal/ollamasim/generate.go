@@ -17,13 +17,8 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.stats.request()
-	if req.Model == "" {
-		writeError(w, errModelRequired)
-		return
-	}
-	m, ok := s.catalog.lookup(req.Model)
+	m, ok := s.lookupModel(w, req.Model)
 	if !ok {
-		writeError(w, errModelNotFound(req.Model))
 		return
 	}
 	if req.Prompt == "" && req.KeepAlive != nil && req.KeepAlive.Duration == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -216,7 +217,7 @@ func wrongArguments(tool api.Tool, args map[string]any) api.ToolCallFunctionArgu
 		for k := range props {
 			keys = append(keys, k)
 		}
-		sortStrings(keys)
+		slices.Sort(keys)
 		p, _ := props[keys[0]].(map[string]any)
 		if t, _ := p["type"].(string); t == "string" {
 			args[keys[0]] = 12345
@@ -230,7 +231,7 @@ func wrongArguments(tool api.Tool, args map[string]any) api.ToolCallFunctionArgu
 	for k := range args {
 		keys = append(keys, k)
 	}
-	sortStrings(keys)
+	slices.Sort(keys)
 	a := api.NewToolCallFunctionArguments()
 	for _, k := range keys {
 		a.Set(k, args[k])

@@ -87,13 +87,8 @@ func (s *Server) handleShow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := cmp.Or(req.Model, req.Name)
-	if name == "" {
-		writeError(w, errModelRequired)
-		return
-	}
-	m, ok := s.catalog.lookup(name)
+	m, ok := s.lookupModel(w, name)
 	if !ok {
-		writeError(w, errModelNotFound(name))
 		return
 	}
 	caps := make([]model.Capability, len(m.Capabilities))

@@ -70,7 +70,12 @@ func (s sleeper) sleep(ctx context.Context, d time.Duration) error {
 	if real <= 0 {
 		return nil
 	}
-	t := time.NewTimer(real)
+	return sleepReal(ctx, real)
+}
+
+// sleepReal waits d of real time or until ctx ends.
+func sleepReal(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
@@ -93,16 +98,7 @@ type pacer struct {
 }
 
 func (s sleeper) pacer() *pacer {
-	return &pacer{scale: s.scale, start: time.Now(), now: time.Now, sleep: func(ctx context.Context, real time.Duration) error {
-		t := time.NewTimer(real)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-			return nil
-		}
-	}}
+	return &pacer{scale: s.scale, start: time.Now(), now: time.Now, sleep: sleepReal}
 }
 
 // wait advances the stream by d of simulated time, sleeping only for what

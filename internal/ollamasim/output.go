@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/ollama/ollama/api"
@@ -252,7 +253,7 @@ func newToolCall(rng *rand.Rand, index int, name string, args map[string]any) ap
 	for k := range args {
 		keys = append(keys, k)
 	}
-	sortStrings(keys)
+	slices.Sort(keys)
 	for _, k := range keys {
 		a.Set(k, args[k])
 	}

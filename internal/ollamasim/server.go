@@ -179,6 +179,19 @@ func writeError(w http.ResponseWriter, err error) {
 	}
 }
 
+// lookupModel finds the model a request names. A missing or unknown name
+// is answered with Ollama's error and ok false.
+func (s *Server) lookupModel(w http.ResponseWriter, name string) (m *Model, ok bool) {
+	if name == "" {
+		writeError(w, errModelRequired)
+		return nil, false
+	}
+	if m, ok = s.catalog.lookup(name); !ok {
+		writeError(w, errModelNotFound(name))
+	}
+	return m, ok
+}
+
 // decodeBody decodes a JSON request body with Ollama's error wording.
 func decodeBody(r *http.Request, v any) error {
 	err := json.NewDecoder(r.Body).Decode(v)

@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/agentd/agentd/internal/config"
+	"github.com/agentd/agentd/internal/llm"
 	"github.com/ollama/ollama/api"
 )
 
@@ -151,16 +153,16 @@ type Manager struct {
 	refreshMu sync.Mutex          // one Refresh at a time; guards the fields below
 	spill     map[string]string   // endpoint|model -> warning last reported
 	saved     map[string][2]int64 // endpoint|model -> size, size_vram last saved
-	epErr     map[string]string   // endpoint|op -> error last logged
+	epErr     errorChanges        // per endpoint and op
 
 	mu          sync.Mutex
-	stored      map[string]uint64 // by modelKey, from the SizeStore
-	tagged      map[string]uint64 // by modelKey, from /api/tags
+	stored      map[string]uint64 // by llm.ModelKey, from the SizeStore
+	tagged      map[string]uint64 // by llm.ModelKey, from /api/tags
 	pulled      map[string][]string
 	tagsKnown   bool
-	learned     map[string]learnedSize // by modelKey, from /api/ps this run
-	sizes       map[string]uint64      // best known, by modelKey; see sizesLocked
-	resident    map[string]residentAt  // by modelKey
+	learned     map[string]learnedSize // by llm.ModelKey, from /api/ps this run
+	sizes       map[string]uint64      // best known, by llm.ModelKey; see sizesLocked
+	resident    map[string]residentAt  // by llm.ModelKey
 	free        uint64
 	freeKnown   bool
 	external    uint64
@@ -170,7 +172,7 @@ type Manager struct {
 	pollErrs    []string
 	refreshedAt time.Time
 
-	queue     map[string][]*waiter // by modelKey, oldest first
+	queue     map[string][]*waiter // by llm.ModelKey, oldest first
 	inFlight  map[string]int
 	current   string    // swap mode: the model the GPU is serving
 	since     time.Time // when current took the GPU
@@ -220,7 +222,7 @@ func NewManager(cfg ManagerConfig) *Manager {
 		now:      now,
 		spill:    map[string]string{},
 		saved:    map[string][2]int64{},
-		epErr:    map[string]string{},
+		epErr:    errorChanges{},
 		stored:   map[string]uint64{},
 		tagged:   map[string]uint64{},
 		pulled:   map[string][]string{},
@@ -256,10 +258,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 	tick := m.cfg.Tick
 	if tick == nil {
-		tick = func(d time.Duration) (<-chan time.Time, func()) {
-			t := time.NewTicker(d)
-			return t.C, t.Stop
-		}
+		tick = startTicker
 	}
 	ticks, stop := tick(interval)
 	defer stop()
@@ -287,7 +286,7 @@ func (m *Manager) LoadStoredSizes(ctx context.Context) error {
 	defer m.mu.Unlock()
 	for name, b := range sizes {
 		if b > 0 {
-			m.stored[modelKey(name)] = uint64(b)
+			m.stored[llm.ModelKey(name)] = uint64(b)
 		}
 	}
 	m.recomputeLocked()
@@ -342,7 +341,7 @@ func (m *Manager) Refresh(ctx context.Context) {
 				if name == "" {
 					name = lm.Model
 				}
-				k := modelKey(name)
+				k := llm.ModelKey(name)
 				pulled[k] = append(pulled[k], ep.Name)
 				if lm.Size > 0 {
 					tagged[k] = max(tagged[k], uint64(lm.Size))
@@ -366,7 +365,7 @@ func (m *Manager) Refresh(ctx context.Context) {
 			}
 		}
 		for _, r := range rd.res {
-			k := modelKey(r.Name)
+			k := llm.ModelKey(r.Name)
 			m.resident[k] = residentAt{r: r, endpoint: rd.ep}
 			if r.SizeBytes > 0 {
 				m.learned[k] = learnedSize{size: r.SizeBytes, vram: r.VRAMBytes, endpoint: rd.ep}
@@ -392,7 +391,7 @@ func (m *Manager) Refresh(ctx context.Context) {
 func (m *Manager) learn(ctx context.Context, endpoint string, res []Residency) {
 	seen := map[string]bool{}
 	for _, r := range res {
-		key := endpoint + "|" + modelKey(r.Name)
+		key := endpoint + "|" + llm.ModelKey(r.Name)
 		seen[key] = true
 		if r.SizeBytes > 0 && m.cfg.Store != nil {
 			sz := [2]int64{int64(r.SizeBytes), int64(r.VRAMBytes)}
@@ -415,12 +414,12 @@ func (m *Manager) learn(ctx context.Context, endpoint string, res []Residency) {
 			}
 		}
 	}
-	prefix := endpoint + "|"
 	for key, w := range m.spill {
-		if len(key) > len(prefix) && key[:len(prefix)] == prefix && !seen[key] {
+		model, ours := strings.CutPrefix(key, endpoint+"|")
+		if ours && model != "" && !seen[key] {
 			delete(m.spill, key) // unloaded: a spill on the next load is news again
 			if w != "" {
-				m.log.Info("spilling model unloaded", "endpoint", endpoint, "model", key[len(prefix):])
+				m.log.Info("spilling model unloaded", "endpoint", endpoint, "model", model)
 			}
 		}
 	}
@@ -433,21 +432,7 @@ func (m *Manager) publish(typ string, data any) {
 }
 
 func (m *Manager) logOnChange(endpoint, op string, err error) {
-	key := endpoint + "|" + op
-	msg := ""
-	if err != nil {
-		msg = err.Error()
-	}
-	if m.epErr[key] == msg {
-		return
-	}
-	prev := m.epErr[key]
-	m.epErr[key] = msg
-	if msg != "" {
-		m.log.Warn("residency "+op+" failed", "endpoint", endpoint, "err", msg)
-	} else {
-		m.log.Info("residency "+op+" recovered", "endpoint", endpoint, "previous_err", prev)
-	}
+	m.epErr.report(m.log, "residency "+op, err, "endpoint", endpoint)
 }
 
 // Prewarm loads every configured model not yet resident, planner first,
@@ -467,7 +452,7 @@ func (m *Manager) Prewarm(ctx context.Context) {
 	}
 	var jobs []job
 	for _, rm := range m.roles {
-		k := modelKey(rm.Name)
+		k := llm.ModelKey(rm.Name)
 		if _, ok := m.resident[k]; ok {
 			continue
 		}
@@ -553,7 +538,7 @@ func (m *Manager) recomputeLocked() {
 	// unknown size would force swap mode until someone pulls it.
 	models := m.roles
 	if m.tagsKnown {
-		models = slices.DeleteFunc(slices.Clone(m.roles), func(rm RoleModel) bool { return len(m.pulled[modelKey(rm.Name)]) == 0 })
+		models = slices.DeleteFunc(slices.Clone(m.roles), func(rm RoleModel) bool { return len(m.pulled[llm.ModelKey(rm.Name)]) == 0 })
 	}
 	m.pol = decidePolicy(policyInput{
 		models:        models,
@@ -610,7 +595,7 @@ func (m *Manager) Mode() string {
 func (m *Manager) KeepAliveFor(model string) time.Duration {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.keepAliveLocked(modelKey(model))
+	return m.keepAliveLocked(llm.ModelKey(model))
 }
 
 func (m *Manager) keepAliveLocked(k string) time.Duration {
@@ -629,7 +614,7 @@ func (m *Manager) keepAliveLocked(k string) time.Duration {
 func (m *Manager) MaxConcurrent(model string) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.limitLocked(modelKey(model))
+	return m.limitLocked(llm.ModelKey(model))
 }
 
 func (m *Manager) limitLocked(k string) int {
@@ -638,7 +623,7 @@ func (m *Manager) limitLocked(k string) int {
 		n = max(n, ep.ParallelSlots)
 	}
 	for name, o := range m.cfg.Models.Options {
-		if o.MaxConcurrent > 0 && modelKey(name) == k {
+		if o.MaxConcurrent > 0 && llm.ModelKey(name) == k {
 			n = min(n, o.MaxConcurrent)
 		}
 	}
@@ -661,7 +646,7 @@ func (m *Manager) Acquire(ctx context.Context, model string) (release func(), er
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	k := modelKey(model)
+	k := llm.ModelKey(model)
 	w := &waiter{since: m.now(), ready: make(chan struct{})}
 	m.mu.Lock()
 	m.queue[k] = append(m.queue[k], w)
@@ -793,10 +778,7 @@ func (m *Manager) fairnessBlockedLocked(now time.Time) bool {
 	if maxBatch <= 0 {
 		maxBatch = defaultMaxBatch
 	}
-	maxWait := m.cfg.MaxWait
-	if maxWait <= 0 {
-		maxWait = defaultMaxWait
-	}
+	maxWait := m.maxWait()
 	for k, q := range m.queue {
 		if k == m.current || len(q) == 0 || m.fitsTogetherLocked(k, m.current) {
 			continue
@@ -812,14 +794,19 @@ func (m *Manager) fairnessBlockedLocked(now time.Time) bool {
 	return false
 }
 
+// maxWait is MaxWait, or its default.
+func (m *Manager) maxWait() time.Duration {
+	if m.cfg.MaxWait > 0 {
+		return m.cfg.MaxWait
+	}
+	return defaultMaxWait
+}
+
 // waitingLocked orders the models with queued calls: the current one, then
 // any whose oldest call has waited MaxWait (oldest first), then the most
 // queued calls, then the oldest call; the model that just gave way goes last.
 func (m *Manager) waitingLocked(now time.Time) []string {
-	maxWait := m.cfg.MaxWait
-	if maxWait <= 0 {
-		maxWait = defaultMaxWait
-	}
+	maxWait := m.maxWait()
 	keys := make([]string, 0, len(m.queue))
 	for k, q := range m.queue {
 		if len(q) > 0 {
@@ -980,7 +967,7 @@ func (m *Manager) Snapshot() ResidencySnapshot {
 	}
 	configured := map[string]bool{}
 	for _, rm := range m.roles {
-		k := modelKey(rm.Name)
+		k := llm.ModelKey(rm.Name)
 		configured[k] = true
 		ms := ModelStatus{
 			Name:          rm.Name,

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/agentd/agentd/internal/config"
+	"github.com/agentd/agentd/internal/llm"
 	"github.com/ollama/ollama/api"
 )
 
@@ -227,7 +228,7 @@ func (e *testEnv) held(model string) int {
 		}
 	}
 	for _, a := range s.Other {
-		if a.Model == modelKey(model) {
+		if a.Model == llm.ModelKey(model) {
 			return a.InFlight + a.Queued
 		}
 	}

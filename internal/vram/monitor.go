@@ -168,7 +168,7 @@ type Monitor struct {
 
 	collectMu sync.Mutex // one sample at a time, and guards the fields below
 	above     map[string]bool
-	lastErr   map[string]string
+	lastErr   errorChanges
 	source    string
 
 	latestMu sync.RWMutex
@@ -189,6 +189,12 @@ func (m *Monitor) log() *slog.Logger {
 	return l.With("component", "vram")
 }
 
+// startTicker is the real Tick of Monitor and Manager.
+func startTicker(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
+}
+
 // Run samples at once and then every Interval until ctx is cancelled, which
 // is a clean stop (nil). It returns an error only for a Monitor that cannot
 // start: no GPU prober or invalid thresholds.
@@ -205,10 +211,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 	tick := m.Tick
 	if tick == nil {
-		tick = func(d time.Duration) (<-chan time.Time, func()) {
-			t := time.NewTicker(d)
-			return t.C, t.Stop
-		}
+		tick = startTicker
 	}
 	ticks, stop := tick(interval)
 	defer stop()
@@ -243,7 +246,7 @@ func (m *Monitor) Collect(ctx context.Context) (Sample, error) {
 	defer m.collectMu.Unlock()
 	if m.above == nil {
 		m.above = map[string]bool{}
-		m.lastErr = map[string]string{}
+		m.lastErr = errorChanges{}
 	}
 	log := m.log()
 	now := time.Now
@@ -278,8 +281,8 @@ func (m *Monitor) Collect(ctx context.Context) (Sample, error) {
 		log.Info("gpu source", "source", s.GPUSource, "gpus", len(s.GPUs))
 		m.source = s.GPUSource
 	}
-	m.logOnChange(log, "gpu probe", gpuErr)
-	m.logOnChange(log, "host probe", hostErr)
+	m.lastErr.report(log, "gpu probe", gpuErr)
+	m.lastErr.report(log, "host probe", hostErr)
 
 	m.latestMu.Lock()
 	m.latest, m.have = s, true
@@ -287,7 +290,7 @@ func (m *Monitor) Collect(ctx context.Context) (Sample, error) {
 
 	m.checkThresholds(s)
 	if m.Sink != nil {
-		m.logOnChange(log, "record sample", m.Sink.RecordSample(ctx, s))
+		m.lastErr.report(log, "record sample", m.Sink.RecordSample(ctx, s))
 	}
 	log.Debug("sample", "sample", s)
 	return s, nil
@@ -309,22 +312,32 @@ func (m *Monitor) sourceOf(gpus []GPU) string {
 	return ""
 }
 
-// logOnChange logs an operation's failure when it first appears or changes,
-// and its recovery once, so a broken probe does not log every tick.
-func (m *Monitor) logOnChange(log *slog.Logger, what string, err error) {
+// errorChanges remembers the last error of each operation, so a failure is
+// logged when it first appears or changes and its recovery once, and a
+// broken probe does not log every tick.
+type errorChanges map[string]string
+
+// report logs err of operation what if it differs from the last one. attrs
+// (key-value pairs, such as the endpoint) go on the log line and also tell
+// the same operation on different subjects apart.
+func (c errorChanges) report(log *slog.Logger, what string, err error, attrs ...any) {
+	key := what
+	for _, a := range attrs {
+		key += "\x00" + fmt.Sprint(a)
+	}
 	msg := ""
 	if err != nil {
 		msg = err.Error()
 	}
-	prev := m.lastErr[what]
+	prev := c[key]
 	if msg == prev {
 		return
 	}
-	m.lastErr[what] = msg
+	c[key] = msg
 	if msg != "" {
-		log.Warn(what+" failed", "err", msg)
+		log.Warn(what+" failed", append(attrs, "err", msg)...)
 	} else {
-		log.Info(what+" recovered", "previous_err", prev)
+		log.Info(what+" recovered", append(attrs, "previous_err", prev)...)
 	}
 }
 

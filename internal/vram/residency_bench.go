@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/agentd/agentd/internal/config"
+	"github.com/agentd/agentd/internal/llm"
 	"github.com/agentd/agentd/internal/ollamasim"
 	"github.com/ollama/ollama/api"
 )
@@ -170,7 +171,7 @@ type benchScript struct{ cfg BenchConfig }
 
 func (s benchScript) Respond(req *api.ChatRequest) (ollamasim.Reply, bool) {
 	n := s.cfg.StepOutputTokens
-	if modelKey(req.Model) == modelKey(s.cfg.PlannerModel) {
+	if llm.ModelKey(req.Model) == llm.ModelKey(s.cfg.PlannerModel) {
 		n = s.cfg.PlanOutputTokens
 	}
 	return ollamasim.Reply{Content: strings.Repeat("word", n)}, true

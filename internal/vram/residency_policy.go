@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/agentd/agentd/internal/config"
+	"github.com/agentd/agentd/internal/llm"
 )
 
 // Residency modes the Manager runs in.
@@ -65,7 +66,7 @@ func RoleModels(mc config.ModelsConfig) []RoleModel {
 		if strings.TrimSpace(r.model) == "" {
 			continue
 		}
-		key := modelKey(r.model)
+		key := llm.ModelKey(r.model)
 		if i, ok := index[key]; ok {
 			out[i].Roles = append(out[i].Roles, r.role)
 			continue
@@ -76,25 +77,10 @@ func RoleModels(mc config.ModelsConfig) []RoleModel {
 	return out
 }
 
-// modelKey spells a model the way Ollama resolves it: a bare name means
-// NAME:latest, so "nomic-embed-text" and "nomic-embed-text:latest" are one
-// model.
-func modelKey(name string) string {
-	n := strings.TrimSpace(name)
-	n = strings.TrimPrefix(n, "registry.ollama.ai/library/")
-	if n == "" {
-		return ""
-	}
-	if !strings.Contains(n[strings.LastIndex(n, "/")+1:], ":") {
-		n += ":latest"
-	}
-	return n
-}
-
 // policyInput is everything the residency decision depends on.
 type policyInput struct {
 	models        []RoleModel
-	sizes         map[string]uint64 // by modelKey; missing = unknown
+	sizes         map[string]uint64 // by llm.ModelKey; missing = unknown
 	capacity      uint64
 	capacityKnown bool
 	external      uint64 // VRAM held by other processes
@@ -113,7 +99,7 @@ type policy struct {
 	// budget is capacity minus other processes' use minus headroom: what
 	// agentd's models may hold at once.
 	budget    uint64
-	keepAlive map[string]time.Duration // by modelKey
+	keepAlive map[string]time.Duration // by llm.ModelKey
 	unknown   []string                 // configured models of unknown size
 }
 
@@ -134,7 +120,7 @@ func decidePolicy(in policyInput) policy {
 	if !in.capacityKnown {
 		p.mode = ModeUnmanaged
 		for _, m := range in.models {
-			p.keepAlive[modelKey(m.Name)] = long
+			p.keepAlive[llm.ModelKey(m.Name)] = long
 		}
 		return p
 	}
@@ -144,7 +130,7 @@ func decidePolicy(in policyInput) policy {
 	}
 	var sized []ModelSize
 	for _, m := range in.models {
-		k := modelKey(m.Name)
+		k := llm.ModelKey(m.Name)
 		b, ok := in.sizes[k]
 		if !ok || b == 0 {
 			p.unknown = append(p.unknown, m.Name)
@@ -160,15 +146,15 @@ func decidePolicy(in policyInput) policy {
 		p.mode = ModeCoResident
 	}
 	for _, name := range p.fit.Fits {
-		p.keepAlive[modelKey(name)] = long
+		p.keepAlive[llm.ModelKey(name)] = long
 	}
 	for _, name := range p.fit.DoNotFit {
-		p.keepAlive[modelKey(name)] = short
+		p.keepAlive[llm.ModelKey(name)] = short
 	}
 	return p
 }
 
-// fits reports whether the models, by modelKey, can be resident together
+// fits reports whether the models, by llm.ModelKey, can be resident together
 // within the budget. Any unknown size fails the check.
 func (p policy) fits(sizes map[string]uint64, keys map[string]bool) bool {
 	var total uint64

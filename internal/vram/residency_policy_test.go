@@ -29,20 +29,6 @@ func TestRoleModels(t *testing.T) {
 	}
 }
 
-func TestModelKey(t *testing.T) {
-	for in, want := range map[string]string{
-		"nomic-embed-text":                     "nomic-embed-text:latest",
-		"qwen3:8b":                             "qwen3:8b",
-		" qwen3:8b ":                           "qwen3:8b",
-		"registry.ollama.ai/library/gemma3:4b": "gemma3:4b",
-		"hf.co/org/model":                      "hf.co/org/model:latest",
-		"localhost:5000/m":                     "localhost:5000/m:latest",
-		"":                                     "",
-	} {
-		wantEq(t, in, modelKey(in), want)
-	}
-}
-
 func TestDecidePolicy(t *testing.T) {
 	const gb = 1_000_000_000
 	models := []RoleModel{{"planner:8g", []string{"planner"}}, {"exec:2g", []string{"fast"}}}
