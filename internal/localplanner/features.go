@@ -47,7 +47,7 @@ func ExtractFeatures(text string, known map[string]bool) Features {
 	sentenceStart := true
 	// List markers ("1.", "b)") are structure, not entities.
 	for _, raw := range strings.Fields(listItemRe.ReplaceAllString(text, "\n")) {
-		w := strings.TrimFunc(raw, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+		w := strings.TrimFunc(raw, notWordRune)
 		startsSentence := sentenceStart
 		sentenceStart = sentenceEndR.MatchString(raw)
 		if w == "" {
@@ -88,13 +88,7 @@ func (f Features) Score() float64 {
 func KnownWords(tools []plan.ToolInfo) map[string]bool {
 	known := map[string]bool{}
 	for _, t := range tools {
-		text := t.Name + " " + t.Description
-		if props, ok := t.ArgsSchema["properties"].(map[string]any); ok {
-			for n := range props {
-				text += " " + n
-			}
-		}
-		for _, w := range words(text) {
+		for _, w := range words(toolText(t)) {
 			known[w] = true
 			known[stem(w)] = true
 		}
@@ -113,7 +107,7 @@ func Fingerprint(text string) string {
 	if len(ws) == 0 {
 		// Nothing but stop words and numbers ("what is 2+2"): keep every
 		// token, so short requests do not all share one history.
-		ws = strings.FieldsFunc(strings.ToLower(text), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+		ws = words(text)
 	}
 	sort.Strings(ws)
 	sum := sha256.Sum256([]byte(strings.Join(ws, " ")))

@@ -263,13 +263,7 @@ func rankTools(request string, tools []plan.ToolInfo) []int {
 	want := wordSet(request)
 	score := make([]int, len(tools))
 	for i, t := range tools {
-		text := t.Name + " " + t.Description
-		if props, ok := t.ArgsSchema["properties"].(map[string]any); ok {
-			for n := range props {
-				text += " " + n
-			}
-		}
-		for w := range wordSet(text) {
+		for w := range wordSet(toolText(t)) {
 			if want[w] {
 				score[i]++
 			}
@@ -283,13 +277,26 @@ func rankTools(request string, tools []plan.ToolInfo) []int {
 	return order
 }
 
+// toolText is the text a tool is known by: its name, description and
+// argument names.
+func toolText(t plan.ToolInfo) string {
+	text := t.Name + " " + t.Description
+	if props, ok := t.ArgsSchema["properties"].(map[string]any); ok {
+		for n := range props {
+			text += " " + n
+		}
+	}
+	return text
+}
+
 // words splits text into lower-case words of letters and digits; "get_weather"
 // is two words.
 func words(text string) []string {
-	return strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
-		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
-	})
+	return strings.FieldsFunc(strings.ToLower(text), notWordRune)
 }
+
+// notWordRune reports whether r separates words: neither a letter nor a digit.
+func notWordRune(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }
 
 // wordSet is the set of words in text, without stop words and one-letter
 // words, with a crude plural folding so "cities" meets "city".

@@ -11,7 +11,7 @@ import (
 
 // RefPattern is the JSON Schema pattern of a string that is exactly one
 // step reference, "${step_id}" or "${step_id.field.0}".
-const RefPattern = `^\$\{[a-z][a-z0-9_]*(\.[A-Za-z0-9_-]+)*\}$`
+const RefPattern = plan.RefPattern
 
 // PlanSchema returns the JSON Schema of a plan that may use only the given
 // tools, for Ollama's format parameter. A constrained decoder can then emit

@@ -15,8 +15,18 @@ import (
 // replaced by its text.
 var (
 	refAnywhere = regexp.MustCompile(`\$\{([^{}]*)\}`)
-	refBody     = regexp.MustCompile(`^([a-z][a-z0-9_]*)((?:\.[A-Za-z0-9_-]+)*)$`)
+	refBody     = regexp.MustCompile(`^(` + idSyntax + `)(` + pathSyntax + `)$`)
 )
+
+// The grammar of step ids and reference paths, shared by the parser, the
+// id check (IDPattern) and the planner's JSON Schema (RefPattern).
+const (
+	idSyntax   = `[a-z][a-z0-9_]*`
+	pathSyntax = `(\.[A-Za-z0-9_-]+)*`
+)
+
+// RefPattern is the pattern of a string that is exactly one reference.
+const RefPattern = `^\$\{` + idSyntax + pathSyntax + `\}$`
 
 // Ref is one parsed reference.
 type Ref struct {

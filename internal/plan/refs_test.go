@@ -3,6 +3,7 @@ package plan
 import (
 	"encoding/json"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -106,5 +107,17 @@ func TestBindText(t *testing.T) {
 	}
 	if v, err := Resolve(Ref{Step: "w", Path: []string{"t"}, Raw: "${w.t}"}, results); err != nil || v != 30.0 {
 		t.Fatalf("Resolve = %v, %v", v, err)
+	}
+}
+
+// RefPattern goes to the planner's JSON Schema; it must accept exactly the
+// strings WholeRef parses.
+func TestRefPatternAgreesWithWholeRef(t *testing.T) {
+	re := regexp.MustCompile(RefPattern)
+	for _, s := range []string{"${a}", "${a.b}", "${step_1.items.0}", "${a.b-c.D_e}", "${A}", "${a..b}", "${}", "${1a}", "${a.}", "x${a}", "${a}x", "${a}${b}", "${a.b c}"} {
+		_, whole := WholeRef(s)
+		if got := re.MatchString(s); got != whole {
+			t.Errorf("%q: RefPattern matches %v, WholeRef %v", s, got, whole)
+		}
 	}
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // IDPattern is what a step id must match.
-const IDPattern = `^[a-z][a-z0-9_]*$`
+const IDPattern = `^` + idSyntax + `$`
 
 var idRe = regexp.MustCompile(IDPattern)
 

@@ -24,11 +24,7 @@ var _ localplanner.ChatModel = PlannerModel{}
 
 // Chat implements localplanner.ChatModel.
 func (p PlannerModel) Chat(ctx context.Context, req localplanner.ChatRequest) (localplanner.ChatResponse, error) {
-	msgs := make([]api.Message, len(req.Messages))
-	for i, m := range req.Messages {
-		msgs[i] = api.Message{Role: m.Role, Content: m.Content}
-	}
-	resp, err := p.C.Chat(ctx, llm.Request{Model: req.Model, Messages: msgs, Format: req.Format, NumPredict: req.NumPredict,
+	resp, err := p.C.Chat(ctx, llm.Request{Model: req.Model, Messages: apiMessages(req.Messages), Format: req.Format, NumPredict: req.NumPredict,
 		Purpose: req.Purpose, RunID: req.RunID, Options: map[string]any{"temperature": 0}})
 	if err != nil {
 		var le *llm.Error
@@ -40,6 +36,15 @@ func (p PlannerModel) Chat(ctx context.Context, req localplanner.ChatRequest) (l
 	}
 	return localplanner.ChatResponse{Content: resp.Message.Content, DoneReason: resp.DoneReason,
 		PromptTokens: resp.Usage.PromptTokens, OutputTokens: resp.Usage.OutputTokens}, nil
+}
+
+// apiMessages converts planner messages to the Ollama client's.
+func apiMessages(ms []localplanner.Message) []api.Message {
+	out := make([]api.Message, len(ms))
+	for i, m := range ms {
+		out[i] = api.Message{Role: m.Role, Content: m.Content}
+	}
+	return out
 }
 
 // Planner fault classes.

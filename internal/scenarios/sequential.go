@@ -3,7 +3,6 @@ package scenarios
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -132,11 +131,7 @@ func (q *Sequential) plan(ctx context.Context, sc Scenario, res *BaselineResult)
 	if err != nil {
 		return nil, err
 	}
-	msgs := make([]api.Message, len(prompt.Messages))
-	for i, m := range prompt.Messages {
-		msgs[i] = api.Message{Role: m.Role, Content: m.Content}
-	}
-	resp, err := q.chat(ctx, res, llm.Request{Model: q.Models.Planner, Messages: msgs, Format: format, Purpose: "plan"}, "")
+	resp, err := q.chat(ctx, res, llm.Request{Model: q.Models.Planner, Messages: apiMessages(prompt.Messages), Format: format, Purpose: localplanner.PurposePlan}, "")
 	if err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
 	}
@@ -281,30 +276,16 @@ func apiTools(r *tools.Registry, names []string) (api.Tools, error) {
 	return out, nil
 }
 
-// topoOrder returns the steps so that each comes after its dependencies,
-// keeping the plan's order among steps that are free to go.
+// topoOrder returns the steps in plan.TopoOrder's order: each after its
+// dependencies, plan order kept among steps that are free to go.
 func topoOrder(p *plan.Plan) ([]plan.Step, error) {
-	done := map[string]bool{}
-	var out []plan.Step
-	for len(out) < len(p.Steps) {
-		progressed := false
-		for _, s := range p.Steps {
-			if done[s.ID] {
-				continue
-			}
-			ready := true
-			for _, d := range s.DependsOn {
-				ready = ready && done[d]
-			}
-			if ready {
-				done[s.ID] = true
-				out = append(out, s)
-				progressed = true
-			}
-		}
-		if !progressed {
-			return nil, errors.New("plan has a dependency cycle or a dependency on a missing step")
-		}
+	ids, err := p.TopoOrder()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]plan.Step, len(ids))
+	for i, id := range ids {
+		out[i], _ = p.Step(id)
 	}
 	return out, nil
 }

@@ -385,9 +385,9 @@ async function runPage(id) {
     if (ev.type === "step.status" && ev.data?.step_id) {
       setNodeStatus(dagBox, ev.data.step_id, ev.data.status);
     }
-    if (ev.type === "run.status" && ev.data?.status) {
-      clear(document.getElementById("run-status")).append(badge(ev.data.status));
-    }
+    // Before the first draw there is no badge yet; refresh() draws it.
+    const badgeBox = ev.type === "run.status" && ev.data?.status ? document.getElementById("run-status") : null;
+    if (badgeBox) clear(badgeBox).append(badge(ev.data.status));
     refresh();
   });
   await draw();
