@@ -174,7 +174,13 @@ func (m *Metrics) refresh(ctx context.Context) {
 // for being slow it resubscribes after the last event seen, so nothing is
 // counted twice and little is missed.
 func (m *Metrics) Run(ctx context.Context, bus EventSource) error {
-	since := bus.LastSeq()
+	return m.RunSince(ctx, bus, bus.LastSeq())
+}
+
+// RunSince is Run counting every event after since, so a caller that must
+// not lose events published before the subscription (a test, a restart
+// that knows where it was) says where to start.
+func (m *Metrics) RunSince(ctx context.Context, bus EventSource, since int64) error {
 	for {
 		backlog, sub, err := bus.Subscribe(ctx, since, 4096, nil)
 		if err != nil {
