@@ -14,6 +14,8 @@ import (
 	"github.com/agentd/agentd/internal/config"
 	"github.com/agentd/agentd/internal/daemon"
 	"github.com/agentd/agentd/internal/db"
+	"github.com/agentd/agentd/internal/llm"
+	"github.com/agentd/agentd/internal/localplanner"
 	"github.com/agentd/agentd/internal/vram"
 	"github.com/ollama/ollama/api"
 )
@@ -115,7 +117,7 @@ func (m *Main) checkToken(paths config.Paths, add func(string, string, string, .
 }
 
 func (m *Main) checkOllama(ctx context.Context, cfg *config.Config, add func(string, string, string, ...any)) {
-	wanted := roleModels(cfg)
+	needed := neededModels(cfg)
 	for _, ep := range cfg.Ollama.Endpoints {
 		c, err := daemon.NewOllamaClient(ep.URL, cfg.Ollama.ConnectTimeout.D())
 		if err != nil {
@@ -138,14 +140,7 @@ func (m *Main) checkOllama(ctx context.Context, cfg *config.Config, add func(str
 		}
 		have := map[string]bool{}
 		for _, t := range tags.Models {
-			have[t.Name] = true
-			have[strings.TrimSuffix(t.Name, ":latest")] = true
-		}
-		var missing []string
-		for _, w := range wanted {
-			if !have[w] && !have[w+":latest"] {
-				missing = append(missing, w)
-			}
+			have[llm.ModelKey(t.Name)] = true
 		}
 		if ps, err := c.ListRunning(ctx); err == nil {
 			res, _ := vram.ReadResidency(ctx, runningList{ps})
@@ -158,28 +153,108 @@ func (m *Main) checkOllama(ctx context.Context, cfg *config.Config, add func(str
 				add("loaded", level, "%s", detail)
 			}
 		}
-		if len(missing) > 0 {
-			cmds := make([]string, len(missing))
-			for i, name := range missing {
-				cmds[i] = "ollama pull " + name
+		for _, n := range needed {
+			if have[llm.ModelKey(n.name)] {
+				add("models", "ok", "%s: %s is pulled", ep.Name, n)
+			} else {
+				add("models", "FAIL", "%s: %s is missing — run: ollama pull %s", ep.Name, n, n.name)
 			}
-			add("models", "FAIL", "%s: missing %s — run: %s", ep.Name, strings.Join(missing, ", "), strings.Join(cmds, " && "))
-		} else {
-			add("models", "ok", "%s: all %d configured models pulled", ep.Name, len(wanted))
 		}
 	}
 }
 
-// roleModels lists each configured model once.
-func roleModels(cfg *config.Config) []string {
+// modelNeed is a model that configured features call, and which features:
+// doctor checks only these, so a model no feature uses (the embedding model
+// without [tools.docs] folders) never fails the check.
+type modelNeed struct {
+	name string
+	uses []modelUse
+}
+
+// modelUse is one feature's need: what the model is to it, and the config
+// that sets or asks for it.
+type modelUse struct{ role, why string }
+
+// String reads "fast-tier and summarizer model tiny (models.fast; models.summarizer)".
+func (n modelNeed) String() string {
+	roles := make([]string, len(n.uses))
+	whys := make([]string, len(n.uses))
+	for i, u := range n.uses {
+		roles[i], whys[i] = u.role, u.why
+	}
+	role := roles[0]
+	if k := len(roles); k > 1 {
+		role = strings.Join(roles[:k-1], ", ") + " and " + roles[k-1]
+	}
+	return fmt.Sprintf("%s model %s (%s)", role, n.name, strings.Join(whys, "; "))
+}
+
+// neededModels lists, once each, the models the configured features call:
+// the planner (also the fallback when the remote planner is refused), the
+// executor's two tiers (fast also runs scratchpad turns), the summarizer
+// that writes every answer (fast when unset), the router when [[workflows]]
+// classify requests or extract parameters (fast when unset), and the
+// embedding model when [tools.docs] has folders to index. models.validator
+// is called by nothing, so it is not checked.
+func neededModels(cfg *config.Config) []modelNeed {
 	mc := cfg.Models
-	var out []string
-	for _, n := range []string{mc.Planner, mc.Fast, mc.Standard, mc.Router, mc.Summarizer, mc.Validator, mc.Embedding} {
-		if n != "" && !slices.Contains(out, n) {
-			out = append(out, n)
+	var out []modelNeed
+	need := func(name, role, why string) {
+		if strings.TrimSpace(name) == "" {
+			return
+		}
+		for i := range out {
+			if llm.ModelKey(out[i].name) == llm.ModelKey(name) {
+				out[i].uses = append(out[i].uses, modelUse{role, why})
+				return
+			}
+		}
+		out = append(out, modelNeed{name: name, uses: []modelUse{{role, why}}})
+	}
+	need(mc.Planner, "planner", "models.planner")
+	need(mc.Standard, "standard-tier", "models.standard")
+	need(mc.Fast, "fast-tier", "models.fast")
+	if mc.Summarizer != "" {
+		need(mc.Summarizer, "summarizer", "models.summarizer")
+	} else {
+		need(mc.Fast, "summarizer", "models.fast, as models.summarizer is empty")
+	}
+	if why := routerNeed(cfg); why != "" {
+		if mc.Router != "" {
+			need(mc.Router, "router", "models.router, "+why)
+		} else {
+			need(mc.Fast, "router", "models.fast, as models.router is empty, "+why)
 		}
 	}
+	if len(cfg.Tools.Docs.Folders) > 0 {
+		need(mc.Embedding, "embedding", "models.embedding, needed by [tools.docs] folders")
+	}
 	return out
+}
+
+// routerNeed says why the router model is called, or "" when it never is:
+// it classifies requests no keyword matched (unless
+// planner.classify_workflows is "never") among the workflows that can run,
+// and extracts the parameters of plan-template workflows that declare some.
+func routerNeed(cfg *config.Config) string {
+	var classify, extract bool
+	for _, w := range cfg.Workflows {
+		scratchpad := w.Mode == localplanner.ModeScratchpad
+		if len(w.Steps) > 0 || scratchpad {
+			classify = classify || cfg.Planner.ClassifyWorkflows != "never"
+		}
+		// Only a plan template is filled in from extracted parameters.
+		extract = extract || (len(w.Params) > 0 && len(w.Steps) > 0 && !scratchpad)
+	}
+	switch {
+	case classify && extract:
+		return "needed by [[workflows]] to classify requests and extract parameters"
+	case classify:
+		return "needed by [[workflows]] to classify requests"
+	case extract:
+		return "needed by [[workflows]] to extract parameters"
+	}
+	return ""
 }
 
 func (m *Main) checkGPU(ctx context.Context, cfg *config.Config, add func(string, string, string, ...any)) {
