@@ -11,7 +11,7 @@ import (
 // that has it, and caches its capabilities.
 func (c *Client) Show(ctx context.Context, model string) (*api.ShowResponse, error) {
 	var resp *api.ShowResponse
-	_, _, err := c.send(ctx, "show", model, false, func(actx context.Context, ep *endpoint) (bool, error) {
+	_, err := c.send(ctx, "show", model, false, nil, func(actx context.Context, ep *endpoint) (bool, error) {
 		r, err := ep.api.Show(actx, &api.ShowRequest{Model: model})
 		resp = r
 		return false, err

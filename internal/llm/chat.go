@@ -11,19 +11,13 @@ import (
 
 // Chat sends one chat call, streaming it from Ollama whatever the caller
 // asked for, so that canceling ctx stops the model promptly. A reply cut at
-// the output limit is an error of ClassTruncated that carries the partial
-// reply (unless RetryTruncatedOnce gets a whole one on the second try).
+// the output limit is an error of ClassTruncated, and one the server broke
+// off (its repeated-token abort) an error of ClassAborted; both carry the
+// partial reply, and neither is asked again here: what to change before
+// asking again (more room, other sampling, the error in the prompt) is the
+// caller's decision, recorded on its run.
 func (c *Client) Chat(ctx context.Context, req Request) (*Response, error) {
-	resp, err := c.chatOnce(ctx, req)
-	if !req.RetryTruncatedOnce || !errors.Is(err, ErrTruncated) {
-		return resp, err
-	}
-	var te *Error
-	errors.As(err, &te)
-	again := c.withMoreRoom(req, te.Partial)
-	c.log.Info("model output hit its limit, retrying once with more room",
-		"model", req.Model, "run", req.RunID, "step", req.StepID, "num_predict", again.NumPredict)
-	return c.chatOnce(ctx, again)
+	return c.chatOnce(ctx, req)
 }
 
 func (c *Client) chatOnce(ctx context.Context, req Request) (*Response, error) {
@@ -31,9 +25,9 @@ func (c *Client) chatOnce(ctx context.Context, req Request) (*Response, error) {
 		return nil, &Error{Class: ClassOther, Op: "chat", Message: "chat request names no model — set it from models.* in config"}
 	}
 	areq := c.chatRequest(req)
-	start := c.now()
+	ident := &Usage{RunID: req.RunID, StepID: req.StepID, Purpose: req.Purpose, Op: "chat", Model: req.Model, Where: WhereLocal}
 	var resp *Response
-	ep, attempts, err := c.send(ctx, "chat", req.Model, true, func(actx context.Context, ep *endpoint) (bool, error) {
+	s, err := c.send(ctx, "chat", req.Model, true, ident, func(actx context.Context, ep *endpoint) (bool, error) {
 		var delivered, done bool
 		var acc accumulator
 		resp = &Response{}
@@ -65,10 +59,13 @@ func (c *Client) chatOnce(ctx context.Context, req Request) (*Response, error) {
 		u = resp.Usage
 	}
 	u.RunID, u.StepID, u.Purpose = req.RunID, req.StepID, req.Purpose
-	u.Op, u.Model, u.Where, u.Attempts = "chat", req.Model, WhereLocal, attempts
-	u.Started, u.Wall = start, c.now().Sub(start)
-	if ep != nil {
-		u.Endpoint, u.URL = ep.name, ep.url
+	u.Op, u.Model, u.Where, u.Attempt, u.Attempts = "chat", req.Model, WhereLocal, s.attempts, s.attempts
+	u.Started, u.Wall = s.started, c.now().Sub(s.started)
+	if s.started.IsZero() {
+		u.Started, u.Wall = c.now(), 0
+	}
+	if s.ep != nil {
+		u.Endpoint, u.URL = s.ep.name, s.ep.url
 	}
 	if resp != nil {
 		resp.Usage = u
@@ -77,7 +74,7 @@ func (c *Client) chatOnce(ctx context.Context, req Request) (*Response, error) {
 	if err == nil && resp.DoneReason == "length" {
 		n := c.numPredict(req)
 		err = &Error{Class: ClassTruncated, Op: "chat", Model: req.Model, Endpoint: u.Endpoint, URL: u.URL,
-			Attempts: attempts, Partial: resp,
+			Attempts: s.attempts, Partial: resp,
 			Message: fmt.Sprintf("model %s stopped at its output limit (%s) on endpoint %s — give it more room (num_predict) or ask for shorter output",
 				req.Model, limitText(n, u.OutputTokens), u.Endpoint)}
 	}

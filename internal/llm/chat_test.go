@@ -43,7 +43,7 @@ func TestChatStreamsAndRecordsUsage(t *testing.T) {
 		Endpoint: "local", URL: f.URL(), PromptTokens: 42, OutputTokens: 7,
 		LoadDuration: 300 * time.Millisecond, PromptEvalDuration: 100 * time.Millisecond,
 		EvalDuration: 400 * time.Millisecond, TotalDuration: 900 * time.Millisecond,
-		DoneReason: "stop", Attempts: 1, Started: u.Started, Wall: u.Wall,
+		DoneReason: "stop", Attempt: 1, Attempts: 1, Started: u.Started, Wall: u.Wall,
 	}
 	if u != want {
 		t.Errorf("usage =\n%+v\nwant\n%+v", u, want)
@@ -255,41 +255,22 @@ func TestChatTruncated(t *testing.T) {
 			t.Errorf("recorded %+v", recs)
 		}
 	})
-	t.Run("RetryTruncatedOnce doubles num_predict", func(t *testing.T) {
+	t.Run("a regeneration changes the sampling", func(t *testing.T) {
 		f := newFake(t)
 		f.chat = func(w http.ResponseWriter, r *http.Request, n int) {
-			if n == 1 {
-				writeChunks(w, part("cut"), done("", "length"))
-				return
-			}
-			writeChunks(w, part("whole answer"), done("", "stop"))
-		}
-		rec := &recorder{}
-		c := newClient(t, single(f), models, WithRecorder(rec))
-		resp, err := c.Chat(context.Background(), Request{Model: "m", Messages: userMsg("x"), RetryTruncatedOnce: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.Message.Content != "whole answer" {
-			t.Errorf("content = %q", resp.Message.Content)
-		}
-		opts, _ := f.lastChat()["options"].(map[string]any)
-		if opts["num_predict"] != 128.0 {
-			t.Errorf("second num_predict = %v, want 128", opts["num_predict"])
-		}
-		if recs := rec.all(); len(recs) != 2 {
-			t.Errorf("recorded %d calls, want 2 (each try costs tokens)", len(recs))
-		}
-	})
-	t.Run("RetryTruncatedOnce retries only once", func(t *testing.T) {
-		f := newFake(t)
-		f.chat = func(w http.ResponseWriter, r *http.Request, n int) {
-			writeChunks(w, part("cut"), done("", "length"))
+			writeChunks(w, part("again"), done("", "stop"))
 		}
 		c := newClient(t, single(f), models)
-		_, err := c.Chat(context.Background(), Request{Model: "m", Messages: userMsg("x"), RetryTruncatedOnce: true})
-		if !errors.Is(err, ErrTruncated) || f.count("/api/chat") != 2 {
-			t.Errorf("err %v after %d requests, want truncated after 2", err, f.count("/api/chat"))
+		if _, err := c.Chat(context.Background(), Request{Model: "m", Messages: userMsg("x"), Regeneration: 1,
+			Options: map[string]any{"temperature": 0}}); err != nil {
+			t.Fatal(err)
+		}
+		opts, _ := f.lastChat()["options"].(map[string]any)
+		if opts["temperature"] == 0.0 || opts["seed"] != 1.0 || opts["repeat_penalty"] == nil {
+			t.Errorf("options of a regeneration = %v, want temperature above 0, seed 1 and a repeat penalty", opts)
+		}
+		if f.count("/api/chat") != 1 {
+			t.Errorf("%d requests, want 1: the client never asks again by itself", f.count("/api/chat"))
 		}
 	})
 }

@@ -6,7 +6,10 @@
 package llm
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -69,8 +72,14 @@ func WithClock(now func() time.Time) Option { return func(c *Client) { c.now = n
 // WithHTTPClient replaces the HTTP client built from the connect timeout.
 func WithHTTPClient(h *http.Client) Option {
 	return func(c *Client) {
+		next := h.Transport
+		if next == nil {
+			next = http.DefaultTransport
+		}
+		wrapped := *h
+		wrapped.Transport = errorBodies{next}
 		for _, ep := range c.endpoints {
-			ep.api = api.NewClient(ep.base, h)
+			ep.api = api.NewClient(ep.base, &wrapped)
 		}
 	}
 }
@@ -138,7 +147,29 @@ func newHTTPClient(connect time.Duration) *http.Client {
 	if connect > 0 {
 		t.DialContext = (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext
 	}
-	return &http.Client{Transport: t}
+	return &http.Client{Transport: errorBodies{t}}
+}
+
+// errorBodies gives an error answer with an empty body (a 503 from a proxy,
+// say) a JSON error body. api.Client reads statuses only from the lines of
+// a body, so without one an error would look like a stream that ended
+// before its final chunk, which agentd reads as the server ending a
+// generation itself.
+type errorBodies struct{ next http.RoundTripper }
+
+func (t errorBodies) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err != nil || resp.StatusCode < http.StatusBadRequest {
+		return resp, err
+	}
+	body, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	if rerr == nil && len(bytes.TrimSpace(body)) == 0 {
+		body, _ = json.Marshal(map[string]string{"error": resp.Status})
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	return resp, nil
 }
 
 // Backoff is the wait before retry number retry (1-based): base doubled per

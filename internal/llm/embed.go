@@ -20,17 +20,22 @@ func (c *Client) Embed(ctx context.Context, model string, inputs []string) ([][]
 	}
 	req := &api.EmbedRequest{Model: model, Input: inputs, KeepAlive: c.keepAliveFor(model, 0)}
 	var resp *api.EmbedResponse
-	ep, attempts, err := c.send(ctx, "embed", model, false, func(actx context.Context, ep *endpoint) (bool, error) {
+	ident := &Usage{Op: "embed", Model: model, Where: WhereLocal, Purpose: "embed"}
+	s, err := c.send(ctx, "embed", model, false, ident, func(actx context.Context, ep *endpoint) (bool, error) {
 		r, err := ep.api.Embed(actx, req)
 		resp = r
 		return false, err
 	})
-	u.Attempts, u.Wall = attempts, c.now().Sub(u.Started)
-	if ep != nil {
-		u.Endpoint, u.URL = ep.name, ep.url
+	u.Attempt, u.Attempts = s.attempts, s.attempts
+	if !s.started.IsZero() {
+		u.Started = s.started
+	}
+	u.Wall = c.now().Sub(u.Started)
+	if s.ep != nil {
+		u.Endpoint, u.URL = s.ep.name, s.ep.url
 	}
 	if err == nil && len(resp.Embeddings) != len(inputs) {
-		err = &Error{Class: ClassOther, Op: "embed", Model: model, Endpoint: u.Endpoint, URL: u.URL, Attempts: attempts,
+		err = &Error{Class: ClassOther, Op: "embed", Model: model, Endpoint: u.Endpoint, URL: u.URL, Attempts: s.attempts,
 			Message: fmt.Sprintf("ollama at %s returned %d embeddings for %d inputs from %s — is it an embedding model?", u.URL, len(resp.Embeddings), len(inputs), model)}
 	}
 	if resp != nil {

@@ -27,6 +27,7 @@ const (
 	ClassTransient     Class = "transient"       // connection reset, EOF, timeout
 	ClassOutOfMemory   Class = "out_of_memory"   // the model does not fit
 	ClassTruncated     Class = "truncated"       // done_reason "length"
+	ClassAborted       Class = "aborted"         // the server ended the reply unfinished and is still up
 	ClassMidStream     Class = "mid_stream"      // an error arrived inside a 200 stream
 	ClassCanceled      Class = "canceled"        // the caller's context ended
 	ClassOther         Class = "other"
@@ -46,6 +47,7 @@ var (
 	ErrTransient     error = &sentinel{ClassTransient}
 	ErrOutOfMemory   error = &sentinel{ClassOutOfMemory}
 	ErrTruncated     error = &sentinel{ClassTruncated}
+	ErrAborted       error = &sentinel{ClassAborted}
 	ErrMidStream     error = &sentinel{ClassMidStream}
 	ErrCanceled      error = &sentinel{ClassCanceled}
 	ErrOther         error = &sentinel{ClassOther}
@@ -104,6 +106,13 @@ func (c Class) retryable() bool { return c == ClassBusy || c == ClassTransient }
 // mid-response looks like a clean end.
 var errIncompleteStream = errors.New("response ended before the final chunk")
 
+// errAbortedGeneration is an incomplete stream from a server that is still
+// up: Ollama ended the generation itself (its repeated-token limit, logged
+// as "prediction aborted, token repeat limit reached") without a final
+// chunk or an error. It is bad output, not a failure of the connection:
+// asking again the same way gets the same stream.
+var errAbortedGeneration = errors.New("the server ended the reply without finishing it and is still up")
+
 // callbackError marks an error returned by the caller's chunk callback.
 type callbackError struct{ err error }
 
@@ -161,7 +170,13 @@ func classify(ctx context.Context, err error, f failure) *Error {
 	case isUnreachable(err):
 		e.Class = ClassUnreachable
 		e.Message = fmt.Sprintf("ollama not reachable at %s — is `ollama serve` running?", e.URL)
-	case errors.Is(err, errIncompleteStream) || isConnectionLost(err):
+	case errors.Is(err, errAbortedGeneration):
+		e.Class = ClassAborted
+		e.Message = fmt.Sprintf("model %s on %s broke off its reply without finishing it (Ollama aborts a generation that repeats one token too long) — agentd asks again with different sampling; if this keeps happening, the model is not suited to this prompt", f.model, where)
+	case errors.Is(err, errIncompleteStream):
+		e.Class = ClassTransient
+		e.Message = fmt.Sprintf("ollama at %s stopped answering in the middle of %s and does not answer now — check that the server is running and its log", e.URL, subject(f.op, f.model))
+	case isConnectionLost(err):
 		e.Class = ClassTransient
 		e.Message = fmt.Sprintf("lost the connection to ollama at %s during %s — check the server's log if this keeps happening", e.URL, subject(f.op, f.model))
 	case mentionsOutOfMemory(err.Error()):

@@ -73,8 +73,16 @@ func TestChatErrorClasses(t *testing.T) {
 			if got := f.count("/api/chat"); got != tt.attempts || e.Attempts != tt.attempts {
 				t.Errorf("server saw %d requests, error says %d attempts, want %d", got, e.Attempts, tt.attempts)
 			}
-			if recs := rec.all(); len(recs) != 1 || recs[0].ErrorClass != tt.class || recs[0].Attempts != tt.attempts {
-				t.Errorf("recorded %+v", recs)
+			// One record per request the server saw, numbered, each with
+			// the failure it met.
+			recs := rec.all()
+			if len(recs) != tt.attempts {
+				t.Fatalf("recorded %d calls, want one per attempt (%d): %+v", len(recs), tt.attempts, recs)
+			}
+			for i, r := range recs {
+				if r.ErrorClass != tt.class || r.Attempt != i+1 {
+					t.Errorf("record %d: attempt %d class %s, want attempt %d class %s", i, r.Attempt, r.ErrorClass, i+1, tt.class)
+				}
 			}
 		})
 	}
@@ -111,9 +119,12 @@ func TestChatRetries(t *testing.T) {
 	}{
 		{"503 twice then success", func(t *testing.T, w http.ResponseWriter) { writeError(w, 503, msgBusy) }, false, "", 3, []int{1, 2}},
 		{"connection closed before an answer", hangUp, false, "", 3, []int{1, 2}},
-		{"stream cut before the final chunk", func(t *testing.T, w http.ResponseWriter) { writeChunks(w, part("par")) }, false, "", 3, []int{1, 2}},
-		{"stream cut after chunks reached the caller is not retried",
-			func(t *testing.T, w http.ResponseWriter) { writeChunks(w, part("par")) }, true, ClassTransient, 1, nil},
+		// The server is still up: it ended the generation itself (the
+		// repeated-token abort). Asking the same again gets the same.
+		{"stream ended before the final chunk by a server still up is aborted, not retried",
+			func(t *testing.T, w http.ResponseWriter) { writeChunks(w, part("par")) }, false, ClassAborted, 1, nil},
+		{"aborted after chunks reached the caller",
+			func(t *testing.T, w http.ResponseWriter) { writeChunks(w, part("par")) }, true, ClassAborted, 1, nil},
 		{"empty 503 body", func(t *testing.T, w http.ResponseWriter) { w.WriteHeader(503) }, false, "", 3, []int{1, 2}},
 	}
 	for _, tt := range tests {

@@ -38,10 +38,11 @@ type Request struct {
 	// stops the call.
 	OnChunk func(api.ChatResponse) error
 
-	// RetryTruncatedOnce repeats a call that stopped at the output limit
-	// once, with twice the room. OnChunk then sees both streams; the
-	// first ends with DoneReason "length".
-	RetryTruncatedOnce bool
+	// Regeneration counts how many times the caller has asked this again
+	// after bad output (a reply broken off, cut, or invalid). Above zero
+	// the sampling changes (see regenerationOptions), since at the same
+	// settings a model repeats the same reply.
+	Regeneration int
 
 	// Identify the call in its Usage record.
 	RunID   string
@@ -104,7 +105,25 @@ func (c *Client) options(req Request) map[string]any {
 	if req.NumPredict != 0 {
 		out["num_predict"] = req.NumPredict
 	}
+	maps.Copy(out, regenerationOptions(req.Regeneration))
 	return out
+}
+
+// regenerationOptions are the sampling settings of the n-th regeneration of
+// a call: agentd samples greedily (temperature 0) for reproducible plans,
+// so asking again after bad output must change the sampling, or the same
+// prompt yields the same reply (and the same repeated-token abort). Each
+// regeneration gets some temperature, a repeat penalty against loops, and
+// its own seed, so a run is still reproducible.
+func regenerationOptions(n int) map[string]any {
+	if n <= 0 {
+		return nil
+	}
+	return map[string]any{
+		"temperature":    min(0.4+0.2*float64(n), 1.0),
+		"repeat_penalty": 1.2,
+		"seed":           n,
+	}
 }
 
 // keepAlive resolves the keep_alive to send, nil meaning Ollama's default.
@@ -128,7 +147,7 @@ func (c *Client) chatRequest(req Request) *api.ChatRequest {
 		Model:     req.Model,
 		Messages:  req.Messages,
 		Stream:    &stream,
-		Format:    req.Format,
+		Format:    GrammarSafe(req.Format),
 		KeepAlive: c.keepAliveFor(req.Model, req.KeepAlive),
 		Tools:     req.Tools,
 		Options:   c.options(req),
@@ -146,19 +165,4 @@ func (c *Client) numPredict(req Request) int {
 		return int(v)
 	}
 	return 0
-}
-
-// withMoreRoom returns req with twice the output cap of a truncated try.
-func (c *Client) withMoreRoom(req Request, partial *Response) Request {
-	n := c.numPredict(req)
-	if n <= 0 && partial != nil {
-		n = partial.Usage.OutputTokens
-	}
-	if n <= 0 {
-		n = 1024
-	}
-	req.NumPredict = 2 * n
-	req.Options = maps.Clone(req.Options)
-	delete(req.Options, "num_predict")
-	return req
 }

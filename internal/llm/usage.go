@@ -30,11 +30,15 @@ type Usage struct {
 	PromptEvalDuration time.Duration
 	EvalDuration       time.Duration
 	TotalDuration      time.Duration // Ollama's total, server side
-	Wall               time.Duration // client side, retries and backoff included
+	Wall               time.Duration // client side, this attempt only
 
 	DoneReason string // "stop", "length", ...
-	Attempts   int
-	Started    time.Time
+	// Attempt is this record's place among the attempts of one call (a
+	// call retried once has two records, Attempt 1 and 2); Attempts is
+	// how many the call had made when this record was written.
+	Attempt  int
+	Attempts int
+	Started  time.Time // when this attempt was sent
 
 	ErrorClass Class // "" on success
 	Error      string
@@ -54,7 +58,7 @@ func (u Usage) LogValue() slog.Value {
 		slog.Duration("eval", u.EvalDuration),
 		slog.Duration("total", u.TotalDuration),
 		slog.Duration("wall", u.Wall),
-		slog.Int("attempts", u.Attempts),
+		slog.Int("attempt", u.Attempt),
 	}
 	if u.DoneReason != "" {
 		attrs = append(attrs, slog.String("done_reason", u.DoneReason))

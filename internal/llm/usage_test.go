@@ -47,7 +47,7 @@ func TestPromptsNeverLoggedAtInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Chat(context.Background(), Request{Model: "m", Messages: userMsg("SECRET-PROMPT"), RetryTruncatedOnce: true})
+	_, err = c.Chat(context.Background(), Request{Model: "m", Messages: userMsg("SECRET-PROMPT")})
 	if !errors.Is(err, ErrTruncated) {
 		t.Fatalf("err = %v", err)
 	}
