@@ -30,6 +30,7 @@ func (r *usageRecorder) RecordModelCall(ctx context.Context, u llm.Usage) error 
 		Endpoint: u.Endpoint, Location: "local", PromptTokens: u.PromptTokens, OutputTokens: u.OutputTokens,
 		LoadMS: msf(u.LoadDuration), PromptMS: msf(u.PromptEvalDuration), GenMS: msf(u.EvalDuration),
 		TotalMS: msf(u.TotalDuration), DoneReason: u.DoneReason, Error: u.Error,
+		Attempt: u.Attempt, WallMS: msf(u.Wall),
 	}
 	if c.Purpose == "" {
 		c.Purpose = u.Op

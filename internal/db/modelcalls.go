@@ -27,6 +27,10 @@ type ModelCall struct {
 	EnergyWh     float64   `json:"energy_wh"`
 	DoneReason   string    `json:"done_reason,omitempty"`
 	Error        string    `json:"error,omitempty"`
+	// Attempt numbers the attempts of one call: the model client retries
+	// busy and transient failures, and records each attempt.
+	Attempt int     `json:"attempt"`
+	WallMS  float64 `json:"wall_ms"` // the attempt's time as agentd saw it, from CreatedAt
 }
 
 // InsertModelCall records a model call. The executor owns the run's cost
@@ -49,10 +53,10 @@ func (s *Store) InsertModelCall(ctx context.Context, c *ModelCall) error {
 			}
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO model_calls(created_at, run_id, step_id, purpose, model, endpoint, location, tier,
-			prompt_tokens, output_tokens, load_ms, prompt_ms, gen_ms, total_ms, cost_usd, energy_wh, done_reason, error)
-			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+			prompt_tokens, output_tokens, load_ms, prompt_ms, gen_ms, total_ms, cost_usd, energy_wh, done_reason, error, attempt, wall_ms)
+			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 			ms(c.CreatedAt), runID, c.StepID, c.Purpose, c.Model, c.Endpoint, c.Location, c.Tier, c.PromptTokens, c.OutputTokens,
-			c.LoadMS, c.PromptMS, c.GenMS, c.TotalMS, c.CostUSD, c.EnergyWh, c.DoneReason, c.Error)
+			c.LoadMS, c.PromptMS, c.GenMS, c.TotalMS, c.CostUSD, c.EnergyWh, c.DoneReason, c.Error, max(c.Attempt, 1), c.WallMS)
 		if err != nil {
 			return fmt.Errorf("insert model call: %w", err)
 		}
@@ -63,7 +67,7 @@ func (s *Store) InsertModelCall(ctx context.Context, c *ModelCall) error {
 // RunModelCalls lists a run's model calls, oldest first.
 func (s *Store) RunModelCalls(ctx context.Context, runID string) ([]ModelCall, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT created_at, coalesce(run_id,''), step_id, purpose, model, endpoint, location, tier,
-		prompt_tokens, output_tokens, load_ms, prompt_ms, gen_ms, total_ms, cost_usd, energy_wh, done_reason, error
+		prompt_tokens, output_tokens, load_ms, prompt_ms, gen_ms, total_ms, cost_usd, energy_wh, done_reason, error, attempt, wall_ms
 		FROM model_calls WHERE run_id = ? ORDER BY id`, runID)
 	if err != nil {
 		return nil, err
@@ -75,7 +79,7 @@ func (s *Store) RunModelCalls(ctx context.Context, runID string) ([]ModelCall, e
 		var created int64
 		if err := rows.Scan(&created, &c.RunID, &c.StepID, &c.Purpose, &c.Model, &c.Endpoint, &c.Location, &c.Tier,
 			&c.PromptTokens, &c.OutputTokens, &c.LoadMS, &c.PromptMS, &c.GenMS, &c.TotalMS, &c.CostUSD, &c.EnergyWh,
-			&c.DoneReason, &c.Error); err != nil {
+			&c.DoneReason, &c.Error, &c.Attempt, &c.WallMS); err != nil {
 			return nil, err
 		}
 		c.CreatedAt = fromMS(created)
