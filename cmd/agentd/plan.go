@@ -22,7 +22,22 @@ func init() {
 
 const planUsage = `usage: agentd plan [--json] [--workflow W] [--planner local|remote|auto] [--sensitive] [--config FILE] "REQUEST"`
 
-// planOutput is `agentd plan --json`: the router's decision and the plan.
+const planHelp = `Routes and plans REQUEST as the daemon would and shows the decision and the
+plan. Nothing is run, no state is written, the remote planner is never called.
+
+Exit status: 0 with a plan (or a route that needs none); 1 when no plan was
+made (Ollama down, a model missing, no valid plan within the repair
+attempts); 2 for a bad command line or config. On failure stderr says what
+failed and what to do next.
+
+With --json, stdout holds exactly one JSON object once the command line is
+valid, on failure too: then "error" is the message stderr shows, "plan" is
+null, "planner_calls" counts the planner calls made and "problems" lists
+what was wrong with the plans they returned. Check "error", not only the
+exit status.`
+
+// planOutput is `agentd plan --json`: the router's decision and the plan,
+// or with Error set, why there is none.
 type planOutput struct {
 	Request       string     `json:"request"`
 	Route         string     `json:"route"`
@@ -45,10 +60,14 @@ type planOutput struct {
 
 func (m *Main) planCmd(ctx context.Context, args []string) error {
 	fs, cfgPath := m.flags("plan")
-	asJSON := fs.Bool("json", false, "print the decision and the plan as JSON")
+	asJSON := fs.Bool("json", false, `print the decision and the plan as one JSON object; on failure it has "error" set and "plan" null`)
 	workflow := fs.String("workflow", "", "plan with this workflow's template")
 	planner := fs.String("planner", "auto", "local, remote or auto (as a submitted run would ask)")
 	sensitive := fs.Bool("sensitive", false, "mark the request sensitive (never sent remote)")
+	fs.Usage = func() {
+		fmt.Fprintf(m.Stderr, "%s\n\n%s\n\nFlags:\n", planUsage, planHelp)
+		fs.PrintDefaults()
+	}
 	pos, err := parseMixed(fs, args)
 	if err != nil {
 		return err
@@ -65,19 +84,31 @@ func (m *Main) planCmd(ctx context.Context, args []string) error {
 	default:
 		return usagef("--planner is %q; use local, remote or auto", *planner)
 	}
+	out := planOutput{Request: text, Sensitive: *sensitive, Reasons: []string{}}
+	// fail returns err for the caller to print on stderr; with --json the
+	// failure is also the one object on stdout.
+	fail := func(err error) error {
+		if *asJSON {
+			out.Plan, out.Error = nil, err.Error()
+			if werr := writePlanJSON(m.Stdout, out); werr != nil {
+				return errors.Join(err, werr)
+			}
+		}
+		return err
+	}
 	cfg, _, err := m.loadConfig(*cfgPath)
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	log := slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	p, err := daemon.NewPlanner(ctx, cfg, log)
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	defer p.Close()
 
 	pv, perr := p.Plan(ctx, text, *workflow, *planner, *sensitive)
-	out := planOutput{
+	out = planOutput{
 		Request: text, Route: string(pv.Decision.Route), Workflow: pv.Decision.Workflow,
 		Planner: string(pv.Decision.Planner), Sensitive: pv.Decision.Sensitive || *sensitive,
 		Score: pv.Decision.Score, LocalFailures: pv.Decision.LocalFailures, Fingerprint: pv.Decision.Fingerprint,
@@ -87,21 +118,14 @@ func (m *Main) planCmd(ctx context.Context, args []string) error {
 		out.Source, out.PlannerCalls, out.Plan = r.Source, r.Attempts, r.Plan
 		out.PromptTokens, out.OutputTokens, out.Problems = r.PromptTokens, r.OutputTokens, r.Errors
 	}
-	if perr != nil {
-		out.Plan = nil
-		out.Error = operatorError(perr).Error()
-	}
 	if *asJSON {
-		enc := json.NewEncoder(m.Stdout)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(out); err != nil {
-			return err
-		}
 		if perr != nil {
-			return errSilent
+			return fail(operatorError(perr))
 		}
-		return nil
+		return writePlanJSON(m.Stdout, out)
+	}
+	if perr != nil {
+		out.Plan, out.Error = nil, operatorError(perr).Error()
 	}
 	printPlan(m.Stdout, out, func(name string) string {
 		t, ok := p.Tool(name)
@@ -119,6 +143,13 @@ func (m *Main) planCmd(ctx context.Context, args []string) error {
 		return operatorError(perr)
 	}
 	return nil
+}
+
+func writePlanJSON(w io.Writer, out planOutput) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(out)
 }
 
 // operatorError brings the model client's own message (which says what to
