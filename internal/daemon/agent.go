@@ -48,6 +48,7 @@ func (e execChat) Chat(ctx context.Context, req exec.ChatRequest) (exec.ChatResp
 	resp, err := e.c.Chat(ctx, llm.Request{
 		Model: req.Model, Messages: msgs, Tools: tls, Format: req.Format, NumPredict: req.NumPredict,
 		RunID: req.RunID, StepID: req.StepID, Purpose: req.Purpose, Options: map[string]any{"temperature": 0},
+		Regeneration: req.Regeneration,
 	})
 	if err != nil {
 		return exec.ChatResponse{}, err
@@ -70,13 +71,26 @@ func (e execChat) Chat(ctx context.Context, req exec.ChatRequest) (exec.ChatResp
 	return out, nil
 }
 
-// isTransient is the ladder's first rung: busy, resets, timeouts.
+// isTransient is the ladder's retry rung: a step that ran out of time, or
+// a tool that timed out. Busy and transient model failures are not here:
+// the model client has already retried them under the one retry policy
+// (ollama.max_retries), recording each attempt, and retrying the step
+// again would multiply the calls. A request that hit ollama.request_timeout
+// is not retried by the client, so it is retried here, once per rung.
 func isTransient(err error) bool {
 	switch llm.ClassOf(err) {
-	case llm.ClassBusy, llm.ClassTransient:
-		return true
+	case llm.ClassBusy, llm.ClassUnreachable:
+		return false
+	case llm.ClassTransient:
+		return errors.Is(err, context.DeadlineExceeded)
 	}
 	return errors.Is(err, context.DeadlineExceeded)
+}
+
+// isBadOutput: a reply cut at its output bound or broken off by the server.
+func isBadOutput(err error) bool {
+	c := llm.ClassOf(err)
+	return c == llm.ClassTruncated || c == llm.ClassAborted
 }
 
 func isNoToolSupport(err error) bool { return llm.ClassOf(err) == llm.ClassNoToolSupport }

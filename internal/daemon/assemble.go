@@ -81,7 +81,7 @@ func (d *Daemon) buildAgent(ctx context.Context) error {
 			ok, err := d.LLM.SupportsTools(ctx, model)
 			return err != nil || ok // unknown: try native tools; a refusal switches the step over
 		},
-		IsNoToolSupport: isNoToolSupport, IsTransient: isTransient,
+		IsNoToolSupport: isNoToolSupport, IsTransient: isTransient, IsBadOutput: isBadOutput,
 	})
 
 	d.Monitor.Sink = sampleSink{d.Store}

@@ -82,6 +82,7 @@ func (p plannerModel) Chat(ctx context.Context, req localplanner.ChatRequest) (l
 	lreq := llm.Request{
 		Model: req.Model, Messages: msgs, Format: req.Format, NumPredict: req.NumPredict,
 		Purpose: req.Purpose, RunID: req.RunID, Options: map[string]any{"temperature": 0},
+		Regeneration: req.Regeneration,
 	}
 	if req.OnDelta != nil {
 		var sofar strings.Builder
@@ -96,10 +97,18 @@ func (p plannerModel) Chat(ctx context.Context, req localplanner.ChatRequest) (l
 	resp, err := p.c.Chat(ctx, lreq)
 	if err != nil {
 		var le *llm.Error
-		// A truncated answer is still an answer the planner can repair.
-		if llm.ClassOf(err) == llm.ClassTruncated && asLLMError(err, &le) && le.Partial != nil {
-			return localplanner.ChatResponse{Content: le.Partial.Message.Content, DoneReason: "length",
-				PromptTokens: le.Partial.Usage.PromptTokens, OutputTokens: le.Partial.Usage.OutputTokens}, nil
+		// A reply cut at its bound or broken off is still a reply the
+		// planner can act on: it asks again with more room or other
+		// sampling.
+		done := map[llm.Class]string{llm.ClassTruncated: localplanner.DoneLength, llm.ClassAborted: localplanner.DoneAborted}[llm.ClassOf(err)]
+		if done != "" && asLLMError(err, &le) {
+			var content string
+			var u llm.Usage
+			if le.Partial != nil {
+				content, u = le.Partial.Message.Content, le.Partial.Usage
+			}
+			return localplanner.ChatResponse{Content: content, DoneReason: done,
+				PromptTokens: u.PromptTokens, OutputTokens: u.OutputTokens}, nil
 		}
 		return localplanner.ChatResponse{}, err
 	}

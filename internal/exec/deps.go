@@ -136,7 +136,10 @@ type ChatRequest struct {
 	// Format is a JSON Schema the output must satisfy (empty: free text).
 	Format     json.RawMessage
 	NumPredict int
-	RunID      string
+	// Regeneration counts how often this reply has been asked for again
+	// after bad output; the model client varies its sampling by it.
+	Regeneration int
+	RunID        string
 	StepID     string
 	Purpose    string // execute | summarize | scratchpad
 	Tier       string
@@ -198,8 +201,15 @@ type Deps struct {
 	// IsNoToolSupport recognises the model's refusal of tools; the step
 	// then switches to schema-constrained tool selection.
 	IsNoToolSupport func(error) bool
-	// IsTransient recognises failures worth a retry (timeout, 503 busy,
-	// connection reset) from models and tools.
+	// IsBadOutput recognises a model reply that was cut at its output
+	// bound or broken off by the server (its repeated-token abort): bad
+	// output to regenerate with more room and other sampling, not a
+	// failure to retry as it was.
+	IsBadOutput func(error) bool
+	// IsTransient recognises failures worth a retry of the step (its own
+	// timeout, a tool's transient failure). Model calls come back already
+	// retried by the model client, which owns the one retry policy for
+	// busy and transient model failures, so they are not transient here.
 	IsTransient func(error) bool
 
 	// Now and NewID are test seams.

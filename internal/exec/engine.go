@@ -64,7 +64,8 @@ type Config struct {
 	// MaxRegenerate bounds regenerations of a step whose model produced bad
 	// arguments or invalid output.
 	MaxRegenerate int
-	// NumPredict caps executor outputs (0: the model's configured value).
+	// NumPredict, when set, replaces the output bound agentd derives for
+	// each executor call from what the call must produce (see outputBound).
 	NumPredict int
 	// Workflows whose Mode is "scratchpad" run in the scratchpad loop.
 	Workflows []config.WorkflowConfig
@@ -170,6 +171,9 @@ func New(cfg Config, d Deps) *Engine {
 	}
 	if d.IsTransient == nil {
 		d.IsTransient = func(error) bool { return false }
+	}
+	if d.IsBadOutput == nil {
+		d.IsBadOutput = func(error) bool { return false }
 	}
 	if d.IsNoToolSupport == nil {
 		d.IsNoToolSupport = func(error) bool { return false }

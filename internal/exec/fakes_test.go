@@ -26,6 +26,9 @@ var errTransient = errors.New("503 busy")
 // errNoTools is the fake model's refusal of native tools.
 var errNoTools = errors.New("model does not support tools")
 
+// errBrokeOff stands for a reply the server broke off or cut at its bound.
+var errBrokeOff = errors.New("model broke off its reply")
+
 func openStore(t testing.TB) *db.Store {
 	t.Helper()
 	s, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "agentd.db"), db.Options{})
@@ -243,6 +246,7 @@ func (h *harness) deps() Deps {
 		SupportsTools:   func(_ context.Context, m string) bool { return !h.noTools[m] },
 		IsNoToolSupport: func(err error) bool { return errors.Is(err, errNoTools) },
 		IsTransient:     func(err error) bool { return errors.Is(err, errTransient) },
+		IsBadOutput:     func(err error) bool { return errors.Is(err, errBrokeOff) },
 	}
 }
 

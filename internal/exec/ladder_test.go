@@ -255,3 +255,65 @@ func TestPanickingToolFailsStep(t *testing.T) {
 		t.Errorf("step %s %q", st.Status, st.Error)
 	}
 }
+
+// A reply the server broke off (or cut at its bound) is bad output: the
+// step regenerates once, recorded as a rung, with other sampling and twice
+// the room; asking the same way again would get the same reply. Every call
+// carries an output bound.
+func TestLadderRegeneratesBrokenOffReply(t *testing.T) {
+	h := newHarness(t)
+	var calls atomic.Int32
+	h.chat.fn = func(req ChatRequest) (ChatResponse, error) {
+		if req.NumPredict <= 0 {
+			t.Errorf("%s call without an output bound", req.Purpose)
+		}
+		if req.Purpose != "execute" {
+			return ChatResponse{Content: "done [s]"}, nil
+		}
+		if calls.Add(1) == 1 {
+			return ChatResponse{}, errBrokeOff
+		}
+		return ChatResponse{Content: "fine"}, nil
+	}
+	h.planner.plan = onePlan(plan.Step{ID: "s", Task: "say something"})
+	h.start()
+	r := h.wait(h.submit("x").ID)
+	if r.Status != run.Done {
+		t.Fatalf("status %s (%s)", r.Status, r.Error)
+	}
+	if got := rungs(h.attempts(r.ID), "s"); got != "first:failed:bad_output regenerate:ok: " {
+		t.Errorf("rungs = %q", got)
+	}
+	reqs := h.chat.requests("execute")
+	if len(reqs) != 2 {
+		t.Fatalf("%d execute calls, want 2", len(reqs))
+	}
+	if reqs[0].Regeneration != 0 || reqs[1].Regeneration != 1 || reqs[1].NumPredict != 2*reqs[0].NumPredict {
+		t.Errorf("regeneration %d/%d, num_predict %d then %d: want other sampling and twice the room",
+			reqs[0].Regeneration, reqs[1].Regeneration, reqs[0].NumPredict, reqs[1].NumPredict)
+	}
+}
+
+// Broken off again after the one regeneration: the step fails with the
+// reason, no third call.
+func TestLadderBrokenOffTwiceFails(t *testing.T) {
+	h := newHarness(t)
+	h.chat.fn = func(req ChatRequest) (ChatResponse, error) {
+		if req.Purpose != "execute" {
+			return ChatResponse{Content: "nothing"}, nil
+		}
+		return ChatResponse{}, errBrokeOff
+	}
+	h.planner.plan = onePlan(plan.Step{ID: "s", Task: "say something"})
+	h.start()
+	r := h.wait(h.submit("x").ID)
+	if r.Status == run.Done {
+		t.Fatalf("status %s, want the run not done", r.Status)
+	}
+	if n := len(h.chat.requests("execute")); n != 2 {
+		t.Errorf("%d execute calls, want 2 (first and one regeneration)", n)
+	}
+	if st := h.steps(r.ID)["s"]; !strings.Contains(st.Error, "broke off") {
+		t.Errorf("step error %q does not give the reason", st.Error)
+	}
+}

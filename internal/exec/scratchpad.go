@@ -111,15 +111,31 @@ func (x *runExec) scratchpad(ctx context.Context) error {
 
 	turn := len(x.order)
 	final := ""
+	numPredict, regen := e.cfg.NumPredict, 0
+	if numPredict <= 0 {
+		schemas := []json.RawMessage{format}
+		for _, t := range tools {
+			schemas = append(schemas, t.Schema())
+		}
+		numPredict = outputBound(schemas...)
+	}
 	for turn < e.cfg.Executor.ScratchpadTurns && x.stopped == "" && ctx.Err() == nil {
 		turn++
-		resp, err := x.chat(ctx, ChatRequest{Model: model, Messages: msgs, Format: format, NumPredict: e.cfg.NumPredict,
-			RunID: x.r.ID, Purpose: "scratchpad", Tier: plan.TierFast})
+		resp, err := x.chat(ctx, ChatRequest{Model: model, Messages: msgs, Format: format, NumPredict: numPredict,
+			Regeneration: regen, RunID: x.r.ID, Purpose: "scratchpad", Tier: plan.TierFast})
 		if err != nil {
 			if ctx.Err() != nil {
 				break
 			}
 			x.addError()
+			if e.d.IsBadOutput(err) && !x.errorsExceeded() {
+				// Cut or broken off: the turn again, with room and other
+				// sampling; it counts as an error against max_errors.
+				regen++
+				numPredict = moreRoom(numPredict)
+				turn--
+				continue
+			}
 			if e.d.IsTransient(err) && !x.errorsExceeded() {
 				turn--
 				if !sleepCtx(ctx, x.backoff(1)) {

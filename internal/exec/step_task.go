@@ -31,6 +31,12 @@ type taskConv struct {
 	// schema, after an answer failed it: a grammar-constrained reply cannot
 	// carry native tool calls, so the schema is enforced only then.
 	answerOnly bool
+	// numPredict bounds each reply; a reply cut or broken off (cut set)
+	// makes the next attempt double it. regen counts regenerations, which
+	// the model client turns into other sampling.
+	numPredict int
+	cut        bool
+	regen      int
 }
 
 func (x *runExec) newTaskConv(st *run.Step, in stepInput, task string) *taskConv {
@@ -54,7 +60,21 @@ func (x *runExec) newTaskConv(st *run.Step, in stepInput, task string) *taskConv
 	const head = "Run state:\n"
 	state := in.view.render(budget - len(system) - len(head) - len(user) - 1 - toolSpecChars(t.specs))
 	t.msgs = []Message{{Role: "system", Content: system}, {Role: "user", Content: head + state + "\n" + user}}
+	t.numPredict = x.e.cfg.NumPredict
+	if t.numPredict <= 0 {
+		t.numPredict = t.bound()
+	}
 	return t
+}
+
+// bound is the output bound of one turn: the step's answer, or a call of
+// one of its tools.
+func (t *taskConv) bound() int {
+	schemas := []json.RawMessage{t.spec.Output}
+	for _, s := range t.specs {
+		schemas = append(schemas, s.Parameters)
+	}
+	return outputBound(schemas...)
 }
 
 func toolSpecChars(specs []ToolSpec) int {
@@ -109,6 +129,10 @@ func (t *taskConv) attempt(ctx context.Context, feedback string) (string, error)
 		t.native = len(t.specs) > 0 && x.e.d.SupportsTools(ctx, t.model)
 	}
 	if feedback != "" {
+		t.regen++
+		if t.cut {
+			t.numPredict, t.cut = moreRoom(t.numPredict), false
+		}
 		if t.native && len(t.spec.Output) > 0 && strings.Contains(feedback, "output schema") {
 			t.answerOnly = true
 		}
@@ -116,8 +140,8 @@ func (t *taskConv) attempt(ctx context.Context, feedback string) (string, error)
 			"\nCorrect it and try again."})
 	}
 	for turn := 0; turn < x.e.cfg.MaxTurns; turn++ {
-		req := ChatRequest{Model: t.model, Messages: t.msgs, NumPredict: x.e.cfg.NumPredict, RunID: t.st.RunID,
-			StepID: t.st.StepID, Purpose: "execute", Tier: t.tier}
+		req := ChatRequest{Model: t.model, Messages: t.msgs, NumPredict: t.numPredict, Regeneration: t.regen,
+			RunID: t.st.RunID, StepID: t.st.StepID, Purpose: "execute", Tier: t.tier}
 		switch {
 		case t.answerOnly:
 			req.Format = t.spec.Output
@@ -136,6 +160,10 @@ func (t *taskConv) attempt(ctx context.Context, feedback string) (string, error)
 				t.native = false
 				turn--
 				continue
+			}
+			if x.e.d.IsBadOutput(err) {
+				t.cut = true
+				return "", &stepError{class: ClassBadOutput, err: err}
 			}
 			return "", err
 		}

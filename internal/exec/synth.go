@@ -70,8 +70,18 @@ func (x *runExec) summarize(ctx context.Context, done []stateEntry, failed []str
 	}
 	budget := x.e.cfg.Executor.PromptTokenBudget*charsPerToken - len(system) - len(head)
 	results := runStateView{completed: done}.renderResults(budget)
-	resp, err := x.chat(ctx, ChatRequest{Model: model, Purpose: "synthesize", RunID: x.r.ID, NumPredict: x.e.cfg.NumPredict,
-		Messages: []Message{{Role: "system", Content: system}, {Role: "user", Content: head + results}}})
+	req := ChatRequest{Model: model, Purpose: "synthesize", RunID: x.r.ID, NumPredict: x.e.cfg.NumPredict,
+		Messages: []Message{{Role: "system", Content: system}, {Role: "user", Content: head + results}}}
+	if req.NumPredict <= 0 {
+		req.NumPredict = synthTokens
+	}
+	resp, err := x.chat(ctx, req)
+	if err != nil && x.e.d.IsBadOutput(err) && ctx.Err() == nil {
+		// Cut or broken off: once more with room and other sampling.
+		x.log.Info("summarizer reply cut or broken off; asking once more", "err", err)
+		req.NumPredict, req.Regeneration = moreRoom(req.NumPredict), 1
+		resp, err = x.chat(ctx, req)
+	}
 	if err != nil {
 		x.log.Warn("summarizer failed; answering from the step results", "err", err)
 		return ""

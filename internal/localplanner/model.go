@@ -31,6 +31,9 @@ type ChatRequest struct {
 	// NumPredict caps the output tokens (Ollama's options.num_predict); 0
 	// leaves the model's default.
 	NumPredict int
+	// Regeneration counts how often this reply has been asked for again
+	// after it broke off; the model client varies its sampling by it.
+	Regeneration int
 	// Purpose says why the call is made: PurposePlan, PurposeRepair,
 	// PurposeReplan, PurposeClassify or PurposeExtract. It is recorded with
 	// the call's usage.
@@ -66,6 +69,10 @@ type ChatResponse struct {
 
 // DoneLength is the done reason of an output cut short by NumPredict.
 const DoneLength = "length"
+
+// DoneAborted marks a reply the server broke off before it was finished
+// (Ollama's repeated-token abort); Content holds what came before.
+const DoneAborted = "aborted"
 
 // Purposes of model calls.
 const (

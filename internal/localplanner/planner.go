@@ -232,6 +232,7 @@ func (p *Planner) converse(ctx context.Context, req Request, prompt Prompt, purp
 	res := &Result{Source: SourceLocal, ToolsShown: len(prompt.Tools), ToolsDropped: prompt.Dropped}
 	maxCalls := 1 + max(p.cfg.RepairAttempts, 0)
 	numPredict := p.numPredict
+	regen := 0
 	msgs := prompt.Messages
 	call := purpose
 	log := p.log.With("run", req.RunID, "purpose", purpose)
@@ -241,13 +242,21 @@ func (p *Planner) converse(ctx context.Context, req Request, prompt Prompt, purp
 		}
 		resp, err := p.model.Chat(ctx, ChatRequest{
 			Model: p.modelName, Messages: msgs, Format: format, NumPredict: numPredict, Purpose: call, RunID: req.RunID,
-			OnDelta: req.OnDraft,
+			OnDelta: req.OnDraft, Regeneration: regen,
 		})
 		res.Attempts++
 		if err != nil {
 			return nil, &PlanError{Attempts: res.Attempts, Errors: res.Errors, Err: fmt.Errorf("planner model %s: %w", p.modelName, err), Result: res}
 		}
 		res.addUsage(resp)
+		if resp.DoneReason == DoneAborted {
+			// The same prompt at the same sampling breaks off the same
+			// way: ask again with other sampling.
+			regen++
+			res.Errors = append(res.Errors, fmt.Sprintf("call %d: the reply broke off before it was finished (the model repeated itself until Ollama stopped it); asking again with other sampling", res.Attempts))
+			log.Info("planner reply broke off", "call", res.Attempts)
+			continue
+		}
 		if resp.DoneReason == DoneLength {
 			next := min(numPredict*2, maxNumPredict)
 			res.Errors = append(res.Errors, fmt.Sprintf("call %d: reply cut short at %d output tokens; asking again with %d", res.Attempts, numPredict, next))

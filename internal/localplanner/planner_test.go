@@ -206,3 +206,22 @@ func TestPlanConcurrent(t *testing.T) {
 }
 
 func validatePlan(p *plan.Plan, c Catalog) []plan.Error { return plan.Validate(p, c, 12) }
+
+// A planner reply the server broke off is asked again with other sampling
+// (a regeneration), counted as one of the planner's calls.
+func TestPlannerAsksAgainAfterBrokenOffReply(t *testing.T) {
+	m := &scriptedModel{replies: []ChatResponse{
+		{Content: `{"goal": "x", "steps": [{"id": "a", "id": "a", "id"`, DoneReason: DoneAborted},
+		reply(goodPlan)}}
+	p := New(m, weatherTools(), testPlannerConfig(), testModels(), nil)
+	res, err := p.Plan(context.Background(), Request{Text: "Which cities are as hot as Austin?"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.calls) != 2 || m.calls[0].Regeneration != 0 || m.calls[1].Regeneration != 1 {
+		t.Fatalf("calls %+v: want a second call with other sampling", m.calls)
+	}
+	if res.Attempts != 2 || len(res.Errors) != 1 || !strings.Contains(res.Errors[0], "broke off") {
+		t.Errorf("attempts %d errors %q", res.Attempts, res.Errors)
+	}
+}

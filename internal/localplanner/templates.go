@@ -306,6 +306,7 @@ func (t *Templates) extractParams(ctx context.Context, req Request, w *workflow)
 	for attempt := 0; attempt <= t.repairs; attempt++ {
 		resp, err := t.model.Chat(ctx, ChatRequest{
 			Model: t.modelName, Messages: msgs, Format: w.paramsJSON, NumPredict: 256, Purpose: PurposeExtract, RunID: req.RunID,
+			Regeneration: attempt,
 		})
 		if err != nil {
 			return nil, u, fmt.Errorf("extract parameters with %s: %w", t.modelName, err)
