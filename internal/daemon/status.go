@@ -42,6 +42,8 @@ type OllamaStatus struct {
 	Reachable bool   `json:"reachable"`
 	Version   string `json:"version,omitempty"`
 	Error     string `json:"error,omitempty"`
+
+	err error // what the probe met, for the residency manager
 }
 
 func (d *Daemon) status(ctx context.Context) any {
@@ -65,6 +67,13 @@ func (d *Daemon) status(ctx context.Context) any {
 		st.Hardware = &s
 	}
 	if d.Residency != nil {
+		// The probe has just found these endpoints down: what they held is
+		// not resident any more, whatever the last poll said.
+		for _, o := range st.Ollama {
+			if !o.Reachable {
+				d.Residency.EndpointUnreachable(o.Name, o.err)
+			}
+		}
 		st.Residency = d.Residency.Snapshot()
 	}
 	if d.Gate != nil {
@@ -84,6 +93,7 @@ func (d *Daemon) probeOllama(ctx context.Context) []OllamaStatus {
 			s := OllamaStatus{Name: ep.cfg.Name, URL: ep.cfg.URL}
 			v, err := ep.client.Version(ctx)
 			if err != nil {
+				s.err = err
 				s.Error = fmt.Sprintf("ollama not reachable at %s — is `ollama serve` running?", ep.cfg.URL)
 			} else {
 				s.Reachable, s.Version = true, v

@@ -2,6 +2,7 @@ package vram
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -297,8 +298,10 @@ func (m *Manager) LoadStoredSizes(ctx context.Context) error {
 // Refresh reads /api/ps and /api/tags from every endpoint and the latest
 // GPU sample, learns sizes, reports spills, re-decides the mode and admits
 // any waiting call the new state allows. Failures are logged once per
-// change and shown in Snapshot; a failed endpoint keeps its last reading.
-// `agentd doctor` may call it directly.
+// change and shown in Snapshot. An endpoint that answers /api/ps with an
+// error keeps its last reading; one that does not answer at all holds no
+// model any more (see forgetEndpointLocked). Pulled lists and learned
+// sizes are kept either way. `agentd doctor` may call it directly.
 func (m *Manager) Refresh(ctx context.Context) {
 	m.refreshMu.Lock()
 	defer m.refreshMu.Unlock()
@@ -306,7 +309,7 @@ func (m *Manager) Refresh(ctx context.Context) {
 	type psResult struct {
 		ep  string
 		res []Residency
-		ok  bool
+		err error
 	}
 	var errs []string
 	var reads []psResult
@@ -323,7 +326,7 @@ func (m *Manager) Refresh(ctx context.Context) {
 			if err != nil {
 				errs = append(errs, fmt.Sprintf("%s: %v", ep.Name, err))
 			}
-			reads = append(reads, psResult{ep: ep.Name, res: res, ok: err == nil})
+			reads = append(reads, psResult{ep: ep.Name, res: res, err: err})
 			if err == nil {
 				m.learn(ctx, ep.Name, res)
 			}
@@ -353,17 +356,18 @@ func (m *Manager) Refresh(ctx context.Context) {
 		return // shutdown cut the reads short; keep the last state
 	}
 
+	for _, rd := range reads {
+		if rd.err != nil && !answered(rd.err) {
+			m.forgetSpills(rd.ep)
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, rd := range reads {
-		if !rd.ok {
-			continue
+		if rd.err != nil && answered(rd.err) {
+			continue // the server is up: its last reading stands
 		}
-		for k, ra := range m.resident {
-			if ra.endpoint == rd.ep {
-				delete(m.resident, k)
-			}
-		}
+		m.forgetEndpointLocked(rd.ep)
 		for _, r := range rd.res {
 			k := llm.ModelKey(r.Name)
 			m.resident[k] = residentAt{r: r, endpoint: rd.ep}
@@ -384,6 +388,54 @@ func (m *Manager) Refresh(ctx context.Context) {
 			"fits", m.pol.fit.Fits, "do_not_fit", m.pol.fit.DoNotFit, "external_bytes", m.external)
 	}
 	m.dispatchLocked()
+}
+
+// EndpointUnreachable is told, by a caller that has just found it so (the
+// status probe), that endpoint does not answer: the models it held stop
+// counting as resident at once instead of at the next poll, and Snapshot
+// says why until the next Refresh.
+func (m *Manager) EndpointUnreachable(endpoint string, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.forgetEndpointLocked(endpoint) {
+		return
+	}
+	m.pollErrs = append(m.pollErrs, fmt.Sprintf("%s: not reachable (%v): which models it holds is unknown until it answers", endpoint, err))
+	m.recomputeLocked()
+	m.dispatchLocked()
+}
+
+// forgetEndpointLocked drops what endpoint was last seen holding, and
+// reports whether it held anything. A server that does not answer serves
+// no call, and what it holds when it is back is unknown until its next
+// /api/ps: reporting its old models as resident would be a guess.
+func (m *Manager) forgetEndpointLocked(endpoint string) bool {
+	held := false
+	for k, ra := range m.resident {
+		if ra.endpoint == endpoint {
+			delete(m.resident, k)
+			held = true
+		}
+	}
+	return held
+}
+
+// answered reports whether err is the server's own answer (an HTTP error
+// status) rather than no answer at all (refused, reset, timed out).
+func answered(err error) bool {
+	var se api.StatusError
+	var ae api.AuthorizationError
+	return errors.As(err, &se) || errors.As(err, &ae)
+}
+
+// forgetSpills drops the spill warnings reported for endpoint, so a spill
+// after it comes back is news again. Called with refreshMu held.
+func (m *Manager) forgetSpills(endpoint string) {
+	for key := range m.spill {
+		if strings.HasPrefix(key, endpoint+"|") {
+			delete(m.spill, key)
+		}
+	}
 }
 
 // learn persists sizes that changed and reports spills once per change.

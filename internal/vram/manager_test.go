@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
+	"net/url"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -394,19 +397,52 @@ func TestManagerMissingModels(t *testing.T) {
 	}
 }
 
-func TestManagerPollErrorKeepsState(t *testing.T) {
+// TestManagerPollError: a server that answers /api/ps with an error keeps
+// its last reading; one that does not answer holds no model any more.
+func TestManagerPollError(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		err      error
+		resident bool
+	}{
+		{"server error keeps the last reading", api.StatusError{StatusCode: 500, ErrorMessage: "scheduler busy"}, true},
+		{"no answer forgets what it held", &url.Error{Op: "Get", URL: "http://127.0.0.1:11434/api/ps",
+			Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestEnv(t, 24<<30, nil)
+			e.ol.set(ps("big:8g", 8*testGB, 8*testGB))
+			e.m.Refresh(context.Background())
+			wantEq(t, "planner resident after a read", e.m.Snapshot().Models[0].Resident, true)
+			e.ol.mu.Lock()
+			e.ol.psErr = tc.err
+			e.ol.mu.Unlock()
+			e.m.Refresh(context.Background())
+			s := e.m.Snapshot()
+			if len(s.Errors) != 1 || !strings.Contains(s.Errors[0], tc.err.Error()) {
+				t.Errorf("errors = %q", s.Errors)
+			}
+			wantEq(t, "planner resident after a failed read", s.Models[0].Resident, tc.resident)
+		})
+	}
+}
+
+// TestManagerEndpointUnreachable: told an endpoint is down, the manager
+// stops reporting its models resident before its next poll, and says why.
+func TestManagerEndpointUnreachable(t *testing.T) {
 	e := newTestEnv(t, 24<<30, nil)
 	e.ol.set(ps("big:8g", 8*testGB, 8*testGB))
 	e.m.Refresh(context.Background())
-	e.ol.mu.Lock()
-	e.ol.psErr = errors.New("connection refused")
-	e.ol.mu.Unlock()
-	e.m.Refresh(context.Background())
+	e.m.EndpointUnreachable("elsewhere", errors.New("connection refused"))
+	wantEq(t, "resident after another endpoint went down", e.m.Snapshot().Models[0].Resident, true)
+	e.m.EndpointUnreachable("local", errors.New("connection refused"))
 	s := e.m.Snapshot()
-	if len(s.Errors) != 1 || !strings.Contains(s.Errors[0], "connection refused") {
+	wantEq(t, "resident after its endpoint went down", s.Models[0].Resident, false)
+	if len(s.Errors) != 1 || !strings.Contains(s.Errors[0], "local: not reachable (connection refused)") {
 		t.Errorf("errors = %q", s.Errors)
 	}
-	wantEq(t, "planner still resident", s.Models[0].Resident, true)
+	e.m.Refresh(context.Background()) // it answers again
+	wantEq(t, "resident once it answers", e.m.Snapshot().Models[0].Resident, true)
 }
 
 func TestManagerPrewarm(t *testing.T) {
