@@ -58,7 +58,7 @@ const (
 type Server struct {
 	URL string
 	Dir string // its model store and log (empty for an external server)
-	Log string // path of its log (empty for an external server)
+	Log string // path of its log (for an external server, AGENTD_TEST_OLLAMA_LOG)
 
 	cmd  *exec.Cmd
 	port int
@@ -91,7 +91,7 @@ func Shared(t testing.TB) *Server {
 	skip(t)
 	sharedOnce.Do(func() {
 		if u := os.Getenv(EnvURL); u != "" {
-			shared = &Server{URL: strings.TrimRight(u, "/")}
+			shared = &Server{URL: strings.TrimRight(u, "/"), Log: os.Getenv("AGENTD_TEST_OLLAMA_LOG")}
 			sharedErr = shared.ensureModels()
 			return
 		}
@@ -240,7 +240,8 @@ func (s *Server) Restart() error {
 // Stop ends a server this package started; an external one is left alone.
 func (s *Server) Stop() { s.Kill() }
 
-// LogText returns the server's log so far (empty for an external server).
+// LogText returns the server's log so far (empty for an external server
+// whose log AGENTD_TEST_OLLAMA_LOG does not name).
 func (s *Server) LogText() string {
 	if s.Log == "" {
 		return ""
