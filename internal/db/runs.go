@@ -19,13 +19,15 @@ const runColumns = `id, created_at, updated_at, started_at, finished_at, status,
 	priority, planner, route, route_reasons, sensitive, async, degraded, answer, error, error_count,
 	deadline_at, cost_usd, energy_wh, remote_only_usd, est_cost_usd, est_duration_ms, meta`
 
-// InsertRun stores a new run. CreatedAt and UpdatedAt default to now.
+// InsertRun stores a new run. CreatedAt and UpdatedAt default to now, and
+// StartedAt too for a run stored already under way (see stampStart).
 func (s *Store) InsertRun(ctx context.Context, r *run.Run) error {
 	now := s.Now().UTC()
 	if r.CreatedAt.IsZero() {
 		r.CreatedAt = now
 	}
 	r.UpdatedAt = now
+	stampStart(r, now)
 	reasons, _ := json.Marshal(nonNil(r.RouteReasons))
 	meta := string(r.Meta)
 	if meta == "" {
@@ -47,9 +49,11 @@ func (s *Store) UpdateRun(ctx context.Context, r *run.Run) error {
 	return s.Tx(ctx, func(tx *sql.Tx) error { return UpdateRunTx(ctx, tx, s.Now(), r) })
 }
 
-// UpdateRunTx writes every mutable field of r inside tx.
+// UpdateRunTx writes every mutable field of r inside tx, setting
+// UpdatedAt to now and StartedAt as stampStart says.
 func UpdateRunTx(ctx context.Context, tx *sql.Tx, now time.Time, r *run.Run) error {
 	r.UpdatedAt = now.UTC()
+	stampStart(r, r.UpdatedAt)
 	reasons, _ := json.Marshal(nonNil(r.RouteReasons))
 	meta := string(r.Meta)
 	if meta == "" {
@@ -180,6 +184,21 @@ func scanRun(sc scanner) (*run.Run, error) {
 	}
 	r.Meta = json.RawMessage(meta)
 	return &r, nil
+}
+
+// stampStart sets r.StartedAt to now the first time r is written in a
+// status where work on it is under way. A run starts when its planning
+// starts, so one whose planning fails still has a start and a duration;
+// one canceled while queued never started. The store sets it, as it sets
+// CreatedAt and UpdatedAt, so no status change can leave it out.
+func stampStart(r *run.Run, now time.Time) {
+	if r.StartedAt != nil {
+		return
+	}
+	switch r.Status {
+	case run.Planning, run.Running, run.WaitingApproval:
+		r.StartedAt = &now
+	}
 }
 
 func msPtr(t *time.Time) any {
