@@ -368,3 +368,88 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestRealOpenAIEndpoint: agentd's OpenAI-compatible endpoint, streaming
+// and not, runs a workflow on the real server and answers in OpenAI's
+// shapes.
+func TestRealOpenAIEndpoint(t *testing.T) {
+	srv := ollamatest.Start(t)
+	a := startReal(t, srv, realConfig(t, srv.URL))
+	var resp struct {
+		Object  string `json:"object"`
+		Choices []struct {
+			Message struct {
+				Role    string `json:"role"`
+				Content string `json:"content"`
+			} `json:"message"`
+			FinishReason string `json:"finish_reason"`
+		} `json:"choices"`
+	}
+	code := a.call(http.MethodPost, "/v1/chat/completions", map[string]any{"model": "agentd:native_tools",
+		"messages": []map[string]string{{"role": "user", "content": "17 times 3"}}}, &resp)
+	if code != http.StatusOK || resp.Object != "chat.completion" || len(resp.Choices) != 1 ||
+		resp.Choices[0].Message.Role != "assistant" || resp.Choices[0].Message.Content == "" {
+		t.Errorf("non-streaming: %d %+v", code, resp)
+	}
+
+	b, _ := json.Marshal(map[string]any{"model": "agentd:every_tool", "stream": true,
+		"messages": []map[string]string{{"role": "user", "content": "status of bay 3"}}})
+	req, _ := http.NewRequest(http.MethodPost, a.url+"/v1/chat/completions", bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	sresp, err := http.DefaultClient.Do(req)
+	must(t, err)
+	defer sresp.Body.Close()
+	body, _ := io.ReadAll(sresp.Body)
+	text := string(body)
+	if sresp.StatusCode != http.StatusOK || !strings.Contains(sresp.Header.Get("Content-Type"), "text/event-stream") ||
+		!strings.Contains(text, `"chat.completion.chunk"`) || !strings.HasSuffix(strings.TrimSpace(text), "data: [DONE]") {
+		t.Errorf("streaming: %d %s\n%s", sresp.StatusCode, sresp.Header.Get("Content-Type"), tailText(text, 600))
+	}
+	a.noGrammarFailures()
+}
+
+// TestRealMissingModelAndKilledServer: a model that is not pulled fails
+// the run with the command that fixes it; a server killed in the middle of
+// a run fails that run with a reason; once the server is back, agentd runs
+// again without being restarted.
+func TestRealMissingModelAndKilledServer(t *testing.T) {
+	srv := ollamatest.Start(t)
+	cfg := realConfig(t, srv.URL)
+	cfg.Workflows = append(cfg.Workflows,
+		config.WorkflowConfig{Name: "missing", Description: "A step on a model that is not pulled.", Steps: []config.WorkflowStep{
+			{ID: "t", Task: "Say hello.", Tier: "standard"}}},
+		config.WorkflowConfig{Name: "long", Description: "A long task.", Steps: []config.WorkflowStep{
+			{ID: "t", Task: "Write a long story.", Tier: "fast"}}})
+	cfg.Models.Standard = "not-pulled"
+	a := startReal(t, srv, cfg)
+
+	r := a.wait(a.submit(map[string]any{"request": "hello", "workflow": "missing"}))
+	a.ended("missing model", r)
+	if r.Status == run.Done || !strings.Contains(r.Error+r.Answer, "ollama pull not-pulled") {
+		t.Errorf("missing model: %s %q, want the run not done and `ollama pull not-pulled` in its reason", r.Status, r.Error+r.Answer)
+	}
+
+	id := a.submit(map[string]any{"request": "a story", "workflow": "long"})
+	waitUntil(t, "the long task is running", func() bool {
+		steps, _ := a.d.Store.RunSteps(context.Background(), id)
+		return len(steps) == 1 && steps[0].Status == run.StepRunning
+	})
+	time.Sleep(300 * time.Millisecond) // into the model's reply
+	srv.Kill()
+	r = a.wait(id)
+	a.ended("server killed mid-run", r)
+	t.Logf("server killed mid-run: %s %q", r.Status, oneLineReason(r))
+
+	must(t, srv.Restart())
+	r = a.wait(a.submit(map[string]any{"request": "status of bay 3", "workflow": "every_tool"}))
+	if r.Status != run.Done {
+		t.Errorf("after the server came back: %s %q, want done without restarting agentd", r.Status, r.Error)
+	}
+}
+
+func tailText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
