@@ -91,7 +91,7 @@ func realConfig(t *testing.T, ollamaURL string) *config.Config {
 	cfg.Tools.HTTPTool = []config.HTTPToolConfig{{Name: "stock_api", Description: "Stock level of a SKU.", Method: "GET",
 		URL: api.URL + "/stock?sku={sku}", Idempotent: true, ArgsSchema: map[string]any{"type": "object",
 			"properties": map[string]any{"sku": map[string]any{"type": "string", "pattern": "^[A-Z]-\\d+$", "maxLength": 5000}},
-			"required": []any{"sku"}}}}
+			"required":   []any{"sku"}}}}
 	cfg.Tools.Approval = map[string]string{"stock_api": "required"}
 	step := func(id, tool string, args map[string]any) config.WorkflowStep {
 		return config.WorkflowStep{ID: id, Tool: tool, Args: args}

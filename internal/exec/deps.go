@@ -140,9 +140,9 @@ type ChatRequest struct {
 	// after bad output; the model client varies its sampling by it.
 	Regeneration int
 	RunID        string
-	StepID     string
-	Purpose    string // execute | summarize | scratchpad
-	Tier       string
+	StepID       string
+	Purpose      string // execute | summarize | scratchpad
+	Tier         string
 }
 
 // Message of a chat.

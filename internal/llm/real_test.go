@@ -51,15 +51,15 @@ func TestRealGrammarSafeSchemas(t *testing.T) {
 	c, _ := realClient(t, srv.URL)
 	schemas := map[string]string{
 		"maxLength 4096 (the files tools' path)": `{"type":"object","properties":{"path":{"type":"string","maxLength":4096}},"required":["path"]}`,
-		"minLength 3000":             `{"type":"string","minLength":3000}`,
-		"maxItems 3000":              `{"type":"array","items":{"type":"string"},"maxItems":3000}`,
-		"pattern with \\d":           `{"type":"string","pattern":"^\\d{3}-\\d{4}$"}`,
-		"pattern with a lookahead":   `{"type":"string","pattern":"^(?=a)[a-z]+$"}`,
-		"unanchored pattern":         `{"type":"string","pattern":"[a-z]+"}`,
-		"not":                        `{"not":{"type":"string"}}`,
-		"unknown type":               `{"type":"foo"}`,
-		"missing $ref":               `{"type":"object","properties":{"a":{"$ref":"#/$defs/nope"}}}`,
-		"huge repetition in pattern": `{"type":"string","pattern":"^a{1,5000}$"}`,
+		"minLength 3000":                         `{"type":"string","minLength":3000}`,
+		"maxItems 3000":                          `{"type":"array","items":{"type":"string"},"maxItems":3000}`,
+		"pattern with \\d":                       `{"type":"string","pattern":"^\\d{3}-\\d{4}$"}`,
+		"pattern with a lookahead":               `{"type":"string","pattern":"^(?=a)[a-z]+$"}`,
+		"unanchored pattern":                     `{"type":"string","pattern":"[a-z]+"}`,
+		"not":                                    `{"not":{"type":"string"}}`,
+		"unknown type":                           `{"type":"foo"}`,
+		"missing $ref":                           `{"type":"object","properties":{"a":{"$ref":"#/$defs/nope"}}}`,
+		"huge repetition in pattern":             `{"type":"string","pattern":"^a{1,5000}$"}`,
 	}
 	for name, schema := range schemas {
 		t.Run(name, func(t *testing.T) {
