@@ -189,72 +189,25 @@ func (n modelNeed) String() string {
 	return fmt.Sprintf("%s model %s (%s)", role, n.name, strings.Join(whys, "; "))
 }
 
-// neededModels lists, once each, the models the configured features call:
-// the planner (also the fallback when the remote planner is refused), the
-// executor's two tiers (fast also runs scratchpad turns), the summarizer
-// that writes every answer (fast when unset), the router when [[workflows]]
-// classify requests or extract parameters (fast when unset), and the
-// embedding model when [tools.docs] has folders to index. models.validator
-// is called by nothing, so it is not checked.
+// neededModels groups config.ModelUses by model: doctor checks exactly the
+// models configured features call, each once, naming every use.
 func neededModels(cfg *config.Config) []modelNeed {
-	mc := cfg.Models
 	var out []modelNeed
-	need := func(name, role, why string) {
-		if strings.TrimSpace(name) == "" {
-			return
+next:
+	for _, u := range cfg.ModelUses() {
+		role := u.Role
+		if role == "standard" || role == "fast" {
+			role += "-tier"
 		}
 		for i := range out {
-			if llm.ModelKey(out[i].name) == llm.ModelKey(name) {
-				out[i].uses = append(out[i].uses, modelUse{role, why})
-				return
+			if llm.ModelKey(out[i].name) == llm.ModelKey(u.Model) {
+				out[i].uses = append(out[i].uses, modelUse{role, u.Why})
+				continue next
 			}
 		}
-		out = append(out, modelNeed{name: name, uses: []modelUse{{role, why}}})
-	}
-	need(mc.Planner, "planner", "models.planner")
-	need(mc.Standard, "standard-tier", "models.standard")
-	need(mc.Fast, "fast-tier", "models.fast")
-	if mc.Summarizer != "" {
-		need(mc.Summarizer, "summarizer", "models.summarizer")
-	} else {
-		need(mc.Fast, "summarizer", "models.fast, as models.summarizer is empty")
-	}
-	if why := routerNeed(cfg); why != "" {
-		if mc.Router != "" {
-			need(mc.Router, "router", "models.router, "+why)
-		} else {
-			need(mc.Fast, "router", "models.fast, as models.router is empty, "+why)
-		}
-	}
-	if len(cfg.Tools.Docs.Folders) > 0 {
-		need(mc.Embedding, "embedding", "models.embedding, needed by [tools.docs] folders")
+		out = append(out, modelNeed{name: u.Model, uses: []modelUse{{role, u.Why}}})
 	}
 	return out
-}
-
-// routerNeed says why the router model is called, or "" when it never is:
-// it classifies requests no keyword matched (unless
-// planner.classify_workflows is "never") among the workflows that can run,
-// and extracts the parameters of plan-template workflows that declare some.
-func routerNeed(cfg *config.Config) string {
-	var classify, extract bool
-	for _, w := range cfg.Workflows {
-		scratchpad := w.Mode == localplanner.ModeScratchpad
-		if len(w.Steps) > 0 || scratchpad {
-			classify = classify || cfg.Planner.ClassifyWorkflows != "never"
-		}
-		// Only a plan template is filled in from extracted parameters.
-		extract = extract || (len(w.Params) > 0 && len(w.Steps) > 0 && !scratchpad)
-	}
-	switch {
-	case classify && extract:
-		return "needed by [[workflows]] to classify requests and extract parameters"
-	case classify:
-		return "needed by [[workflows]] to classify requests"
-	case extract:
-		return "needed by [[workflows]] to extract parameters"
-	}
-	return ""
 }
 
 func (m *Main) checkGPU(ctx context.Context, cfg *config.Config, add func(string, string, string, ...any)) {

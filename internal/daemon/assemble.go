@@ -31,7 +31,7 @@ func (d *Daemon) buildAgent(ctx context.Context) error {
 		})
 	}
 	d.Residency = vram.NewManager(vram.ManagerConfig{
-		Models: cfg.Models, VRAM: cfg.VRAM, Endpoints: endpoints, Samples: d.Monitor,
+		Models: cfg.Models, Uses: cfg.ModelUses(), VRAM: cfg.VRAM, Endpoints: endpoints, Samples: d.Monitor,
 		CapacityBytes: d.opts.GPUCapacity, Store: d.Store, Publisher: busPublisher{d.Bus}, Logger: d.log,
 	})
 

@@ -109,10 +109,13 @@ type Endpoint struct {
 	Loader        Loader        // prewarm; nil: never prewarmed here
 }
 
-// ManagerConfig wires a Manager. Models and VRAM come from the config file;
-// the rest are the daemon's components and test seams.
+// ManagerConfig wires a Manager. Models, Uses and VRAM come from the config
+// file; the rest are the daemon's components and test seams.
 type ManagerConfig struct {
-	Models    config.ModelsConfig
+	Models config.ModelsConfig
+	// Uses are the models configured features call
+	// (config.Config.ModelUses): the ones residency plans VRAM for.
+	Uses      []config.ModelUse
 	VRAM      config.VRAMConfig
 	Endpoints []Endpoint
 	// Samples gives the GPU's total and free VRAM; nil without a monitor.
@@ -219,7 +222,7 @@ func NewManager(cfg ManagerConfig) *Manager {
 	m := &Manager{
 		cfg:      cfg,
 		log:      l.With("component", "vram.residency"),
-		roles:    RoleModels(cfg.Models),
+		roles:    RoleModels(cfg.Uses),
 		now:      now,
 		spill:    map[string]string{},
 		saved:    map[string][2]int64{},

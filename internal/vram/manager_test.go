@@ -149,6 +149,13 @@ func testModels() config.ModelsConfig {
 	}
 }
 
+// testUses: the test models as a site with a docs folder calls them.
+func testUses() []config.ModelUse {
+	cfg := &config.Config{Models: testModels()}
+	cfg.Tools.Docs.Folders = []string{"/docs"}
+	return cfg.ModelUses()
+}
+
 func testPulled() []api.ListModelResponse {
 	return []api.ListModelResponse{tag("big:8g", 8*testGB), tag("small:2g", 2*testGB), tag("embed:1", testGB/4)}
 }
@@ -167,6 +174,7 @@ func newTestEnv(t *testing.T, capacity uint64, mutate func(*ManagerConfig)) *tes
 	e := &testEnv{clock: newFakeClock(), ol: &fakeOllama{pulled: testPulled()}, store: &fakeStore{}, pub: &fakePublisher{}, gpu: &fakeSamples{}}
 	cfg := ManagerConfig{
 		Models:        testModels(),
+		Uses:          testUses(),
 		VRAM:          config.VRAMConfig{Headroom: 512 << 20, Prewarm: true},
 		Endpoints:     []Endpoint{{Name: "local", ParallelSlots: 1, Running: e.ol, Tags: e.ol, Loader: e.ol}},
 		Samples:       e.gpu,
@@ -385,7 +393,7 @@ func TestManagerMissingModels(t *testing.T) {
 	miss := s.Missing[0]
 	wantEq(t, "name", miss.Name, "small:2g")
 	wantEq(t, "command", miss.PullCommand, "ollama pull small:2g")
-	wantEq(t, "roles", strings.Join(miss.Roles, ","), "standard,fast")
+	wantEq(t, "roles", strings.Join(miss.Roles, ","), "standard,fast,summarizer") // fast also writes answers when models.summarizer is empty
 	b, err := json.Marshal(s)
 	if err != nil {
 		t.Fatal(err)

@@ -223,6 +223,7 @@ func runBench(ctx context.Context, cfg BenchConfig, aware bool) (BenchRun, strin
 	if aware {
 		mgr := NewManager(ManagerConfig{
 			Models:        models,
+			Uses:          (&config.Config{Models: models}).ModelUses(),
 			VRAM:          config.VRAMConfig{Headroom: config.ByteSize(cfg.Headroom), Prewarm: true},
 			Endpoints:     []Endpoint{{Name: "sim", ParallelSlots: cfg.ParallelSlots, Running: client, Tags: client, Loader: APILoader{client}}},
 			CapacityBytes: uint64(cfg.GPUBytes),

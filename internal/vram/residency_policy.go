@@ -1,7 +1,6 @@
 package vram
 
 import (
-	"strings"
 	"time"
 
 	"github.com/agentd/agentd/internal/config"
@@ -47,32 +46,21 @@ type RoleModel struct {
 	Roles []string `json:"roles"`
 }
 
-// RoleModels lists the configured models once each, in the priority order
-// Fit uses: the planner first (holding it matters most), then the executor
-// tiers, then helpers. Empty roles are skipped.
-func RoleModels(mc config.ModelsConfig) []RoleModel {
-	roles := []struct{ role, model string }{
-		{"planner", mc.Planner},
-		{"standard", mc.Standard},
-		{"fast", mc.Fast},
-		{"router", mc.Router},
-		{"summarizer", mc.Summarizer},
-		{"validator", mc.Validator},
-		{"embedding", mc.Embedding},
-	}
+// RoleModels lists the models configured features call (see
+// config.Config.ModelUses) once each, in the priority order Fit uses: the
+// planner first (holding it matters most), then the executor tiers, then
+// helpers.
+func RoleModels(uses []config.ModelUse) []RoleModel {
 	var out []RoleModel
 	index := map[string]int{}
-	for _, r := range roles {
-		if strings.TrimSpace(r.model) == "" {
-			continue
-		}
-		key := llm.ModelKey(r.model)
+	for _, u := range uses {
+		key := llm.ModelKey(u.Model)
 		if i, ok := index[key]; ok {
-			out[i].Roles = append(out[i].Roles, r.role)
+			out[i].Roles = append(out[i].Roles, u.Role)
 			continue
 		}
 		index[key] = len(out)
-		out = append(out, RoleModel{Name: r.model, Roles: []string{r.role}})
+		out = append(out, RoleModel{Name: u.Model, Roles: []string{u.Role}})
 	}
 	return out
 }

@@ -9,14 +9,17 @@ import (
 )
 
 func TestRoleModels(t *testing.T) {
-	got := RoleModels(config.ModelsConfig{
+	cfg := &config.Config{Models: config.ModelsConfig{
 		Router: "granite4:tiny-h", Planner: "gemma3:12b", Fast: "granite4:tiny-h", Standard: "qwen3:8b",
-		Summarizer: "granite4:tiny-h", Validator: "", Embedding: "nomic-embed-text",
-	})
+		Summarizer: "granite4:tiny-h", Validator: "nomic-embed-text", Embedding: "nomic-embed-text",
+	}}
+	cfg.Workflows = []config.WorkflowConfig{{Name: "w", Steps: []config.WorkflowStep{{ID: "a", Tool: "calc"}}}}
+	cfg.Tools.Docs.Folders = []string{"/srv/docs"}
+	got := RoleModels(cfg.ModelUses())
 	want := []RoleModel{
 		{"gemma3:12b", []string{"planner"}},
 		{"qwen3:8b", []string{"standard"}},
-		{"granite4:tiny-h", []string{"fast", "router", "summarizer"}},
+		{"granite4:tiny-h", []string{"fast", "summarizer", "router"}},
 		{"nomic-embed-text", []string{"embedding"}},
 	}
 	if len(got) != len(want) {
@@ -77,4 +80,17 @@ func TestPolicyFits(t *testing.T) {
 	wantEq(t, "a+b", p.fits(sizes, map[string]bool{"a": true, "b": true}), true)
 	wantEq(t, "a+c", p.fits(sizes, map[string]bool{"a": true, "c": true}), false)
 	wantEq(t, "unknown", p.fits(sizes, map[string]bool{"a": true, "z": true}), false)
+}
+
+// A model no configured feature calls is not planned for: no docs folders,
+// no embedding model; no workflows, no router.
+func TestRoleModelsOnlyWhatFeaturesCall(t *testing.T) {
+	cfg := &config.Config{Models: config.ModelsConfig{Router: "router:1b", Planner: "p", Fast: "f", Standard: "s",
+		Embedding: "nomic-embed-text", Validator: "v"}}
+	for _, rm := range RoleModels(cfg.ModelUses()) {
+		switch rm.Name {
+		case "router:1b", "nomic-embed-text", "v":
+			t.Errorf("%s (%v) is planned for, but nothing calls it", rm.Name, rm.Roles)
+		}
+	}
 }
