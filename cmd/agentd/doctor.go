@@ -223,6 +223,8 @@ func (m *Main) checkGPU(ctx context.Context, cfg *config.Config, add func(string
 	switch {
 	case err != nil && !errors.Is(err, vram.ErrUnavailable):
 		add("gpu", "FAIL", "%v", err)
+	case len(gpus) == 0 && cfg.VRAM.Probe == "none":
+		add("gpu", "ok", "not probed (vram.probe = \"none\")")
 	case len(gpus) == 0:
 		add("gpu", "warn", "no GPU found (probe %s): models will run on CPU — slow; check the driver, or set vram.probe = \"none\" to silence this", cfg.VRAM.Probe)
 	default:

@@ -155,12 +155,11 @@ func writePlanJSON(w io.Writer, out planOutput) error {
 // operatorError brings the model client's own message (which says what to
 // do: `ollama serve`, `ollama pull NAME`) to the front of a planning error.
 func operatorError(err error) error {
+	// A model call that failed is the cause, whatever the planner made of
+	// it: rewording the request would not help, the message says what does.
 	var le *llm.Error
-	if errors.As(err, &le) {
-		switch le.Class {
-		case llm.ClassUnreachable, llm.ClassModelNotFound, llm.ClassOutOfMemory, llm.ClassBusy:
-			return errors.New(le.Message)
-		}
+	if errors.As(err, &le) && le.Class != llm.ClassCanceled {
+		return errors.New(le.Message)
 	}
 	if errors.Is(err, localplanner.ErrNoValidPlan) {
 		return fmt.Errorf("%w — try rewording the request, raising planner.repair_attempts, or a stronger models.planner", err)

@@ -82,9 +82,8 @@ func (x *runExec) setStatusLocked(st run.Status, errMsg string) error {
 		x.r.Error = errMsg
 	}
 	now := x.e.d.Now().UTC()
-	if st == run.Running && x.r.StartedAt == nil {
-		x.r.StartedAt = &now
-	}
+	// started_at is stamped by the store, the first time a run is written
+	// as planning, running or waiting for approval.
 	if st.Terminal() || st == run.Review {
 		x.r.FinishedAt = &now
 	}
