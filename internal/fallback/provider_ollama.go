@@ -3,6 +3,8 @@ package fallback
 import (
 	"context"
 	"encoding/json"
+
+	"github.com/agentd/agentd/internal/llm"
 )
 
 // Ollama speaks a remote Ollama server's native /api/chat, with the plan
@@ -38,8 +40,10 @@ func (p *Ollama) Encode(r Request) ([]byte, error) {
 	return marshal(ollamaRequest{
 		Model:    r.Model,
 		Messages: systemAndUser(r),
-		Format:   schemaOrObject(r.Schema),
-		Options:  ollamaOptions{NumPredict: r.MaxTokens},
+		// A remote Ollama compiles the schema into the same llama.cpp
+		// grammar as the local one, with the same limits.
+		Format:  llm.GrammarSafe(schemaOrObject(r.Schema)),
+		Options: ollamaOptions{NumPredict: r.MaxTokens},
 	})
 }
 
