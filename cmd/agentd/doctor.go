@@ -15,7 +15,6 @@ import (
 	"github.com/agentd/agentd/internal/daemon"
 	"github.com/agentd/agentd/internal/db"
 	"github.com/agentd/agentd/internal/llm"
-	"github.com/agentd/agentd/internal/localplanner"
 	"github.com/agentd/agentd/internal/vram"
 	"github.com/ollama/ollama/api"
 )
