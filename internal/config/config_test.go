@@ -205,3 +205,20 @@ func TestSecretFromFileAndEnv(t *testing.T) {
 		t.Errorf("missing file err = %v", err)
 	}
 }
+
+// An endpoint given only a name and URL takes the server's default limits.
+func TestEndpointLimitsDefault(t *testing.T) {
+	cfg, err := Parse(strings.NewReader(`[ollama]
+endpoints = [{ name = "gpu1", url = "http://127.0.0.1:11500" }]
+`), "inline.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("an endpoint with only name and url: %v", err)
+	}
+	def := Default().Ollama.Endpoints[0]
+	if ep := cfg.Ollama.Endpoints[0]; ep.ParallelSlots != def.ParallelSlots || ep.MaxQueue != def.MaxQueue {
+		t.Errorf("endpoint = %+v, want the default limits", ep)
+	}
+}

@@ -46,6 +46,18 @@ func Parse(r io.Reader, name string) (*Config, error) {
 	if err := dec.Decode(cfg); err != nil {
 		return nil, describeDecodeError(name, err)
 	}
+	// An endpoint written without its server's limits has Ollama's
+	// defaults, like the default endpoint: { name, url } is enough.
+	def := Default().Ollama.Endpoints[0]
+	for i := range cfg.Ollama.Endpoints {
+		ep := &cfg.Ollama.Endpoints[i]
+		if ep.ParallelSlots == 0 {
+			ep.ParallelSlots = def.ParallelSlots
+		}
+		if ep.MaxQueue == 0 {
+			ep.MaxQueue = def.MaxQueue
+		}
+	}
 	return cfg, nil
 }
 
