@@ -17,7 +17,13 @@ func TestGrammarSafe(t *testing.T) {
 		{"bounds over the grammar limit go", `{"type":"string","maxLength":4096,"minLength":3000}`, `{"type":"string"}`},
 		{"large maxItems goes", `{"type":"array","items":{"type":"string"},"maxItems":3000,"minItems":2}`,
 			`{"type":"array","items":{"type":"string"},"minItems":2}`},
-		{"patterns go", `{"type":"string","pattern":"^\\d{3}$"}`, `{"type":"string"}`},
+		{"\\d becomes a class", `{"type":"string","pattern":"^\\d{3}-[\\d]{4}$"}`, `{"type":"string","pattern":"^[0-9]{3}-[0-9]{4}$"}`},
+		{"the plan's id and reference patterns stay", `{"pattern":"^\\$\\{[a-z][a-z0-9_]*(\\.[A-Za-z0-9_-]+)*\\}$"}`,
+			`{"pattern":"^\\$\\{[a-z][a-z0-9_]*(\\.[A-Za-z0-9_-]+)*\\}$"}`},
+		{"unanchored patterns go", `{"type":"string","pattern":"[a-z]+"}`, `{"type":"string"}`},
+		{"lookarounds go", `{"type":"string","pattern":"^(?=a)[a-z]+$"}`, `{"type":"string"}`},
+		{"escapes the grammar lacks go", `{"type":"string","pattern":"^\\s+\\b$"}`, `{"type":"string"}`},
+		{"large pattern bounds go", `{"type":"string","pattern":"^a{1,5000}$"}`, `{"type":"string"}`},
 		{"formats the grammar lacks go", `{"type":"object","properties":{"a":{"type":"string","format":"email"},"b":{"type":"string","format":"date-time"}}}`,
 			`{"type":"object","properties":{"a":{"type":"string"},"b":{"type":"string","format":"date-time"}}}`},
 		{"not, if and friends go", `{"not":{"type":"string"},"if":{},"then":{},"patternProperties":{"^x":{}},"propertyNames":{"pattern":"^a"},"uniqueItems":true,"multipleOf":3,"description":"d","title":"t","default":1}`, `{}`},
@@ -51,5 +57,15 @@ func TestGrammarSafe(t *testing.T) {
 				t.Errorf("GrammarSafe(%s)\n got %s\nwant %s", tt.in, got, tt.want)
 			}
 		})
+	}
+}
+
+// A constrained model writes properties in schema order (the plan schema
+// names a step's tool before its arguments), so the order must survive.
+func TestGrammarSafeKeepsPropertyOrder(t *testing.T) {
+	in := `{"type":"object","properties":{"id":{"type":"string"},"tool":{"const":"calc"},"args":{"type":"object"},"depends_on":{"type":"array"}},"required":["id","tool","args"]}`
+	got := string(GrammarSafe(json.RawMessage(in)))
+	if got != in {
+		t.Errorf("GrammarSafe changed a safe schema:\n got %s\nwant %s", got, in)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,10 @@ func TestRealGrammarSafeSchemas(t *testing.T) {
 		"unknown type":                           `{"type":"foo"}`,
 		"missing $ref":                           `{"type":"object","properties":{"a":{"$ref":"#/$defs/nope"}}}`,
 		"huge repetition in pattern":             `{"type":"string","pattern":"^a{1,5000}$"}`,
+		"the plan's id and reference patterns": `{"type":"object","properties":{"id":{"type":"string","pattern":"^[a-z][a-z0-9_]*$"},` +
+			`"ref":{"type":"string","pattern":"^\\$\\{[a-z][a-z0-9_]*(\\.[A-Za-z0-9_-]+)*\\}$"}},"required":["id","ref"]}`,
+		"a pattern with \\d rewritten, a negated class": `{"type":"object","properties":{"sku":{"type":"string","pattern":"^[A-Z]-\\d+$"},` +
+			`"word":{"type":"string","pattern":"^[^ ]+$"}},"required":["sku","word"]}`,
 	}
 	for name, schema := range schemas {
 		t.Run(name, func(t *testing.T) {
@@ -72,6 +77,18 @@ func TestRealGrammarSafeSchemas(t *testing.T) {
 				t.Fatal("the server died")
 			}
 		})
+	}
+	// What the grammar keeps, it enforces.
+	resp, err := c.Chat(t.Context(), Request{Model: ollamatest.Plain, Messages: userMsg("x"), NumPredict: 64,
+		Format:  json.RawMessage(`{"type":"object","properties":{"code":{"type":"string","pattern":"^[A-Z]{2}-\\d{3}$"}},"required":["code"]}`),
+		Options: map[string]any{"temperature": 0.7, "seed": 4}})
+	if err == nil {
+		var out struct{ Code string }
+		if jerr := json.Unmarshal([]byte(resp.Message.Content), &out); jerr != nil || !regexp.MustCompile(`^[A-Z]{2}-[0-9]{3}$`).MatchString(out.Code) {
+			t.Errorf("reply %q does not follow the pattern the grammar kept (%v)", resp.Message.Content, jerr)
+		}
+	} else if !badOutput(err) {
+		t.Errorf("pattern kept: %v", err)
 	}
 	if log := srv.LogText(); strings.Contains(log, "failed to parse grammar") {
 		t.Errorf("a grammar reached llama.cpp that it could not parse; server log:\n%s", tail(log, 2000))
