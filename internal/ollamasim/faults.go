@@ -29,10 +29,15 @@ const (
 	// FaultMidStream streams part of the output then an {"error": ...}
 	// line (non-streaming requests get a 500), as when a runner crashes.
 	FaultMidStream FaultClass = "mid_stream_error"
+	// FaultRepeatAbort makes the model repeat its last token until the
+	// server aborts the completion, as Ollama does after 31 identical
+	// tokens: the stream ends with no final chunk and a clean close; a
+	// non-streamed reply is HTTP 200 with "done": false and no metrics.
+	FaultRepeatAbort FaultClass = "repeat_abort"
 )
 
 // FaultClasses lists every class, in the order faults are evaluated.
-var FaultClasses = []FaultClass{FaultBusy, FaultTimeout, FaultMidStream, FaultTruncation, FaultInvalidJSON, FaultUnknownTool, FaultWrongArguments}
+var FaultClasses = []FaultClass{FaultBusy, FaultTimeout, FaultMidStream, FaultTruncation, FaultInvalidJSON, FaultUnknownTool, FaultWrongArguments, FaultRepeatAbort}
 
 // Fault injects Class with the given Probability (0..1) into requests for
 // Model (empty = every model).

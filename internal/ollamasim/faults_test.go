@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,6 +53,12 @@ func TestFaultClasses(t *testing.T) {
 			se := statusError(t, err) // non-streaming: Ollama answers 500
 			if se.StatusCode != http.StatusInternalServerError || se.ErrorMessage != MsgRunnerStopped {
 				t.Fatalf("got %d %q", se.StatusCode, se.ErrorMessage)
+			}
+		}},
+		{FaultRepeatAbort, api.ChatRequest{}, func(t *testing.T, r api.ChatResponse, err error) {
+			// Non-streaming: HTTP 200 with the text so far and done false.
+			if err != nil || r.Done || r.DoneReason != "" || r.EvalCount != 0 || len([]rune(r.Message.Content)) < repeatLimit {
+				t.Fatalf("err=%v response %+v should be an aborted reply", err, r)
 			}
 		}},
 		{FaultTimeout, api.ChatRequest{}, func(t *testing.T, r api.ChatResponse, err error) {
@@ -138,5 +145,44 @@ func TestFaultDrawsAreSeeded(t *testing.T) {
 	}
 	if hits == 0 || hits == len(a) {
 		t.Fatalf("probability 0.5 gave %s", a)
+	}
+}
+
+// TestRepeatAbortStream checks the ending Ollama gives a completion it
+// aborts because the model repeats a token: the same token 31 times, no
+// final chunk, and a clean end of the response (the official client
+// returns no error, so a caller must notice the missing done itself).
+func TestRepeatAbortStream(t *testing.T) {
+	script := NewRules(Rule{Contains: "loop", Replies: []Reply{{Content: "one two three", RepeatAbort: true}}})
+	_, c := startSim(t, Config{Script: script})
+	var chunks []api.ChatResponse
+	err := c.Chat(t.Context(), &api.ChatRequest{Model: "llama3.2:3b", Messages: userMsg("loop please")}, func(r api.ChatResponse) error {
+		chunks = append(chunks, r)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("an aborted stream ends cleanly, got %v", err)
+	}
+	if len(chunks) < repeatLimit {
+		t.Fatalf("%d chunks", len(chunks))
+	}
+	tail := chunks[len(chunks)-repeatLimit:]
+	for i, ch := range tail {
+		if ch.Done || ch.DoneReason != "" || ch.Message.Content != tail[0].Message.Content {
+			t.Fatalf("tail chunk %d = %+v; want %d identical chunks with done false", i, ch, repeatLimit)
+		}
+	}
+	var text strings.Builder
+	for _, ch := range chunks {
+		text.WriteString(ch.Message.Content)
+	}
+	if !strings.HasPrefix(text.String(), "one two ") {
+		t.Fatalf("text %q", text.String())
+	}
+
+	// A num_predict below the loop's end wins: the reply is cut instead.
+	r := mustChat(t, c, &api.ChatRequest{Model: "llama3.2:3b", Messages: userMsg("loop please"), Options: map[string]any{"num_predict": 4}})
+	if !r.Done || r.DoneReason != "length" || r.EvalCount != 4 {
+		t.Fatalf("with num_predict 4: %+v", r)
 	}
 }

@@ -3,6 +3,7 @@ package ollamasim
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -45,6 +46,11 @@ func (inf *inference) pieces() []piece {
 			n += countTokens(tc.Function.Name) + countTokens(tc.Function.Arguments.String())
 		}
 		ps = append(ps, piece{toolCalls: inf.out.toolCalls, tokens: n})
+	}
+	if inf.out.aborted() {
+		for range repeatLimit {
+			ps = append(ps, piece{content: inf.out.loop, tokens: 1})
+		}
 	}
 	return ps
 }
@@ -140,6 +146,15 @@ func (s *Server) admit(ctx context.Context, w http.ResponseWriter, m *Model, req
 	if len(req.Messages) == 0 {
 		return inf // load only
 	}
+	stream := wantsStream(req.Stream)
+	// Ollama checks format only once the runner is ready, on its way to
+	// the completion, so these errors come after a load and, when
+	// streaming, through the stream's error path.
+	if herr := checkFormat(req.Format); herr != nil {
+		l.release()
+		writeCompletionError(w, stream, herr)
+		return nil
+	}
 	if s.faults.roll(FaultTimeout, m.Name) {
 		s.stats.fault(FaultTimeout)
 		s.log.Info("fault: hanging until the client gives up", "model", m.Name)
@@ -150,7 +165,7 @@ func (s *Server) admit(ctx context.Context, w http.ResponseWriter, m *Model, req
 	out, err := s.gen.produce(m, req)
 	if err != nil {
 		l.release()
-		writeError(w, err)
+		writeCompletionError(w, stream, err)
 		return nil
 	}
 	out = s.applyOutputFaults(m, req, out)
@@ -191,6 +206,10 @@ func (s *Server) applyOutputFaults(m *Model, req *api.ChatRequest, out output) o
 		s.stats.fault(FaultInvalidJSON)
 		r := []rune(out.content)
 		out.content = "Sure! Here is the JSON you asked for:\n" + string(r[:len(r)/2])
+	}
+	if !out.aborted() && s.faults.roll(FaultRepeatAbort, m.Name) {
+		s.stats.fault(FaultRepeatAbort)
+		out = withRepeatAbort(out)
 	}
 	if s.faults.roll(FaultTruncation, m.Name) {
 		s.stats.fault(FaultTruncation)
@@ -274,10 +293,34 @@ func (st *streamer) write(v any) error {
 // a JSON error with status 500 if nothing was sent yet, else an error line.
 func (st *streamer) fail(msg string) {
 	if !st.started {
-		writeJSON(st.w, http.StatusInternalServerError, map[string]string{"error": msg})
+		writeStreamError(st.w, &httpError{http.StatusInternalServerError, msg})
 		return
 	}
 	_ = st.write(map[string]string{"error": msg})
+}
+
+// writeStreamError is an error streamResponse sends before any chunk:
+// its own status, and "application/json" without a charset (gin's JSON
+// writer is bypassed there).
+func writeStreamError(w http.ResponseWriter, e *httpError) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(e.code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": e.msg})
+}
+
+// writeCompletionError answers an error raised on the way to the
+// completion (format, runner): through the stream's error path when the
+// client streams, as a plain JSON error otherwise.
+func writeCompletionError(w http.ResponseWriter, stream bool, err error) {
+	var he *httpError
+	if !errors.As(err, &he) {
+		he = &httpError{http.StatusInternalServerError, err.Error()}
+	}
+	if stream {
+		writeStreamError(w, he)
+		return
+	}
+	writeError(w, he)
 }
 
 // deliver sends the inference as a stream of chunks or one response.
@@ -293,8 +336,10 @@ func (s *Server) deliver(ctx context.Context, w http.ResponseWriter, inf *infere
 			writeError(w, &httpError{http.StatusInternalServerError, MsgRunnerStopped})
 			return
 		}
-		all := piece{thinking: inf.out.thinking, content: inf.out.content, toolCalls: inf.out.toolCalls}
-		writeJSON(w, http.StatusOK, render(all, true))
+		// A completion the server aborted is still a 200, with the text so
+		// far and "done": false (ChatHandler returns its last chunk).
+		all := piece{thinking: inf.out.thinking, content: inf.out.allContent(), toolCalls: inf.out.toolCalls}
+		writeJSON(w, http.StatusOK, render(all, !inf.out.aborted()))
 		return
 	}
 	st := newStreamer(w)
@@ -318,6 +363,11 @@ func (s *Server) deliver(ctx context.Context, w http.ResponseWriter, inf *infere
 	}
 	if inf.midStream {
 		st.fail(MsgRunnerStopped)
+		return
+	}
+	if inf.out.aborted() {
+		// Ollama's repeat abort: the stream just ends, with no final
+		// chunk, and the response closes normally.
 		return
 	}
 	_ = st.write(render(piece{}, true))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -20,16 +21,52 @@ type output struct {
 	thinking   string
 	toolCalls  []api.ToolCall
 	doneReason string
+	// loop, when set, is the token the model repeats after content until
+	// the server aborts the completion (repeatLimit times in a row); an
+	// aborted output has no done_reason and no final chunk.
+	loop string
 }
 
-// evalTokens is the output's token count: visible text, reasoning and the
-// JSON of any tool calls.
+// repeatLimit is how many identical tokens in a row Ollama's runner lets
+// through before it aborts the completion (llm/server.go: the 31st repeat
+// of a token, its 32nd occurrence, is never sent).
+const repeatLimit = 31
+
+// aborted reports whether the server gives up on this output.
+func (o output) aborted() bool { return o.loop != "" }
+
+// evalTokens is the output's token count: visible text, reasoning, the
+// JSON of any tool calls and the repeated tokens of a loop.
 func (o output) evalTokens() int {
 	n := countTokens(o.content) + countTokens(o.thinking)
 	for _, tc := range o.toolCalls {
 		n += countTokens(tc.Function.Name) + countTokens(tc.Function.Arguments.String())
 	}
+	if o.aborted() {
+		n += repeatLimit
+	}
 	return n
+}
+
+// allContent is the visible text a client collects, loop included.
+func (o output) allContent() string {
+	return o.content + strings.Repeat(o.loop, repeatLimit)
+}
+
+// withRepeatAbort turns o into a model stuck on its last token: the last
+// token of the content (a newline if there is none) repeats until the
+// server aborts. Tool calls the model would have written after the loop
+// never come.
+func withRepeatAbort(o output) output {
+	toks := splitTokens(o.content)
+	o.loop = "\n"
+	if n := len(toks); n > 0 {
+		o.loop = toks[n-1]
+		o.content = strings.Join(toks[:n-1], "")
+	}
+	o.toolCalls = nil
+	o.doneReason = ""
+	return o
 }
 
 func fnv64(s string) uint64 {
@@ -115,7 +152,7 @@ func (g *generator) produce(m *Model, req *api.ChatRequest) (output, error) {
 		}
 		out = o
 	}
-	if out.doneReason == "" {
+	if out.doneReason == "" && !out.aborted() {
 		out.doneReason = "stop"
 	}
 	return out, nil
@@ -130,6 +167,9 @@ func (g *generator) scripted(req *api.ChatRequest) (Reply, bool) {
 
 func (g *generator) fromReply(rng *rand.Rand, req *api.ChatRequest, r Reply) (output, error) {
 	out := output{content: r.Content, thinking: r.Thinking, doneReason: r.DoneReason}
+	if r.RepeatAbort {
+		return withRepeatAbort(out), nil
+	}
 	for i, tc := range r.ToolCalls {
 		args := tc.Arguments
 		if args == nil {
@@ -180,7 +220,10 @@ func (g *generator) defaultOutput(rng *rand.Rand, m *Model, req *api.ChatRequest
 	default:
 		b, err := generateInstanceJSON(req.Format, fillerWords[rng.IntN(len(fillerWords))])
 		if err != nil {
-			return output{}, fmt.Errorf("invalid JSON schema in format: %w", err)
+			// A schema llama.cpp accepts but the instance generator cannot
+			// satisfy (deep recursion): answer as Ollama does for a schema
+			// it cannot use.
+			return output{}, &httpError{http.StatusInternalServerError, msgInvalidSchema}
 		}
 		out.content = string(b)
 	}
@@ -266,6 +309,11 @@ func newToolCall(rng *rand.Rand, index int, name string, args map[string]any) ap
 func truncateOutput(o output, maxTokens int) output {
 	if maxTokens < 0 {
 		maxTokens = 0
+	}
+	if o.aborted() {
+		// The limit comes before the abort: the loop is just text.
+		o.content = o.allContent()
+		o.loop = ""
 	}
 	if len(o.toolCalls) > 0 {
 		var b strings.Builder

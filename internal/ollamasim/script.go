@@ -26,6 +26,12 @@ type Reply struct {
 	ToolCalls []ToolCallReply
 	// DoneReason overrides "stop"; set "length" to simulate truncation.
 	DoneReason string
+	// RepeatAbort makes the model loop on the last token of Content (a
+	// newline if there is none) until the server gives up, as Ollama's
+	// runner does after the same token 31 times in a row: the stream ends
+	// with no final chunk (no done, done_reason or metrics) and a clean
+	// close, and a non-streamed reply is HTTP 200 with "done": false.
+	RepeatAbort bool
 }
 
 // ToolCallReply names a tool and its arguments. A nil Arguments map makes
