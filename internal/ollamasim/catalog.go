@@ -2,6 +2,8 @@ package ollamasim
 
 import (
 	"strings"
+
+	"github.com/ollama/ollama/types/model"
 )
 
 // Capability names exactly as Ollama reports them in /api/show.
@@ -28,6 +30,10 @@ type Model struct {
 	ContextLength     int    // trained context, reported as <family>.context_length
 	EmbeddingLength   int    // vector size for /api/embed
 	Capabilities      []string
+	// Parameters is what /api/show reports as "parameters", the model's
+	// PARAMETER lines ("temperature 0.8\ntop_k 40"); empty means none, and
+	// /api/show then omits the field, as Ollama does.
+	Parameters string
 	// PrefillTPS and DecodeTPS are tokens per second when fully on GPU.
 	PrefillTPS float64
 	DecodeTPS  float64
@@ -63,7 +69,7 @@ const (
 func DefaultModels() []Model {
 	cc := []string{CapCompletion}
 	ct := []string{CapCompletion, CapTools}
-	return []Model{
+	models := []Model{
 		{Name: "gemma3:12b", Size: 8_100 * mb, ParameterSize: "12.2B", QuantizationLevel: "Q4_K_M", Family: "gemma3", ContextLength: 131072, EmbeddingLength: 3840, Capabilities: append(cc, CapVision), PrefillTPS: 1500, DecodeTPS: 55},
 		{Name: "gemma3:4b", Size: 3_300 * mb, ParameterSize: "4.3B", QuantizationLevel: "Q4_K_M", Family: "gemma3", ContextLength: 131072, EmbeddingLength: 2560, Capabilities: append(cc, CapVision), PrefillTPS: 3500, DecodeTPS: 120},
 		{Name: "granite4:tiny-h", Size: 4_200 * mb, ParameterSize: "6.9B", QuantizationLevel: "Q4_K_M", Family: "granitehybrid", ContextLength: 131072, EmbeddingLength: 1536, Capabilities: ct, PrefillTPS: 4000, DecodeTPS: 140},
@@ -75,6 +81,13 @@ func DefaultModels() []Model {
 		{Name: "phi4-mini:latest", Size: 2_500 * mb, ParameterSize: "3.8B", QuantizationLevel: "Q4_K_M", Family: "phi3", ContextLength: 131072, EmbeddingLength: 3072, Capabilities: ct, PrefillTPS: 4000, DecodeTPS: 130},
 		{Name: "nomic-embed-text:latest", Size: 274 * mb, ParameterSize: "137M", QuantizationLevel: "F16", Family: "nomic-bert", ContextLength: 2048, EmbeddingLength: 768, Capabilities: []string{CapEmbedding}, PrefillTPS: 20000, DecodeTPS: 1},
 	}
+	for i := range models {
+		models[i].Parameters = "temperature 0.8\ntop_k 40\ntop_p 0.9"
+		if !models[i].Has(CapCompletion) {
+			models[i].Parameters = "num_ctx 8192" // nomic-embed-text's Modelfile
+		}
+	}
+	return models
 }
 
 // registryPrefix is how Ollama spells a fully qualified library model in
@@ -94,6 +107,13 @@ func normalizeName(name string) string {
 		n += ":latest"
 	}
 	return n
+}
+
+// validName reports whether Ollama can parse name as a model name at all
+// (types/model.ParseName: every part present and well formed once the
+// defaults are filled in); an empty name is not.
+func validName(name string) bool {
+	return model.ParseName(name).IsValid()
 }
 
 // fullName is the fully qualified name Ollama prints in capability errors.

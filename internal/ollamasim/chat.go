@@ -15,8 +15,12 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if req.TopLogprobs < 0 || req.TopLogprobs > 20 {
+		writeError(w, errTopLogprobs)
+		return
+	}
 	s.stats.request()
-	m, ok := s.lookupModel(w, req.Model)
+	m, ok := s.lookupModel(w, req.Model, errModelRequired)
 	if !ok {
 		return
 	}

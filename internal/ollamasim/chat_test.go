@@ -215,8 +215,10 @@ func TestReportedLatencyFollowsModel(t *testing.T) {
 		d := got - want
 		return d > -time.Millisecond && d < time.Millisecond
 	}
-	if !near(r1.LoadDuration, 2*time.Second) || r2.LoadDuration != 0 {
-		t.Errorf("load durations %v, %v; want 2s (2 GB at 1 GB/s) then 0 (already loaded)", r1.LoadDuration, r2.LoadDuration)
+	// A loaded model's load_duration is the wait for the scheduler: small,
+	// but never 0 (Ollama always reports it).
+	if !near(r1.LoadDuration, 2*time.Second) || r2.LoadDuration <= 0 || r2.LoadDuration > 100*time.Millisecond {
+		t.Errorf("load durations %v, %v; want 2s (2 GB at 1 GB/s) then about 0 (already loaded)", r1.LoadDuration, r2.LoadDuration)
 	}
 	if want := time.Duration(float64(r1.EvalCount) / 10 * float64(time.Second)); !near(r1.EvalDuration, want) {
 		t.Errorf("eval_duration %v, want %v for %d tokens at 10 tok/s", r1.EvalDuration, want, r1.EvalCount)

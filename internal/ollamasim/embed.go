@@ -8,6 +8,7 @@ import (
 	"unicode"
 
 	"github.com/ollama/ollama/api"
+	"github.com/ollama/ollama/types/model"
 )
 
 // handleEmbed serves POST /api/embed. Like Ollama it accepts any model
@@ -40,8 +41,10 @@ func (s *Server) handleEmbed(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &httpError{http.StatusBadRequest, "invalid input type"})
 		return
 	}
-	if req.Model == "" {
-		writeError(w, errModelRequired)
+	if !validName(req.Model) {
+		// The scheduler parses the name's printed form again, so an empty
+		// name shows its missing part ("library/!MISSING!:latest").
+		writeError(w, errUnqualifiedName(model.ParseName(req.Model).String()))
 		return
 	}
 	m, ok := s.catalog.lookup(req.Model)

@@ -174,7 +174,7 @@ func TestGenerate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if chunks < 3 || !final.Done || final.DoneReason != "stop" || final.EvalCount != countTokens(text.String()) || !strings.Contains(text.String(), "name a colour") {
+	if chunks < 3 || !final.Done || final.DoneReason != "stop" || final.EvalCount != countTokens(text.String()) || !strings.Contains(text.String(), "name a colour") || len(final.Context) == 0 {
 		t.Fatalf("chunks=%d final=%+v text=%q", chunks, final, text.String())
 	}
 }

@@ -3,6 +3,8 @@ package ollamasim
 import (
 	"fmt"
 	"net/http"
+
+	"github.com/ollama/ollama/types/model"
 )
 
 // httpError is an error the handlers turn into Ollama's {"error": "..."}
@@ -34,6 +36,17 @@ func errNotFoundTryPulling(name string) *httpError {
 
 // errModelRequired matches routes.go for an empty or invalid model name.
 var errModelRequired = &httpError{http.StatusBadRequest, "model is required"}
+
+// errUnqualifiedName is what /api/embed and /api/show answer for a name
+// Ollama cannot parse (an empty one, for embed): they do not check the name
+// up front as chat and generate do, and fail later on its parsed form
+// (types/model: "unqualified name: registry.ollama.ai/library/!MISSING!:latest").
+func errUnqualifiedName(name string) *httpError {
+	return &httpError{http.StatusInternalServerError, "unqualified name: " + model.ParseName(name).String()}
+}
+
+// errTopLogprobs is the chat and generate handlers' range check.
+var errTopLogprobs = &httpError{http.StatusBadRequest, "top_logprobs must be between 0 and 20"}
 
 // errMissingBody matches routes.go for an empty request body.
 var errMissingBody = &httpError{http.StatusBadRequest, "missing request body"}

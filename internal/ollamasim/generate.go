@@ -16,8 +16,13 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if req.TopLogprobs < 0 || req.TopLogprobs > 20 {
+		writeError(w, errTopLogprobs)
+		return
+	}
 	s.stats.request()
-	m, ok := s.lookupModel(w, req.Model)
+	// GenerateHandler calls an unparseable name (even "") not found.
+	m, ok := s.lookupModel(w, req.Model, errModelNotFound(req.Model))
 	if !ok {
 		return
 	}
@@ -34,7 +39,7 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errDoesNotSupportGenerate(req.Model))
 		return
 	}
-	chat := api.ChatRequest{Model: req.Model, Format: req.Format, KeepAlive: req.KeepAlive, Options: req.Options, Think: req.Think}
+	chat := api.ChatRequest{Model: req.Model, Format: req.Format, KeepAlive: req.KeepAlive, Options: req.Options, Think: req.Think, Stream: req.Stream}
 	if req.System != "" {
 		chat.Messages = append(chat.Messages, api.Message{Role: "system", Content: req.System})
 	}
@@ -65,7 +70,23 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 		if final {
 			resp.DoneReason = inf.out.doneReason
 			resp.Metrics = inf.metrics()
+			if !req.Raw {
+				resp.Context = contextTokens(req.System+req.Prompt+inf.out.allContent(), inf.timing.promptTokens+inf.timing.evalTokens)
+			}
 		}
 		return resp
 	})
+}
+
+// contextTokens stands for the token ids Ollama returns as a generate
+// reply's "context" (the prompt and reply tokenized, for a client to send
+// back): n ids derived from the text, stable for the same text.
+func contextTokens(text string, n int) []int {
+	ids := make([]int, n)
+	h := fnv64(text)
+	for i := range ids {
+		h = h*6364136223846793005 + 1442695040888963407
+		ids[i] = int(h>>33) % 32000
+	}
+	return ids
 }

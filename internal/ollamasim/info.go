@@ -87,7 +87,11 @@ func (s *Server) handleShow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := cmp.Or(req.Model, req.Name)
-	m, ok := s.lookupModel(w, name)
+	badName := errUnqualifiedName(name)
+	if name == "" {
+		badName = errModelRequired
+	}
+	m, ok := s.lookupModel(w, name, badName)
 	if !ok {
 		return
 	}
@@ -98,7 +102,7 @@ func (s *Server) handleShow(w http.ResponseWriter, r *http.Request) {
 	info := map[string]any{
 		"general.architecture":           m.Family,
 		"general.parameter_count":        parameterCount(m.ParameterSize),
-		"general.file_type":              m.QuantizationLevel,
+		"general.file_type":              fileType(m.QuantizationLevel),
 		m.Family + ".context_length":     m.ContextLength,
 		m.Family + ".embedding_length":   m.EmbeddingLength,
 		"ollamasim.decode_tokens_per_s":  m.DecodeTPS,
@@ -107,13 +111,25 @@ func (s *Server) handleShow(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, api.ShowResponse{
 		Modelfile:    "FROM " + m.Name + "\n",
-		Parameters:   "temperature 0.8\ntop_k 40\ntop_p 0.9",
+		Parameters:   m.Parameters,
 		Template:     "{{ .Prompt }}",
 		Details:      details(m),
 		ModelInfo:    info,
 		Capabilities: caps,
 		ModifiedAt:   modifiedAt,
 	})
+}
+
+// fileTypes maps quantization names to the GGUF general.file_type number
+// (llama.cpp's llama_ftype) that /api/show reports in model_info.
+var fileTypes = map[string]int{"F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q8_0": 7, "Q5_0": 8, "Q5_1": 9,
+	"Q2_K": 10, "Q3_K_S": 11, "Q3_K_M": 12, "Q3_K_L": 13, "Q4_K_S": 14, "Q4_K_M": 15, "Q5_K_S": 16,
+	"Q5_K_M": 17, "Q6_K": 18, "IQ4_NL": 25, "IQ4_XS": 30, "BF16": 32}
+
+// fileType is the GGUF file type for a quantization name; 0 (all F32) for
+// a name it does not know, as for Ollama's "unknown".
+func fileType(quantization string) int {
+	return fileTypes[strings.ToUpper(quantization)]
 }
 
 // parameterCount turns "8.2B" / "137M" into a number, 0 if unparsable.

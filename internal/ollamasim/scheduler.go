@@ -74,6 +74,7 @@ type scheduler struct {
 	maxQueue    int
 	maxRunners  int
 	loadBps     float64
+	timeScale   float64 // real/simulated time, to report real waits in simulated time
 	now         func() time.Time
 	sleep       func(context.Context, time.Duration) error
 	log         *slog.Logger
@@ -94,6 +95,7 @@ func newScheduler(cfg Config, sleep func(context.Context, time.Duration) error, 
 		maxQueue:    cfg.MaxQueue,
 		maxRunners:  defaultMaxRunners,
 		loadBps:     cfg.LoadBytesPerSecond,
+		timeScale:   cfg.TimeScale,
 		now:         cfg.Now,
 		sleep:       sleep,
 		log:         cfg.Logger.With("component", "ollamasim.scheduler"),
@@ -107,7 +109,7 @@ func newScheduler(cfg Config, sleep func(context.Context, time.Duration) error, 
 type lease struct {
 	s            *scheduler
 	r            *runner
-	loadDuration time.Duration // simulated; non-zero only for the request that loaded
+	loadDuration time.Duration // simulated load, or the wait for a slot (see acquire)
 	gpuFraction  float64
 	once         sync.Once
 }
@@ -131,7 +133,27 @@ func (s *scheduler) notifyLocked() {
 // acquire returns a slot on a runner for m loaded with numCtx, loading the
 // model (and evicting others) when needed. It blocks while the request is
 // queued and fails with errMaxQueue when the queue is full.
+//
+// The lease's loadDuration is what Ollama reports as load_duration: the
+// time from the request's arrival until a runner was ready for it. For
+// the request that loaded the model that is the simulated load; for the
+// others, the time spent in the scheduler (in simulated time, and never 0:
+// Ollama always sends the field).
 func (s *scheduler) acquire(ctx context.Context, m *Model, numCtx int, keepAlive time.Duration) (*lease, error) {
+	start := time.Now()
+	l, err := s.acquireSlot(ctx, m, numCtx, keepAlive)
+	if err != nil || l.loadDuration > 0 {
+		return l, err
+	}
+	waited := time.Since(start)
+	if s.timeScale > 0 {
+		waited = time.Duration(float64(waited) / s.timeScale)
+	}
+	l.loadDuration = max(waited, time.Nanosecond)
+	return l, nil
+}
+
+func (s *scheduler) acquireSlot(ctx context.Context, m *Model, numCtx int, keepAlive time.Duration) (*lease, error) {
 	s.mu.Lock()
 	queued := false
 	dequeue := func() {

@@ -179,11 +179,12 @@ func writeError(w http.ResponseWriter, err error) {
 	}
 }
 
-// lookupModel finds the model a request names. A missing or unknown name
-// is answered with Ollama's error and ok false.
-func (s *Server) lookupModel(w http.ResponseWriter, name string) (m *Model, ok bool) {
-	if name == "" {
-		writeError(w, errModelRequired)
+// lookupModel finds the model a request names. A name Ollama cannot
+// parse (an empty one included) is answered with badName, which each
+// handler words its own way; an unknown one with "model 'NAME' not found".
+func (s *Server) lookupModel(w http.ResponseWriter, name string, badName *httpError) (m *Model, ok bool) {
+	if !validName(name) {
+		writeError(w, badName)
 		return nil, false
 	}
 	if m, ok = s.catalog.lookup(name); !ok {
