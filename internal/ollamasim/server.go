@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,6 +26,8 @@ type Server struct {
 	stats   *statsCollector
 	sleeper sleeper
 	mux     *http.ServeMux
+	// openAIIDs numbers /v1 completions ("chatcmpl-N", N < 999 as in Ollama).
+	openAIIDs atomic.Uint64
 
 	mu      sync.Mutex
 	httpSrv *http.Server
@@ -64,6 +67,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("POST /api/chat", s.handleChat)
 	mux.HandleFunc("POST /api/generate", s.handleGenerate)
 	mux.HandleFunc("POST /api/embed", s.handleEmbed)
+	mux.HandleFunc("POST /v1/chat/completions", s.handleOpenAIChat)
 	return mux
 }
 
