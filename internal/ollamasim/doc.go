@@ -4,7 +4,8 @@
 //
 // It speaks Ollama's wire protocol with the official
 // github.com/ollama/ollama/api types (/api/chat, /api/generate, /api/embed,
-// /api/ps, /api/tags, /api/show, /api/pull, /api/version, GET and HEAD /),
+// /api/ps, /api/tags, /api/show, /api/pull, /api/version, GET and HEAD /,
+// and /v1/chat/completions through Ollama's own openai conversion),
 // answers errors with Ollama v0.17.4's exact wording and status codes, and
 // reproduces the scheduler behaviour agentd's VRAM policy reacts to: load
 // time, eviction of idle models by shortest remaining keep_alive, waiting
@@ -16,7 +17,11 @@
 // minimal valid instance for a JSON Schema `format`, a tool call to the
 // first offered tool until a tool result is in the conversation. A Script
 // (such as Rules) can dictate replies per scenario, and Faults inject the
-// failures agentd's error ladder must handle. Latency follows a per-model
+// failures agentd's error ladder must handle, the repeated-token abort (a
+// stream that ends with no final chunk) among them. A `format` schema
+// meets the limits of llama.cpp's grammar converter and parser, with
+// Ollama's errors. A differential test holds all of it to a real Ollama.
+// Latency follows a per-model
 // model (load, prefill and decode tokens/s) whose simulated durations are
 // always the ones reported; Config.TimeScale decides how much of it is
 // actually slept (0 = none, for fast tests).
