@@ -222,7 +222,8 @@ func describeStep(s plan.Step) string {
 func (p *Planner) converse(ctx context.Context, req Request, prompt Prompt, purpose string, check func(*plan.Plan) []plan.Error) (*Result, error) {
 	if p.cfg.Timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, p.cfg.Timeout.D())
+		ctx, cancel = context.WithTimeoutCause(ctx, p.cfg.Timeout.D(), fmt.Errorf(
+			"planning took longer than planner.timeout (%s) — raise planner.timeout, lower the planner model's num_predict, or use a faster planner model", p.cfg.Timeout.D()))
 		defer cancel()
 	}
 	format, err := PlanSchema(prompt.Tools, p.cfg.MaxSteps)
@@ -246,6 +247,10 @@ func (p *Planner) converse(ctx context.Context, req Request, prompt Prompt, purp
 		})
 		res.Attempts++
 		if err != nil {
+			if cause := context.Cause(ctx); cause != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.Is(cause, context.DeadlineExceeded) {
+				// Our own timeout, not the caller's: say which limit.
+				err = fmt.Errorf("%w (%w)", cause, err)
+			}
 			return nil, &PlanError{Attempts: res.Attempts, Errors: res.Errors, Err: fmt.Errorf("planner model %s: %w", p.modelName, err), Result: res}
 		}
 		res.addUsage(resp)

@@ -225,3 +225,21 @@ func TestPlannerAsksAgainAfterBrokenOffReply(t *testing.T) {
 		t.Errorf("attempts %d errors %q", res.Attempts, res.Errors)
 	}
 }
+
+type blockingModel struct{}
+
+func (blockingModel) Chat(ctx context.Context, _ ChatRequest) (ChatResponse, error) {
+	<-ctx.Done()
+	return ChatResponse{}, ctx.Err()
+}
+
+// Planning that runs past planner.timeout says which limit stopped it.
+func TestPlanTimeoutNamesTheSetting(t *testing.T) {
+	cfg := testPlannerConfig()
+	cfg.Timeout = config.Duration(20 * time.Millisecond)
+	p := New(blockingModel{}, weatherTools(), cfg, testModels(), nil)
+	_, err := p.Plan(context.Background(), Request{Text: "x"})
+	if err == nil || !strings.Contains(err.Error(), "planner.timeout (20ms)") {
+		t.Fatalf("err = %v, want it to name planner.timeout", err)
+	}
+}
