@@ -60,9 +60,10 @@ type Server struct {
 	Dir string // its model store and log (empty for an external server)
 	Log string // path of its log (for an external server, AGENTD_TEST_OLLAMA_LOG)
 
-	cmd  *exec.Cmd
-	port int
-	bin  string
+	cmd    *exec.Cmd
+	port   int
+	bin    string
+	ownDir bool // Dir was made here and goes with the server
 }
 
 var (
@@ -128,6 +129,9 @@ func Main(m interface{ Run() int }) {
 	startedMu.Lock()
 	for _, s := range started {
 		s.Stop()
+		if s.ownDir {
+			_ = os.RemoveAll(s.Dir)
+		}
 	}
 	startedMu.Unlock()
 	os.Exit(code)
@@ -143,7 +147,8 @@ func start(bin string, port int, dir string) (*Server, error) {
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("%s=%s: %w", EnvBin, bin, err)
 	}
-	if dir == "" {
+	ownDir := dir == ""
+	if ownDir {
 		d, err := os.MkdirTemp("", "agentd-ollama-")
 		if err != nil {
 			return nil, err
@@ -157,7 +162,7 @@ func start(bin string, port int, dir string) (*Server, error) {
 		}
 		port = p
 	}
-	s := &Server{Dir: dir, Log: filepath.Join(dir, "serve.log"), port: port, bin: bin,
+	s := &Server{Dir: dir, Log: filepath.Join(dir, "serve.log"), port: port, bin: bin, ownDir: ownDir,
 		URL: fmt.Sprintf("http://127.0.0.1:%d", port)}
 	if err := s.launch(); err != nil {
 		return nil, err
