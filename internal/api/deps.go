@@ -112,6 +112,12 @@ type ModelCall struct {
 	CostUSD      float64   `json:"cost_usd"`
 	EnergyWh     float64   `json:"energy_wh"`
 	Error        string    `json:"error,omitempty"`
+	// Attempt numbers the attempts of one call (the model client retries
+	// busy and transient failures); WallMS is the attempt's time as agentd
+	// saw it; DoneReason is how the reply ended ("stop", "length").
+	Attempt    int     `json:"attempt"`
+	WallMS     float64 `json:"wall_ms"`
+	DoneReason string  `json:"done_reason,omitempty"`
 }
 
 // ToolCall is the store's record, shown as is.

@@ -119,7 +119,8 @@ func (r runsAPI) RunDetail(ctx context.Context, id string) (*api.RunDetail, erro
 	for _, c := range calls {
 		out.ModelCalls = append(out.ModelCalls, api.ModelCall{CreatedAt: c.CreatedAt, StepID: c.StepID, Purpose: c.Purpose,
 			Model: c.Model, Location: c.Location, Tier: c.Tier, PromptTokens: c.PromptTokens, OutputTokens: c.OutputTokens,
-			TotalMS: c.TotalMS, CostUSD: c.CostUSD, EnergyWh: c.EnergyWh, Error: c.Error})
+			TotalMS: c.TotalMS, CostUSD: c.CostUSD, EnergyWh: c.EnergyWh, Error: c.Error,
+			Attempt: c.Attempt, WallMS: c.WallMS, DoneReason: c.DoneReason})
 	}
 	tcs, err := r.s.RunToolCalls(ctx, id)
 	if err != nil {

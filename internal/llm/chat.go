@@ -109,6 +109,7 @@ type accumulator struct {
 	toolCalls         []api.ToolCall
 	images            []api.ImageData
 	final             *api.ChatResponse
+	chunks            int // streamed chunks with output: about one token each
 }
 
 func (a *accumulator) add(chunk api.ChatResponse) {
@@ -119,6 +120,9 @@ func (a *accumulator) add(chunk api.ChatResponse) {
 	a.thinking.WriteString(chunk.Message.Thinking)
 	a.toolCalls = append(a.toolCalls, chunk.Message.ToolCalls...)
 	a.images = append(a.images, chunk.Message.Images...)
+	if !chunk.Done && (chunk.Message.Content != "" || chunk.Message.Thinking != "" || len(chunk.Message.ToolCalls) > 0) {
+		a.chunks++
+	}
 	if chunk.Done {
 		a.final = &chunk
 	}
@@ -129,6 +133,9 @@ func (a *accumulator) into(r *Response) {
 	r.Message = api.Message{Role: a.role, Content: a.content.String(), Thinking: a.thinking.String(),
 		ToolCalls: a.toolCalls, Images: a.images}
 	if a.final == nil {
+		// No final chunk (an aborted generation, a lost server): no
+		// metrics came, but Ollama streams one token a chunk.
+		r.Usage.OutputTokens = a.chunks
 		return
 	}
 	f := a.final

@@ -109,13 +109,13 @@ func TestRealRepeatAbort(t *testing.T) {
 	}
 	var e *Error
 	errors.As(err, &e)
-	if e.Partial == nil || e.Partial.Message.Content == "" {
-		t.Errorf("the partial reply was lost: %+v", e.Partial)
+	if e.Partial == nil || e.Partial.Message.Content == "" || e.Partial.Usage.OutputTokens == 0 {
+		t.Errorf("the partial reply or its token count was lost: %+v", e.Partial)
 	}
 	if !strings.Contains(e.Message, "broke off its reply") {
 		t.Errorf("message %q does not say what happened", e.Message)
 	}
-	if recs := rec.all(); len(recs) != 1 || recs[0].ErrorClass != ClassAborted || recs[0].RunID != "r" {
+	if recs := rec.all(); len(recs) != 1 || recs[0].ErrorClass != ClassAborted || recs[0].RunID != "r" || recs[0].OutputTokens == 0 || recs[0].Wall == 0 {
 		t.Errorf("records = %+v, want one aborted call on run r", recs)
 	}
 	// Asked again with other sampling, the model gets past it.

@@ -282,13 +282,8 @@ func (s *Server) ensureModels() error {
 	if err := s.call(http.MethodGet, "/api/tags", nil, &tags); err != nil {
 		return fmt.Errorf("list models at %s: %w", s.URL, err)
 	}
-	have := map[string]bool{}
-	for _, m := range tags.Models {
-		have[strings.TrimSuffix(m.Name, ":latest")] = true
-	}
-	if have[Plain] && have[Tools] {
-		return nil
-	}
+	// Both are (re)made every time, so they carry testParameters even on a
+	// server where someone made "tiny" without them (the start script).
 	path, err := weights()
 	if err != nil {
 		// A user's own server without the tiny weights: make both from
@@ -296,6 +291,10 @@ func (s *Server) ensureModels() error {
 		smallest := ""
 		var size int64
 		for _, m := range tags.Models {
+			name := strings.TrimSuffix(m.Name, ":latest")
+			if name == Plain || name == Tools {
+				continue
+			}
 			if smallest == "" || m.Size < size {
 				smallest, size = m.Name, m.Size
 			}
@@ -303,10 +302,10 @@ func (s *Server) ensureModels() error {
 		if smallest == "" {
 			return fmt.Errorf("%s has no models and no tiny.gguf is at hand: `ollama pull` a small model, or set AGENTD_TEST_OLLAMA_GGUF", s.URL)
 		}
-		if err := s.Create(Plain, map[string]any{"from": smallest, "files": nil}); err != nil {
+		if err := s.Create(Plain, map[string]any{"from": smallest, "files": nil, "parameters": testParameters}); err != nil {
 			return err
 		}
-		return s.Create(Tools, map[string]any{"from": smallest, "files": nil, "template": toolsTemplate})
+		return s.Create(Tools, map[string]any{"from": smallest, "files": nil, "template": toolsTemplate, "parameters": testParameters})
 	}
 	blob, err := os.ReadFile(path)
 	if err != nil {
@@ -318,11 +317,17 @@ func (s *Server) ensureModels() error {
 		return fmt.Errorf("upload tiny.gguf: %w", err)
 	}
 	files := map[string]string{"tiny.gguf": digest}
-	if err := s.Create(Plain, map[string]any{"files": files}); err != nil {
+	if err := s.Create(Plain, map[string]any{"files": files, "parameters": testParameters}); err != nil {
 		return err
 	}
-	return s.Create(Tools, map[string]any{"files": files, "template": toolsTemplate})
+	return s.Create(Tools, map[string]any{"files": files, "template": toolsTemplate, "parameters": testParameters})
 }
+
+// testParameters are the test models' defaults. One thread: the model is
+// tiny, and llama.cpp's default of a thread per core spins against the Go
+// tests running beside it on a small machine, making a millisecond call
+// take tens of seconds.
+var testParameters = map[string]any{"num_thread": 1}
 
 // Create makes a model from the tiny weights' blob with /api/create; spec
 // holds the request's other fields (files, template, parameters, system).
