@@ -399,8 +399,16 @@ func (e *Engine) Cancel(ctx context.Context, runID, by string) error {
 		return e.settleCanceled(ctx, r, by)
 	}
 	if x, ok := e.active[runID]; ok {
-		x.cancel(&canceledBy{by: by})
 		e.mu.Unlock()
+		// A run that just ended is still active until its executor
+		// returns: it is finished all the same.
+		x.mu.Lock()
+		st := x.r.Status
+		x.mu.Unlock()
+		if st.Terminal() {
+			return fmt.Errorf("cancel run %s: %w (%s)", runID, ErrRunFinished, st)
+		}
+		x.cancel(&canceledBy{by: by})
 		return nil
 	}
 	e.mu.Unlock()
