@@ -87,6 +87,8 @@ func isTransient(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded)
 }
 
+func isModelMissing(err error) bool { return llm.ClassOf(err) == llm.ClassModelNotFound }
+
 // isBadOutput: a reply cut at its output bound or broken off by the server.
 func isBadOutput(err error) bool {
 	c := llm.ClassOf(err)

@@ -82,6 +82,7 @@ func (d *Daemon) buildAgent(ctx context.Context) error {
 			return err != nil || ok // unknown: try native tools; a refusal switches the step over
 		},
 		IsNoToolSupport: isNoToolSupport, IsTransient: isTransient, IsBadOutput: isBadOutput,
+		IsModelMissing: isModelMissing,
 	})
 
 	d.Monitor.Sink = sampleSink{d.Store}

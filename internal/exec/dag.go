@@ -413,7 +413,13 @@ func (x *runExec) runDAG(ctx context.Context) {
 		case run.StepDone:
 			x.seqDone[st.StepID] = len(x.seqDone)
 		case run.StepFailed:
-			if ctx.Err() == nil && x.stopped == "" {
+			switch {
+			case ctx.Err() != nil || x.stopped != "":
+			case res.class == ClassMissing:
+				// Every step on that model would fail the same way, and
+				// a replan onto another would hide what to fix.
+				x.stopped = st.Error
+			default:
 				x.failures = append(x.failures, st.StepID)
 			}
 		}

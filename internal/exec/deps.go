@@ -206,6 +206,10 @@ type Deps struct {
 	// output to regenerate with more room and other sampling, not a
 	// failure to retry as it was.
 	IsBadOutput func(error) bool
+	// IsModelMissing recognises a model that is not pulled: no replan can
+	// route around a configuration error (it would only hide it), so the
+	// run stops and says what to pull.
+	IsModelMissing func(error) bool
 	// IsTransient recognises failures worth a retry of the step (its own
 	// timeout, a tool's transient failure). Model calls come back already
 	// retried by the model client, which owns the one retry policy for

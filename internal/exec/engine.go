@@ -172,6 +172,9 @@ func New(cfg Config, d Deps) *Engine {
 	if d.IsTransient == nil {
 		d.IsTransient = func(error) bool { return false }
 	}
+	if d.IsModelMissing == nil {
+		d.IsModelMissing = func(error) bool { return false }
+	}
 	if d.IsBadOutput == nil {
 		d.IsBadOutput = func(error) bool { return false }
 	}

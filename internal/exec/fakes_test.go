@@ -26,6 +26,9 @@ var errTransient = errors.New("503 busy")
 // errNoTools is the fake model's refusal of native tools.
 var errNoTools = errors.New("model does not support tools")
 
+// errMissing stands for a model that is not pulled.
+var errMissing = errors.New("model x is not pulled — run `ollama pull x`")
+
 // errBrokeOff stands for a reply the server broke off or cut at its bound.
 var errBrokeOff = errors.New("model broke off its reply")
 
@@ -247,6 +250,7 @@ func (h *harness) deps() Deps {
 		IsNoToolSupport: func(err error) bool { return errors.Is(err, errNoTools) },
 		IsTransient:     func(err error) bool { return errors.Is(err, errTransient) },
 		IsBadOutput:     func(err error) bool { return errors.Is(err, errBrokeOff) },
+		IsModelMissing:  func(err error) bool { return errors.Is(err, errMissing) },
 	}
 }
 

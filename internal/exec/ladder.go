@@ -27,16 +27,17 @@ const (
 
 // Error classes the ladder acts on, as stored in attempts.error_class.
 const (
-	ClassTransient = "transient"   // retry with backoff
-	ClassBadArgs   = "bad_args"    // a model's arguments failed the tool's schema: regenerate
-	ClassBadOutput = "bad_output"  // a model's output failed the step's schema: regenerate
-	ClassTool      = "tool_error"  // the tool failed: replan
-	ClassRepeat    = "repeat_call" // the same call again and again: replan
-	ClassTurns     = "turn_limit"  // no answer within the turns: replan
-	ClassBind      = "bind"        // a reference could not be filled: replan
-	ClassInvalid   = "invalid"     // a tool step's bound arguments failed the schema: replan
-	ClassDenied    = "denied"      // a person (or the timeout) said no
-	ClassModel     = "model"       // the model call failed for good
+	ClassTransient = "transient"     // retry with backoff
+	ClassBadArgs   = "bad_args"      // a model's arguments failed the tool's schema: regenerate
+	ClassBadOutput = "bad_output"    // a model's output failed the step's schema: regenerate
+	ClassTool      = "tool_error"    // the tool failed: replan
+	ClassRepeat    = "repeat_call"   // the same call again and again: replan
+	ClassTurns     = "turn_limit"    // no answer within the turns: replan
+	ClassBind      = "bind"          // a reference could not be filled: replan
+	ClassInvalid   = "invalid"       // a tool step's bound arguments failed the schema: replan
+	ClassDenied    = "denied"        // a person (or the timeout) said no
+	ClassModel     = "model"         // the model call failed for good
+	ClassMissing   = "model_missing" // the model is not pulled: the run stops, no replan
 	ClassCanceled  = "canceled"
 	ClassGuardrail = "guardrail" // max_errors reached
 )
@@ -65,6 +66,9 @@ func (x *runExec) classify(err error, attemptCtx context.Context) string {
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(attemptCtx.Err(), context.DeadlineExceeded) {
 		return ClassTransient // the per-step timeout
+	}
+	if x.e.d.IsModelMissing(err) {
+		return ClassMissing
 	}
 	if x.e.d.IsTransient(err) {
 		return ClassTransient

@@ -317,3 +317,30 @@ func TestLadderBrokenOffTwiceFails(t *testing.T) {
 		t.Errorf("step error %q does not give the reason", st.Error)
 	}
 }
+
+// A model that is not pulled stops the run with what to pull: a replan
+// onto another model would hide the configuration error.
+func TestLadderMissingModelStopsWithoutReplan(t *testing.T) {
+	h := newHarness(t)
+	h.chat.fn = func(req ChatRequest) (ChatResponse, error) {
+		if req.Purpose == "execute" {
+			return ChatResponse{}, errMissing
+		}
+		return ChatResponse{Content: "summary"}, nil
+	}
+	h.planner.plan = onePlan(plan.Step{ID: "s", Task: "say something"})
+	h.start()
+	r := h.wait(h.submit("x").ID)
+	if r.Status == run.Done {
+		t.Fatalf("status %s, want the run not done", r.Status)
+	}
+	if n := len(h.planner.replanRequests()); n != 0 {
+		t.Errorf("%d replans around a missing model, want none", n)
+	}
+	if !strings.Contains(r.Error+r.Answer, "ollama pull x") {
+		t.Errorf("run ended %s with %q / %q: the reason should say what to pull", r.Status, r.Error, r.Answer)
+	}
+	if n := len(h.chat.requests("execute")); n != 1 {
+		t.Errorf("%d execute calls, want 1: asking again cannot make a model appear", n)
+	}
+}
