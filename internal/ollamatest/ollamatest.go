@@ -307,16 +307,10 @@ func (s *Server) ensureModels() error {
 		}
 		return s.Create(Tools, map[string]any{"from": smallest, "files": nil, "template": toolsTemplate, "parameters": testParameters})
 	}
-	blob, err := os.ReadFile(path)
+	files, err := s.upload(path)
 	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256(blob)
-	digest := "sha256:" + hex.EncodeToString(sum[:])
-	if err := s.raw(http.MethodPost, "/api/blobs/"+digest, blob); err != nil {
-		return fmt.Errorf("upload tiny.gguf: %w", err)
-	}
-	files := map[string]string{"tiny.gguf": digest}
 	if err := s.Create(Plain, map[string]any{"files": files, "parameters": testParameters}); err != nil {
 		return err
 	}
@@ -343,17 +337,29 @@ func (s *Server) Create(name string, spec map[string]any) error {
 		if err != nil {
 			return err
 		}
-		blob, err := os.ReadFile(path)
-		if err != nil {
+		if body["files"], err = s.upload(path); err != nil {
 			return err
 		}
-		sum := sha256.Sum256(blob)
-		body["files"] = map[string]string{"tiny.gguf": "sha256:" + hex.EncodeToString(sum[:])}
 	}
 	if err := s.call(http.MethodPost, "/api/create", body, nil); err != nil {
 		return fmt.Errorf("create model %s: %w", name, err)
 	}
 	return nil
+}
+
+// upload puts the weights at path on the server as a blob and returns the
+// "files" of a create request that uses them.
+func (s *Server) upload(path string) (map[string]string, error) {
+	blob, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(blob)
+	digest := "sha256:" + hex.EncodeToString(sum[:])
+	if err := s.send(http.MethodPost, "/api/blobs/"+digest, blob, nil); err != nil {
+		return nil, fmt.Errorf("upload %s: %w", filepath.Base(path), err)
+	}
+	return map[string]string{"tiny.gguf": digest}, nil
 }
 
 func (s *Server) call(method, path string, in, out any) error {
@@ -365,6 +371,11 @@ func (s *Server) call(method, path string, in, out any) error {
 		}
 		body = b
 	}
+	return s.send(method, path, body, out)
+}
+
+// send makes one request and decodes a 2xx answer into out (when set).
+func (s *Server) send(method, path string, body []byte, out any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, s.URL+path, bytes.NewReader(body))
@@ -382,23 +393,6 @@ func (s *Server) call(method, path string, in, out any) error {
 	}
 	if out != nil {
 		return json.Unmarshal(b, out)
-	}
-	return nil
-}
-
-func (s *Server) raw(method, path string, body []byte) error {
-	req, err := http.NewRequest(method, s.URL+path, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(string(b)))
 	}
 	return nil
 }
