@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/agentd/agentd/internal/ollamatest"
 )
 
 var agentdBin string
@@ -32,9 +34,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build agentd: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	// ollamatest.Main also stops the shared real Ollama after the tests.
+	ollamatest.Main(testRun(func() int { defer os.RemoveAll(dir); return m.Run() }))
 }
 
 func freePort(t *testing.T) string {
