@@ -94,8 +94,14 @@ func (r fallbackResult) Render(w io.Writer, price string) {
 	fmt.Fprintln(w, "## Remote fallback cost: local-first with escalation vs remote-only")
 	fmt.Fprintf(w, "requests %d (done %d), escalated to the remote planner %d (%.0f%%), remote requests %d, bytes sent %d\n",
 		r.Requests, r.Done, r.Escalated, 100*float64(r.Escalated)/float64(max(r.Requests, 1)), r.RemoteRequests, r.RemoteBytesOut)
-	fmt.Fprintf(w, "cost at %s table prices: local-first $%.5f vs remote-only $%.5f: %.1f%% less (target ≥90%%: %s)\n\n",
-		price, r.LocalFirstUSD, r.RemoteOnlyUSD, 100*r.Reduction(), metOrNot(r.Reduction() >= 0.9))
+	// A saving counts only when every local-first run ended done: a run
+	// that failed cheaply saved nothing.
+	lost := ""
+	if r.Done < r.Requests {
+		lost = fmt.Sprintf("; %d of %d local-first runs did not end done, so the saving does not count", r.Requests-r.Done, r.Requests)
+	}
+	fmt.Fprintf(w, "cost at %s table prices: local-first $%.5f vs remote-only $%.5f: %.1f%% less (target ≥90%%: %s%s)\n\n",
+		price, r.LocalFirstUSD, r.RemoteOnlyUSD, 100*r.Reduction(), metOrNot(r.Reduction() >= 0.9 && r.Done == r.Requests), lost)
 }
 
 func metOrNot(ok bool) string {

@@ -50,3 +50,19 @@ func TestFallbackBenchEscalatesHardRequestsOnlyAndSendsNoToolResults(t *testing.
 		t.Errorf("render:\n%s", buf.String())
 	}
 }
+
+// A saving made by runs that failed is no saving.
+func TestFallbackRenderFailedRunsWinNothing(t *testing.T) {
+	r := fallbackResult{Requests: 4, Done: 3, LocalFirstUSD: 0.001, RemoteOnlyUSD: 1}
+	var buf bytes.Buffer
+	r.Render(&buf, "m")
+	if out := buf.String(); !strings.Contains(out, "NOT met") || !strings.Contains(out, "1 of 4 local-first runs did not end done") {
+		t.Errorf("report claims a saving from failed runs:\n%s", out)
+	}
+	r.Done = 4
+	buf.Reset()
+	r.Render(&buf, "m")
+	if out := buf.String(); strings.Contains(out, "NOT met") {
+		t.Errorf("every run done and 99.9%% less, yet:\n%s", out)
+	}
+}
