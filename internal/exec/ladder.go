@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/agentd/agentd/internal/events"
@@ -301,10 +302,13 @@ func (x *runExec) callTool(ctx context.Context, st *run.Step, tool Tool, args ma
 		if ctx.Err() != nil {
 			return out, err
 		}
-		if x.e.d.IsTransient(err) {
-			return out, &stepError{class: ClassTransient, err: fmt.Errorf("tool %s: %w", name, err)}
+		if !strings.HasPrefix(err.Error(), "tool "+name) { // tools may name themselves already
+			err = fmt.Errorf("tool %s: %w", name, err)
 		}
-		return out, &stepError{class: ClassTool, err: fmt.Errorf("tool %s: %w", name, err)}
+		if x.e.d.IsTransient(err) {
+			return out, &stepError{class: ClassTransient, err: err}
+		}
+		return out, &stepError{class: ClassTool, err: err}
 	}
 	return out, nil
 }

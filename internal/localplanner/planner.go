@@ -258,13 +258,15 @@ func (p *Planner) converse(ctx context.Context, req Request, prompt Prompt, purp
 			// The same prompt at the same sampling breaks off the same
 			// way: ask again with other sampling.
 			regen++
-			res.Errors = append(res.Errors, fmt.Sprintf("call %d: the reply broke off before it was finished (the model repeated itself until Ollama stopped it); asking again with other sampling", res.Attempts))
+			res.Errors = append(res.Errors, fmt.Sprintf("call %d: the reply broke off before it was finished (the model repeated itself until Ollama stopped it)%s", res.Attempts,
+				then(res.Attempts < maxCalls, "; asking again with other sampling")))
 			log.Info("planner reply broke off", "call", res.Attempts)
 			continue
 		}
 		if resp.DoneReason == DoneLength {
 			next := min(numPredict*2, maxNumPredict)
-			res.Errors = append(res.Errors, fmt.Sprintf("call %d: reply cut short at %d output tokens; asking again with %d", res.Attempts, numPredict, next))
+			res.Errors = append(res.Errors, fmt.Sprintf("call %d: reply cut short at %d output tokens%s", res.Attempts, numPredict,
+				then(res.Attempts < maxCalls, fmt.Sprintf("; asking again with %d", next))))
 			log.Info("planner reply truncated", "num_predict", numPredict, "next", next)
 			numPredict = next
 			continue
@@ -288,6 +290,15 @@ func (p *Planner) converse(ctx context.Context, req Request, prompt Prompt, purp
 		call = PurposeRepair
 	}
 	return nil, &PlanError{Attempts: res.Attempts, Errors: res.Errors, Result: res}
+}
+
+// then is s when cond holds: the "what happens next" of a message that is
+// also the last word when no call is left.
+func then(cond bool, s string) string {
+	if cond {
+		return s
+	}
+	return ""
 }
 
 func parseAndCheck(content string, check func(*plan.Plan) []plan.Error) (*plan.Plan, []string) {
