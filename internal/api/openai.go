@@ -180,6 +180,9 @@ func (rt *routes) chatCompletions(w http.ResponseWriter, r *http.Request) {
 			"messages hold no user message with text; the last user message is agentd's request")
 		return
 	}
+	// Progress comes from the run's events from its submission on: events
+	// published before the stream subscribes are replayed, not lost.
+	since := rt.d.Events.LastSeq()
 	rn, err := rt.d.Engine.Submit(r.Context(), SubmitRequest{Request: request, Workflow: wf, Planner: "auto", Source: "openai"})
 	if err != nil {
 		rt.openAIEngineError(w, err)
@@ -216,7 +219,7 @@ func (rt *routes) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	rt.streamCompletion(w, r, req, rn, id, created)
+	rt.streamCompletion(w, r, req, rn, id, created, since)
 }
 
 // answerOf is a finished run's answer; a run with none answers an error.
@@ -273,7 +276,8 @@ const streamChunkRunes = 48
 // idle timeouts from closing the stream, and a person with curl sees the
 // steps progress); the answer is streamed in chunks once ready, because
 // agentd's answer is synthesized at the end, not token by token.
-func (rt *routes) streamCompletion(w http.ResponseWriter, r *http.Request, req chatRequest, rn *run.Run, id string, created int64) {
+// since is the event sequence before the run was submitted.
+func (rt *routes) streamCompletion(w http.ResponseWriter, r *http.Request, req chatRequest, rn *run.Run, id string, created int64, since int64) {
 	fl, _ := w.(http.Flusher)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -304,7 +308,7 @@ func (rt *routes) streamCompletion(w http.ResponseWriter, r *http.Request, req c
 
 	// Progress comments come from the run's step events.
 	var progress <-chan events.Event
-	if _, sub, err := rt.d.Events.Subscribe(r.Context(), rt.d.Events.LastSeq(), 64, func(e events.Event) bool {
+	if _, sub, err := rt.d.Events.Subscribe(r.Context(), since, 64, func(e events.Event) bool {
 		return e.RunID == rn.ID && (e.Type == events.StepStatus || e.Type == events.RunStatus)
 	}); err == nil {
 		defer sub.Close()

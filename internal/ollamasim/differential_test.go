@@ -99,7 +99,7 @@ func differentialConfig() ollamasim.Config {
 	model := func(name string, caps ...string) ollamasim.Model {
 		return ollamasim.Model{Name: name, Size: 442_602, ParameterSize: "109K", QuantizationLevel: "unknown",
 			Family: "llama", ContextLength: 2048, EmbeddingLength: 64, Capabilities: caps,
-			PrefillTPS: 5000, DecodeTPS: 1000}
+			PrefillTPS: 5000, DecodeTPS: 1000, Parameters: ollamatest.ShowParameters()}
 	}
 	return ollamasim.Config{
 		Models: []ollamasim.Model{

@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -322,6 +323,21 @@ func (s *Server) ensureModels() error {
 // tests running beside it on a small machine, making a millisecond call
 // take tens of seconds.
 var testParameters = map[string]any{"num_thread": 1}
+
+// ShowParameters is what /api/show reports as the test models'
+// "parameters", in Ollama's layout (a simulator serving them says the same).
+func ShowParameters() string {
+	keys := make([]string, 0, len(testParameters))
+	for k := range testParameters {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	lines := make([]string, len(keys))
+	for i, k := range keys {
+		lines[i] = fmt.Sprintf("%-30s %v", k, testParameters[k])
+	}
+	return strings.Join(lines, "\n")
+}
 
 // Create makes a model from the tiny weights' blob with /api/create; spec
 // holds the request's other fields (files, template, parameters, system).
