@@ -12,8 +12,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -92,6 +94,10 @@ func realConfig(t *testing.T, ollamaURL string) *config.Config {
 		URL: api.URL + "/stock?sku={sku}", Idempotent: true, ArgsSchema: map[string]any{"type": "object",
 			"properties": map[string]any{"sku": map[string]any{"type": "string", "pattern": "^[A-Z]-\\d+$", "maxLength": 5000}},
 			"required":   []any{"sku"}}}}
+	cfg.Tools.Command = []config.CommandToolConfig{{Name: "echo_args", Description: "Echoes its arguments.",
+		Argv: []string{echoTool(t), "echo"}, Idempotent: true, ArgsSchema: map[string]any{"type": "object",
+			"properties": map[string]any{"text": map[string]any{"type": "string", "maxLength": 9000, "pattern": "^\\S+$"}},
+			"required":   []any{"text"}}}}
 	cfg.Tools.Approval = map[string]string{"stock_api": "required"}
 	step := func(id, tool string, args map[string]any) config.WorkflowStep {
 		return config.WorkflowStep{ID: id, Tool: tool, Args: args}
@@ -104,6 +110,7 @@ func realConfig(t *testing.T, ollamaURL string) *config.Config {
 			step("note", "read_file", map[string]any{"path": "note.txt"}),
 			step("docs", "search_docs", map[string]any{"query": "bay 3 pump service"}),
 			step("rows", "sqlite_query", map[string]any{"sql": "SELECT sku, qty FROM stock ORDER BY sku"}),
+			step("echo", "echo_args", map[string]any{"text": "bay-3"}),
 		}},
 		{Name: "native_tools", Description: "A task step with native tool calls.", Steps: []config.WorkflowStep{
 			{ID: "t", Task: "Compute 17 times 3 with the calculator.", Tools: []string{"calc"}, Tier: "fast"}}},
@@ -115,6 +122,34 @@ func realConfig(t *testing.T, ollamaURL string) *config.Config {
 			step("x", "calc", map[string]any{"expression": "1+1"})}},
 	}
 	return cfg
+}
+
+var (
+	echoToolOnce sync.Once
+	echoToolPath string
+	echoToolErr  error
+)
+
+// echoTool builds the command tools' test child (internal/tools/testdata)
+// once per test binary: a config command tool is a real child process.
+func echoTool(t *testing.T) string {
+	t.Helper()
+	echoToolOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "agentd-echotool-")
+		if err != nil {
+			echoToolErr = err
+			return
+		}
+		echoToolPath = filepath.Join(dir, "echotool")
+		out, err := osexec.Command("go", "build", "-o", echoToolPath, "../tools/testdata/echotool").CombinedOutput()
+		if err != nil {
+			echoToolErr = fmt.Errorf("build echotool: %v\n%s", err, out)
+		}
+	})
+	if echoToolErr != nil {
+		t.Fatal(echoToolErr)
+	}
+	return echoToolPath
 }
 
 func startReal(t *testing.T, srv *ollamatest.Server, cfg *config.Config) *realAgent {
@@ -334,6 +369,9 @@ func TestRealEveryPath(t *testing.T) {
 		}
 		if s.StepID == "rows" && !strings.Contains(s.Output, "W-100") {
 			t.Errorf("sqlite_query output %q", s.Output)
+		}
+		if s.StepID == "echo" && !strings.Contains(s.Output, "bay-3") {
+			t.Errorf("the command tool's output %q", s.Output)
 		}
 	}
 	a.noGrammarFailures()
