@@ -175,11 +175,14 @@ func TestRealServerKilledMidStream(t *testing.T) {
 	c, _ := realClient(t, srv.URL, WithBackoff(func(int) time.Duration { return 10 * time.Millisecond }))
 	killed := make(chan struct{})
 	var chunks int
-	_, err := c.Chat(t.Context(), Request{Model: ollamatest.Plain, Messages: userMsg("x"), NumPredict: 200000,
+	// The grammar holds the reply open for 900 characters at least (the
+	// model cannot stop early), and the kill comes at its first chunk.
+	_, err := c.Chat(t.Context(), Request{Model: ollamatest.Plain, Messages: userMsg("x"), NumPredict: 4000,
+		Format:  json.RawMessage(`{"type":"object","properties":{"story":{"type":"string","minLength":900}},"required":["story"]}`),
 		Options: map[string]any{"temperature": 1.0, "seed": 5, "repeat_penalty": 1.5},
 		OnChunk: func(api.ChatResponse) error {
 			chunks++
-			if chunks == 5 {
+			if chunks == 1 {
 				srv.Kill()
 				close(killed)
 			}
