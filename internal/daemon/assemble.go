@@ -12,6 +12,7 @@ import (
 	"github.com/agentd/agentd/internal/fallback"
 	"github.com/agentd/agentd/internal/llm"
 	"github.com/agentd/agentd/internal/localplanner"
+	"github.com/agentd/agentd/internal/planning"
 	"github.com/agentd/agentd/internal/run"
 	"github.com/agentd/agentd/internal/tools"
 	"github.com/agentd/agentd/internal/vram"
@@ -62,17 +63,18 @@ func (d *Daemon) buildAgent(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("workflows: %w", err)
 	}
-	var gate localplanner.RemoteGate = localplanner.NoRemote{}
 	if cfg.Fallback.Enabled {
 		d.Gate, err = fallback.NewGate(ctx, fallback.GateOptions{Config: cfg.Fallback, Store: d.Store, Logger: d.log,
 			Publisher: fallback.PublisherFunc(func(t, r string, data any) { d.Bus.Publish(t, r, data) })})
 		if err != nil {
 			return fmt.Errorf("remote fallback: %w", err)
 		}
-		gate = remoteGate{d.Gate}
 	}
-	router := localplanner.NewRouter(cfg.Planner, catalog, templates, d.Store, gate, d.log)
-	planner := &planService{cfg: cfg, router: router, templates: templates, local: local, catalog: catalog, gate: d.Gate, log: d.log, prefetch: d.prefetch}
+	po := planning.Options{Templates: templates, Local: local, Catalog: catalog, Gate: d.Gate, History: d.Store, Log: d.log}
+	if d.prefetch != nil {
+		po.OnDraft = d.prefetch.draftObserver
+	}
+	planner := planning.New(cfg, po)
 
 	d.Engine = exec.New(exec.Config{Executor: cfg.Executor, MaxSteps: cfg.Planner.MaxSteps, Workflows: cfg.Workflows}, exec.Deps{
 		Store: d.Store, Planner: planner, Chat: execChat{c: d.LLM, recorder: d.recorder}, Models: exec.ModelsFromConfig(cfg.Models),

@@ -88,6 +88,17 @@ func TestEndToEndOnSimulator(t *testing.T) {
 // directory and a free loopback port.
 func startOnSimulator(t *testing.T, ctx context.Context, simCfg ollamasim.Config, opts Options) *Daemon {
 	t.Helper()
+	return startOnSimulatorOpts(t, ctx, simCfg, opts, nil)
+}
+
+// startOnSimulatorWith is startOnSimulator with the config edited first.
+func startOnSimulatorWith(t *testing.T, ctx context.Context, simCfg ollamasim.Config, edit func(*config.Config)) *Daemon {
+	t.Helper()
+	return startOnSimulatorOpts(t, ctx, simCfg, Options{}, edit)
+}
+
+func startOnSimulatorOpts(t *testing.T, ctx context.Context, simCfg ollamasim.Config, opts Options, edit func(*config.Config)) *Daemon {
+	t.Helper()
 	simCfg.Logger = slog.New(slog.DiscardHandler)
 	url, err := ollamasim.New(simCfg).Start(ctx)
 	if err != nil {
@@ -97,6 +108,9 @@ func startOnSimulator(t *testing.T, ctx context.Context, simCfg ollamasim.Config
 	cfg.Storage.StateDir = t.TempDir()
 	cfg.VRAM.Probe = "none"
 	cfg.Ollama.Endpoints = []config.EndpointConfig{{Name: "sim", URL: url, ParallelSlots: 4, MaxQueue: 64}}
+	if edit != nil {
+		edit(cfg)
+	}
 	if opts.Listener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}

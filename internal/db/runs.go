@@ -59,11 +59,13 @@ func UpdateRunTx(ctx context.Context, tx *sql.Tx, now time.Time, r *run.Run) err
 	if meta == "" {
 		meta = "{}"
 	}
+	// sensitive only ever turns on: planning may find a run sensitive (its
+	// workflow is), nothing may make a sensitive run less so.
 	res, err := tx.ExecContext(ctx, `UPDATE runs SET updated_at=?, started_at=?, finished_at=?, status=?, workflow=?,
-		route=?, route_reasons=?, degraded=?, answer=?, error=?, error_count=?, deadline_at=?, cost_usd=?, energy_wh=?,
+		route=?, route_reasons=?, degraded=?, sensitive=(sensitive OR ?), answer=?, error=?, error_count=?, deadline_at=?, cost_usd=?, energy_wh=?,
 		remote_only_usd=?, est_cost_usd=?, est_duration_ms=?, meta=? WHERE id=?`,
 		ms(r.UpdatedAt), msPtr(r.StartedAt), msPtr(r.FinishedAt), string(r.Status), r.Workflow, r.Route, string(reasons),
-		r.Degraded, r.Answer, r.Error, r.ErrorCount, msPtr(r.DeadlineAt), r.CostUSD, r.EnergyWh, r.RemoteOnlyUSD,
+		r.Degraded, r.Sensitive, r.Answer, r.Error, r.ErrorCount, msPtr(r.DeadlineAt), r.CostUSD, r.EnergyWh, r.RemoteOnlyUSD,
 		r.EstCostUSD, r.EstDurationMS, meta, r.ID)
 	if err != nil {
 		return fmt.Errorf("update run %s: %w", r.ID, err)

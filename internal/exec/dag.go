@@ -236,6 +236,20 @@ func (x *runExec) loadOrPlan(ctx context.Context) error {
 	m := x.meta()
 	res, err := x.e.d.Planner.Plan(ctx, PlanRequest{RunID: x.r.ID, Request: x.r.Request, Workflow: x.r.Workflow,
 		Params: m.Params, Planner: x.r.Planner, Sensitive: x.r.Sensitive})
+	// What planning decided is the run's, whether or not a plan came of
+	// it: where it was routed and why, whether it is sensitive (narrowing
+	// only: a sensitive workflow makes the run so for every later rung)
+	// and whether it ran degraded.
+	x.mu.Lock()
+	x.r.Sensitive = x.r.Sensitive || res.Sensitive
+	if res.Route != "" {
+		x.r.Route = res.Route
+	}
+	if len(res.Reasons) > 0 {
+		x.r.RouteReasons = res.Reasons
+	}
+	x.r.Degraded = x.r.Degraded || res.Degraded
+	x.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("plan: %w", err)
 	}
@@ -253,7 +267,6 @@ func (x *runExec) loadOrPlan(ctx context.Context) error {
 		return fmt.Errorf("plan: %w", err)
 	}
 	x.mu.Lock()
-	x.r.Route, x.r.RouteReasons, x.r.Degraded = res.Route, res.Reasons, x.r.Degraded || res.Degraded
 	x.r.CostUSD += res.CostUSD
 	x.mu.Unlock()
 	return x.applyPlan(res, nil)

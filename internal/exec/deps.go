@@ -70,6 +70,10 @@ type PlanResult struct {
 	Attempts int
 	Errors   []string // validation errors met on the way
 	Degraded bool
+	// Sensitive is true when planning found the run sensitive (its
+	// workflow is): the run is recorded so, and nothing about it leaves
+	// the machine on any later path. It can only narrow.
+	Sensitive bool
 	// Mode "scratchpad" hands the run to the scratchpad loop instead.
 	Mode string
 	// CostUSD of the planning calls, added to the run.

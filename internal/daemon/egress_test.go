@@ -1,0 +1,120 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agentd/agentd/internal/config"
+	"github.com/agentd/agentd/internal/exec"
+	"github.com/agentd/agentd/internal/ollamasim"
+	"github.com/agentd/agentd/internal/run"
+)
+
+// recordingRemote is an OpenAI-compatible remote planner on 127.0.0.1 that
+// records every request it receives and answers with a valid plan.
+type recordingRemote struct {
+	mu     sync.Mutex
+	bodies []string
+}
+
+func (f *recordingRemote) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	f.mu.Lock()
+	f.bodies = append(f.bodies, string(body))
+	f.mu.Unlock()
+	plan := `{"goal":"sum","steps":[{"id":"sum","tool":"calc","args":{"expression":"1+1"}}],"answer":"Report ${sum}"}`
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"id": "x", "object": "chat.completion", "model": "gpt-4.1-mini",
+		"choices": []any{map[string]any{"index": 0, "finish_reason": "stop",
+			"message": map[string]any{"role": "assistant", "content": plan}}},
+		"usage": map[string]any{"prompt_tokens": 100, "completion_tokens": 30}})
+}
+
+func (f *recordingRemote) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.bodies)
+}
+
+// TestEgressPolicyHolds: through the engine of the whole daemon, with a
+// local planner that never produces a valid plan (so every run is a
+// candidate for escalation) and a remote that records every byte: the
+// operator's planner.mode = "local" holds against a request that asks for
+// the remote planner, and a run of a sensitive workflow never goes remote
+// and is recorded sensitive. The control case escalates, so the zeros mean
+// something.
+func TestEgressPolicyHolds(t *testing.T) {
+	tests := []struct {
+		name       string
+		mode       string
+		req        exec.SubmitRequest
+		wantRemote int
+		sensitive  bool
+		reason     string
+	}{
+		{"control: an ordinary request escalates", "auto", exec.SubmitRequest{Request: "add one and one"}, 1, false, "escalating"},
+		{"planner.mode local holds against a request for remote", "local",
+			exec.SubmitRequest{Request: "add one and one", Planner: "remote"}, 0, false, `planner.mode = "local"`},
+		{"a sensitive workflow stays local when its template cannot be filled", "auto",
+			exec.SubmitRequest{Request: "patient chart lookup please"}, 0, true, "sensitive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			remote := &recordingRemote{}
+			srv := httptest.NewServer(remote)
+			defer srv.Close()
+			t.Setenv("AGENTD_TEST_REMOTE_KEY", "sk-test-not-a-real-key")
+			d := startOnSimulatorWith(t, ctx, ollamasim.Config{Seed: 1, Script: ollamasim.NewRules(
+				// The planner (and the parameter extraction) never give
+				// anything valid.
+				ollamasim.Rule{Format: ollamasim.Present, Replies: []ollamasim.Reply{{Content: `{"nonsense": true}`}}},
+			)}, func(cfg *config.Config) {
+				cfg.Planner.Mode = tt.mode
+				cfg.Planner.RepairAttempts = 0
+				cfg.Fallback.Enabled = true
+				cfg.Fallback.Provider = "openai"
+				cfg.Fallback.BaseURL = srv.URL + "/v1"
+				cfg.Fallback.APIKeyEnv = "AGENTD_TEST_REMOTE_KEY"
+				cfg.Workflows = []config.WorkflowConfig{{Name: "chart", Description: "Look up a patient's chart.",
+					Keywords: []string{"patient chart"}, Sensitive: true,
+					Params: map[string]any{"type": "object", "properties": map[string]any{"patient_id": map[string]any{"type": "string", "pattern": "^P[0-9]{6}$"}},
+						"required": []any{"patient_id"}},
+					Steps: []config.WorkflowStep{{ID: "sum", Tool: "calc", Args: map[string]any{"expression": "{{patient_id}}"}}}}}
+			})
+			go func() { _ = d.Run(ctx) }()
+			tt.req.Source = "api"
+			r, err := d.Engine.Submit(ctx, tt.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.Engine.Wait(ctx, r.ID); err != nil {
+				t.Fatal(err)
+			}
+			got, err := d.Store.GetRun(ctx, r.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := remote.count(); n != tt.wantRemote {
+				t.Errorf("remote received %d requests, want %d (run %s: %s; reasons %q)", n, tt.wantRemote, got.Status, got.Error, got.RouteReasons)
+			}
+			if got.Sensitive != tt.sensitive {
+				t.Errorf("run recorded sensitive = %v, want %v", got.Sensitive, tt.sensitive)
+			}
+			if all := strings.Join(got.RouteReasons, "; "); !strings.Contains(all, tt.reason) {
+				t.Errorf("reasons %q do not say %q", all, tt.reason)
+			}
+			if tt.wantRemote == 0 && got.Status == run.Done {
+				t.Errorf("run done without a valid local plan and without the remote")
+			}
+		})
+	}
+}

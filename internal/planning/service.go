@@ -1,0 +1,304 @@
+package planning
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/agentd/agentd/internal/config"
+	"github.com/agentd/agentd/internal/exec"
+	"github.com/agentd/agentd/internal/fallback"
+	"github.com/agentd/agentd/internal/localplanner"
+	"github.com/agentd/agentd/internal/plan"
+)
+
+// Service is the executor's Planner: the router picks template, local or
+// remote; the local planner and the remote gate make the plan; a failed
+// local plan escalates to the remote when the egress policy, budget and
+// link allow, and a refused remote call falls back to local, marking the
+// run degraded. Every remote question goes through Policy.Decide first.
+type Service struct {
+	cfg       *config.Config
+	policy    Policy
+	router    *localplanner.Router
+	templates *localplanner.Templates
+	local     *localplanner.Planner
+	catalog   localplanner.Catalog
+	gate      *fallback.Gate // nil when fallback is disabled
+	log       *slog.Logger
+	// onDraft, when set, watches the plan as it streams (the daemon's
+	// prefetcher of tool steps).
+	onDraft func(runID string) func(soFar string)
+}
+
+var _ exec.Planner = (*Service)(nil)
+
+// Options are what New needs beside the config.
+type Options struct {
+	Templates *localplanner.Templates
+	Local     *localplanner.Planner
+	Catalog   localplanner.Catalog
+	Gate      *fallback.Gate // nil: remote fallback disabled
+	// History tells the router how often similar requests failed locally.
+	History localplanner.History
+	Log     *slog.Logger
+	OnDraft func(runID string) func(soFar string)
+}
+
+// New returns the planning service for cfg.
+func New(cfg *config.Config, o Options) *Service {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{cfg: cfg, policy: PolicyFrom(cfg), templates: o.Templates, local: o.Local,
+		catalog: o.Catalog, gate: o.Gate, log: log.With("component", "planning"), onDraft: o.OnDraft}
+	// The router asks the remote question through the service, so the
+	// egress policy is consulted there too.
+	s.router = localplanner.NewRouter(cfg.Planner, o.Catalog, o.Templates, o.History, routerGate{s}, log)
+	return s
+}
+
+// routerGate is the router's view of the remote planner: the egress policy
+// for a routing decision, then budget and link (the fallback gate).
+type routerGate struct{ s *Service }
+
+func (r routerGate) AllowRemote(ctx context.Context, req localplanner.Request) (bool, string) {
+	// The router has already kept sensitive workflows and workflows with
+	// planner = "local" away from here; the policy is asked all the same.
+	e := r.s.policy.Decide(Ask{Purpose: PurposeRoute, RequestPlanner: req.Planner, RequestSensitive: req.Sensitive})
+	if !e.Allowed {
+		return false, strings.Join(e.Reasons, "; ")
+	}
+	if r.s.gate == nil {
+		return false, "remote fallback is not configured"
+	}
+	return r.s.gate.AllowRemote(ctx, fallback.PlanRequest{RunID: req.RunID, Purpose: "plan", UserRequest: req.Text, Sensitive: req.Sensitive})
+}
+
+func fromLocal(res *localplanner.Result, source, route string, reasons []string) exec.PlanResult {
+	return exec.PlanResult{Plan: res.Plan, Source: source, Route: route, Reasons: reasons,
+		Attempts: res.Attempts, Errors: res.Errors}
+}
+
+func (s *Service) Plan(ctx context.Context, req exec.PlanRequest) (exec.PlanResult, error) {
+	lreq := localplanner.Request{Text: req.Request, RunID: req.RunID, Planner: req.Planner, Sensitive: req.Sensitive}
+	if req.Workflow != "" && s.templates != nil {
+		wf, ok := s.workflow(req.Workflow)
+		sensitive := req.Sensitive || (ok && wf.Sensitive)
+		if ok && wf.Mode == exec.ModeScratchpad {
+			return exec.PlanResult{Mode: exec.ModeScratchpad, Route: string(localplanner.RouteScratchpad), Sensitive: sensitive,
+				Reasons: []string{"workflow " + wf.Name + " runs in scratchpad mode"}}, nil
+		}
+		res, err := s.templates.Plan(ctx, lreq, req.Workflow)
+		if err == nil {
+			out := fromLocal(res, "template", string(localplanner.RouteTemplate), []string{"workflow " + req.Workflow + " requested"})
+			out.Sensitive = sensitive
+			return out, nil
+		}
+		return exec.PlanResult{Sensitive: sensitive}, fmt.Errorf("workflow %s: %w", req.Workflow, err)
+	}
+	d, err := s.router.Route(ctx, lreq)
+	if err != nil {
+		return exec.PlanResult{Sensitive: d.Sensitive}, fmt.Errorf("route: %w", err)
+	}
+	// A matched workflow's flags are the run's from here on: a sensitive
+	// workflow makes the run sensitive, on every path below.
+	wf := s.workflowFor(d.Workflow)
+	req.Sensitive = req.Sensitive || d.Sensitive
+	lreq.Sensitive = req.Sensitive
+	reasons := append(d.Reasons, "fingerprint "+d.Fingerprint)
+	result := func(r exec.PlanResult) exec.PlanResult {
+		r.Sensitive = req.Sensitive
+		return r
+	}
+	switch d.Route {
+	case localplanner.RouteScratchpad:
+		return result(exec.PlanResult{Mode: exec.ModeScratchpad, Route: string(d.Route), Reasons: reasons}), nil
+	case localplanner.RouteTemplate:
+		res, err := s.templates.Plan(ctx, lreq, d.Workflow)
+		if err == nil {
+			return result(fromLocal(res, "template", string(d.Route), reasons)), nil
+		}
+		reasons = append(reasons, fmt.Sprintf("template %s could not be used (%v): planning with the %s planner", d.Workflow, err, d.Planner))
+	}
+	degraded := false
+	var localErrs []string
+	if d.Planner == localplanner.RouteRemote {
+		// The router asked the policy already (RemoteGate); ask again at
+		// the call, so no path reaches the remote planner without it.
+		e := s.policy.Decide(Ask{Purpose: PurposeRoute, RequestPlanner: req.Planner, RequestSensitive: req.Sensitive, Workflow: wf})
+		var p *plan.Plan
+		var usage fallback.PlanUsage
+		err := errors.New(strings.Join(e.Reasons, "; "))
+		if e.Allowed {
+			p, usage, err = s.remotePlan(ctx, req.RunID, req.Request, req.Sensitive, "plan", "", nil)
+		}
+		if err == nil {
+			return result(exec.PlanResult{Plan: p, Source: "remote", Route: "remote", Reasons: reasons, Model: usage.Model,
+				Attempts: 1, CostUSD: usage.CostUSD}), nil
+		}
+		degraded = errors.Is(err, fallback.ErrCapReached)
+		reasons = append(reasons, fmt.Sprintf("remote planner not used (%v): planning locally", err))
+	}
+	if s.onDraft != nil {
+		lreq.OnDraft = s.onDraft(req.RunID)
+	}
+	res, err := s.local.Plan(ctx, lreq)
+	if err == nil {
+		out := fromLocal(res, "local", "local", reasons)
+		out.Degraded = degraded
+		return result(out), nil
+	}
+	var pe *localplanner.PlanError
+	if errors.As(err, &pe) && pe.Result != nil {
+		localErrs = pe.Result.Errors
+	}
+	// The local planner could not make a valid plan: escalate if allowed.
+	if ok, why := s.remoteAllowed(ctx, req.RunID, req.Request, req.Sensitive, req.Planner, wf, PurposeEscalate); ok {
+		reasons = append(reasons, fmt.Sprintf("local planner failed (%v): escalating to the remote planner", err))
+		p, usage, rerr := s.remotePlan(ctx, req.RunID, req.Request, req.Sensitive, "plan", "", localErrs)
+		if rerr == nil {
+			return result(exec.PlanResult{Plan: p, Source: "remote", Route: "remote", Reasons: reasons, Model: usage.Model,
+				Attempts: 1, Errors: localErrs, CostUSD: usage.CostUSD}), nil
+		}
+		err = fmt.Errorf("%w; remote planner: %v", err, rerr)
+		degraded = degraded || errors.Is(rerr, fallback.ErrCapReached)
+	} else {
+		reasons = append(reasons, "local planner failed; not escalating: "+why)
+	}
+	return result(exec.PlanResult{Route: "local", Reasons: reasons, Errors: localErrs, Degraded: degraded}), err
+}
+
+// workflowFor is the named workflow's config, nil for none.
+func (s *Service) workflowFor(name string) *config.WorkflowConfig {
+	if name == "" {
+		return nil
+	}
+	if w, ok := s.workflow(name); ok {
+		return &w
+	}
+	return nil
+}
+
+func (s *Service) workflow(name string) (config.WorkflowConfig, bool) {
+	for _, w := range s.cfg.Workflows {
+		if w.Name == name {
+			return w, true
+		}
+	}
+	return config.WorkflowConfig{}, false
+}
+
+func (s *Service) Replan(ctx context.Context, req exec.ReplanRequest) (exec.PlanResult, error) {
+	lreq := localplanner.Request{Text: req.Request, RunID: req.RunID, Sensitive: req.Sensitive}
+	var cause error = errors.New("step failed")
+	var failed plan.Step
+	if len(req.Failed) > 0 {
+		cause = errors.New(req.Failed[0].Error)
+		if req.Plan != nil {
+			failed, _ = req.Plan.Step(req.Failed[0].ID)
+		}
+		if failed.ID == "" {
+			failed.ID = req.Failed[0].ID
+		}
+	}
+	if req.Remote {
+		wf := s.workflowFor(req.Workflow)
+		if ok, why := s.remoteAllowed(ctx, req.RunID, req.Request, req.Sensitive, "", wf, PurposeReplan); !ok {
+			return exec.PlanResult{}, fmt.Errorf("%w: %s", fallback.ErrDisabled, why)
+		}
+		done := make([]string, 0, len(req.Completed))
+		for id := range req.Completed {
+			done = append(done, id)
+		}
+		// Only step ids leave the machine, never their results.
+		note := fmt.Sprintf("\n\nSteps already done (their results stay local; you may depend on these ids): %s. Step %q failed; plan the remaining work only, with new step ids.",
+			strings.Join(done, ", "), failed.ID)
+		p, usage, err := s.remotePlanWith(ctx, req.RunID, req.Request+note, req.Sensitive, "replan", done)
+		if err != nil {
+			return exec.PlanResult{}, err
+		}
+		return exec.PlanResult{Plan: p, Source: "replan_remote", Route: "remote", Model: usage.Model, Attempts: 1, CostUSD: usage.CostUSD}, nil
+	}
+	completed := make(map[string]json.RawMessage, len(req.Completed))
+	for id, out := range req.Completed {
+		if json.Valid([]byte(out)) {
+			completed[id] = json.RawMessage(out)
+		} else {
+			b, _ := json.Marshal(out)
+			completed[id] = b
+		}
+	}
+	res, err := s.local.Replan(ctx, lreq, req.Plan, completed, failed, cause)
+	if err != nil {
+		return exec.PlanResult{}, err
+	}
+	return fromLocal(res, "replan_local", "local", nil), nil
+}
+
+// remoteAllowed asks the egress policy, then the gate (budget, link).
+func (s *Service) remoteAllowed(ctx context.Context, runID, text string, sensitive bool, planner string, wf *config.WorkflowConfig, purpose string) (bool, string) {
+	e := s.policy.Decide(Ask{Purpose: purpose, RequestPlanner: planner, RequestSensitive: sensitive, Workflow: wf})
+	if !e.Allowed {
+		return false, strings.Join(e.Reasons, "; ")
+	}
+	if s.gate == nil {
+		return false, "remote fallback is not configured"
+	}
+	return s.gate.AllowRemote(ctx, fallback.PlanRequest{RunID: runID, Purpose: "plan", UserRequest: text, Sensitive: sensitive})
+}
+
+func (s *Service) remotePlan(ctx context.Context, runID, text string, sensitive bool, purpose, localPlan string, localErrs []string) (*plan.Plan, fallback.PlanUsage, error) {
+	if s.gate == nil {
+		return nil, fallback.PlanUsage{}, fallback.ErrDisabled
+	}
+	return s.remoteCall(ctx, fallback.PlanRequest{RunID: runID, Purpose: purpose, UserRequest: text, Sensitive: sensitive,
+		LocalPlan: localPlan, LocalErrors: localErrs}, nil)
+}
+
+func (s *Service) remotePlanWith(ctx context.Context, runID, text string, sensitive bool, purpose string, completed []string) (*plan.Plan, fallback.PlanUsage, error) {
+	return s.remoteCall(ctx, fallback.PlanRequest{RunID: runID, Purpose: purpose, UserRequest: text, Sensitive: sensitive}, completed)
+}
+
+// remoteCall sends the planning prompt (the same prompt and schema the local
+// planner sees) through the gate, then validates the plan like any other.
+func (s *Service) remoteCall(ctx context.Context, req fallback.PlanRequest, completed []string) (*plan.Plan, fallback.PlanUsage, error) {
+	prompt := localplanner.BuildPrompt(localplanner.PromptInput{Request: req.UserRequest, Tools: s.catalog.List(),
+		Examples: s.cfg.Planner.Examples, MaxSteps: s.cfg.Planner.MaxSteps})
+	schema, err := localplanner.PlanSchema(prompt.Tools, s.cfg.Planner.MaxSteps)
+	if err != nil {
+		return nil, fallback.PlanUsage{}, err
+	}
+	for _, m := range prompt.Messages {
+		switch m.Role {
+		case "system":
+			req.SystemPrompt = m.Content
+		case "user":
+			req.UserRequest = m.Content
+		}
+	}
+	req.Schema = schema
+	raw, usage, err := s.gate.PlanRemote(ctx, req)
+	if err != nil {
+		return nil, usage, err
+	}
+	p, err := localplanner.ParsePlan(string(raw))
+	if err != nil {
+		return nil, usage, fmt.Errorf("remote plan: %w", err)
+	}
+	p.Normalize()
+	var errs []plan.Error
+	if len(completed) > 0 {
+		errs = plan.ValidateRemaining(p, s.catalog, s.cfg.Planner.MaxSteps, completed)
+	} else {
+		errs = plan.Validate(p, s.catalog, s.cfg.Planner.MaxSteps)
+	}
+	if len(errs) > 0 {
+		return nil, usage, fmt.Errorf("remote plan invalid: %w", plan.Errors(errs))
+	}
+	return p, usage, nil
+}
