@@ -76,7 +76,7 @@ func (d *Daemon) buildAgent(ctx context.Context) error {
 	}
 	planner := planning.New(cfg, po)
 
-	d.Engine = exec.New(exec.Config{Executor: cfg.Executor, MaxSteps: cfg.Planner.MaxSteps, Workflows: cfg.Workflows}, exec.Deps{
+	d.Engine = exec.New(exec.Config{Executor: cfg.Executor, MaxSteps: cfg.Planner.MaxSteps}, exec.Deps{
 		Store: d.Store, Planner: planner, Chat: execChat{c: d.LLM, recorder: d.recorder}, Models: exec.ModelsFromConfig(cfg.Models),
 		Tools: catalog, Limiter: d.Residency, Events: d.Bus, Log: d.log,
 		SupportsTools: func(ctx context.Context, model string) bool {

@@ -102,14 +102,11 @@ func (x *runExec) meta() runMeta {
 	return m
 }
 
+// mode is the run's mode as the planning service decided it (kept in the
+// run's meta, so a resumed run keeps it); before planning, a plan.
 func (x *runExec) mode() string {
 	if m := x.meta().Mode; m != "" {
 		return m
-	}
-	for _, w := range x.e.cfg.Workflows {
-		if w.Name == x.r.Workflow && x.r.Workflow != "" && w.Mode == ModeScratchpad {
-			return ModeScratchpad
-		}
 	}
 	return ModePlan
 }

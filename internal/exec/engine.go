@@ -67,8 +67,6 @@ type Config struct {
 	// NumPredict, when set, replaces the output bound agentd derives for
 	// each executor call from what the call must produce (see outputBound).
 	NumPredict int
-	// Workflows whose Mode is "scratchpad" run in the scratchpad loop.
-	Workflows []config.WorkflowConfig
 }
 
 func (c *Config) defaults() {

@@ -5,13 +5,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agentd/agentd/internal/config"
 	"github.com/agentd/agentd/internal/run"
 )
 
 func TestScratchpadLoop(t *testing.T) {
 	h := newHarness(t)
-	h.cfg.Workflows = []config.WorkflowConfig{{Name: "lookup", Mode: ModeScratchpad}}
+	// The planning service says which runs go to the scratchpad loop.
+	h.planner.plan = func(PlanRequest) (PlanResult, error) { return PlanResult{Mode: ModeScratchpad}, nil }
 	weather := h.tools.add(&fakeTool{name: "get_weather", idempotent: true,
 		schema: `{"type":"object","required":["city"],"properties":{"city":{"type":"string"}}}`})
 	turn := 0
