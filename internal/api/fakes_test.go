@@ -100,6 +100,13 @@ func (e *fakeEngine) Submit(_ context.Context, req SubmitRequest) (*run.Run, err
 	return &cp, nil
 }
 
+// submittedCopy is what was submitted so far.
+func (e *fakeEngine) submittedCopy() []SubmitRequest {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.submitted)
+}
+
 func (e *fakeEngine) setRunStatus(fr *fakeRun, st run.Status) {
 	e.mu.Lock()
 	prev := fr.run.Status

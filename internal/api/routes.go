@@ -181,9 +181,13 @@ func (rt *routes) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b.Request = strings.TrimSpace(b.Request)
+	b.Workflow = strings.TrimSpace(b.Workflow)
 	if b.Request == "" && b.Workflow == "" {
 		WriteError(w, http.StatusBadRequest, "missing_request", `"request" is empty; say what you want done, or name a "workflow"`)
 		return
+	}
+	if b.Request == "" {
+		b.Request = workflowRequest(b.Workflow, b.Params)
 	}
 	switch b.Planner {
 	case "":
@@ -235,6 +239,19 @@ func (rt *routes) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/api/v1/runs/"+rn.ID)
 	WriteJSON(w, http.StatusCreated, rn)
+}
+
+// workflowRequest is the request text of a run that names a workflow and
+// no request: the engine records and shows a request for every run, and a
+// workflow with its parameters is a whole request.
+func workflowRequest(workflow string, params map[string]any) string {
+	text := "Run workflow " + workflow
+	if len(params) > 0 {
+		if b, err := json.Marshal(params); err == nil {
+			text += " with parameters " + string(b)
+		}
+	}
+	return text
 }
 
 // pageLimit reads ?limit=, answering a bad one itself.

@@ -389,15 +389,18 @@ func TestLoginSetsAStrictCookie(t *testing.T) {
 	if c == nil || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Secure || c.Path != "/" {
 		t.Fatalf("cookie %+v", c)
 	}
-	// The cookie authenticates, and the dashboard is recorded as the actor.
+	// The cookie authenticates, and the dashboard is recorded as the actor
+	// (a write with the cookie comes from the dashboard's own page, as JSON).
 	req, _ := http.NewRequest("POST", env.url+"/api/v1/runs", strings.NewReader(`{"request":"from the dashboard"}`))
+	req.Header.Set("Origin", env.url)
+	req.Header.Set("Content-Type", "application/json")
 	req.AddCookie(c)
 	r2, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r2.Body.Close()
-	if r2.StatusCode != 201 || env.engine.submitted[0].Source != "dashboard" {
+	if r2.StatusCode != 201 || len(env.engine.submitted) != 1 || env.engine.submitted[0].Source != "dashboard" {
 		t.Errorf("cookie submit: %d source %q", r2.StatusCode, env.engine.submitted[0].Source)
 	}
 	resp, _ = env.do("POST", "/api/v1/logout", "", false)

@@ -5,13 +5,13 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -21,7 +21,23 @@ type Config struct {
 	AuthRequired    bool
 	MaxRequestBytes int64
 	AllowedOrigins  []string
+	// AllowedHosts are the host names (path.Match patterns) agentd answers
+	// to besides IP literals and "localhost": server.allowed_hosts and the
+	// listen host. Any other Host header is refused (DNS rebinding).
+	AllowedHosts    []string
 	ShutdownTimeout time.Duration
+	// ReadHeaderTimeout, BodyTimeout and IdleTimeout bound slow clients:
+	// the request headers, the request body (lifted once it is read, so
+	// long answers and streams are not cut), and a kept-alive connection
+	// between requests. Zero: 10 s, 30 s, 2 min.
+	ReadHeaderTimeout time.Duration
+	BodyTimeout       time.Duration
+	IdleTimeout       time.Duration
+	// MaxUnauthenticatedPerIP bounds the unauthenticated writes (login,
+	// logout) one client address may have in progress. Zero: 8.
+	MaxUnauthenticatedPerIP int
+	// TLS, when set, serves HTTPS on the listener.
+	TLS *tls.Config
 }
 
 // Server serves the HTTP API on a listener bound by the caller, so "port in
@@ -38,12 +54,18 @@ type Server struct {
 	// base is Run's context, set before serving: handlers tell a stopping
 	// daemon (base ended) from a client that hung up (only theirs ended).
 	base context.Context
+	// unauth bounds unauthenticated requests per client address.
+	unauth *perIP
 }
 
 // New builds the server. status renders /api/v1/status; ping checks the
 // database for /readyz.
 func New(cfg Config, ln net.Listener, token *TokenFile, status func(context.Context) any, ping func(context.Context) error, log *slog.Logger) *Server {
 	s := &Server{cfg: cfg, ln: ln, token: token, log: log.With("component", "api"), mux: http.NewServeMux(), status: status, ping: ping}
+	if cfg.MaxUnauthenticatedPerIP <= 0 {
+		cfg.MaxUnauthenticatedPerIP = defaultUnauthPerIP
+	}
+	s.unauth = &perIP{max: cfg.MaxUnauthenticatedPerIP, inUse: map[string]int{}}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.Handle("GET /api/v1/status", http.HandlerFunc(s.getStatus))
@@ -57,7 +79,9 @@ func (s *Server) Handle(pattern string, h http.Handler) {
 
 // HandlePublic registers a handler that needs no token (login page, static
 // assets that hold no data).
-func (s *Server) HandlePublic(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+func (s *Server) HandlePublic(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, s.limitUnauthenticated(h))
+}
 
 // SetReady marks the daemon ready (or not) for /readyz.
 func (s *Server) SetReady(v bool) { s.ready.Store(v) }
@@ -65,22 +89,26 @@ func (s *Server) SetReady(v bool) { s.ready.Store(v) }
 // Addr is the bound address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
-// Handler is the whole mux, for tests.
-func (s *Server) Handler() http.Handler { return s.mux }
+// Handler is the whole mux behind the guard (Host, Origin and body checks).
+func (s *Server) Handler() http.Handler { return s.guard(s.mux) }
 
 // Run serves until ctx ends, then shuts down gracefully.
 func (s *Server) Run(ctx context.Context) error {
 	srv := &http.Server{
-		Handler:           s.mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: orDuration(s.cfg.ReadHeaderTimeout, defaultReadHeaderTimeout),
+		IdleTimeout:       orDuration(s.cfg.IdleTimeout, defaultIdleTimeout),
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	s.base = ctx
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(s.ln) }()
-	s.log.Info("listening", "addr", s.ln.Addr().String(), "auth", s.cfg.AuthRequired)
+	ln := s.ln
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, s.cfg.TLS)
+	}
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("listening", "addr", s.ln.Addr().String(), "auth", s.cfg.AuthRequired, "tls", s.cfg.TLS != nil)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)
@@ -94,6 +122,13 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	_ = srv.Close()
 	return nil
+}
+
+func orDuration(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }
 
 // stopping reports whether Run's context has ended.
@@ -143,8 +178,8 @@ func (s *Server) Authorized(r *http.Request) bool {
 	if !s.cfg.AuthRequired {
 		return true
 	}
-	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
-		return s.token.Check(strings.TrimSpace(strings.TrimPrefix(h, "Bearer ")))
+	if tok, ok := bearerToken(r); ok {
+		return s.token.Check(tok)
 	}
 	if c, err := r.Cookie(SessionCookie); err == nil {
 		return s.token.Check(c.Value)
