@@ -235,6 +235,7 @@ type FallbackConfig struct {
 	APIKeyEnv      string                 `toml:"api_key_env"`
 	APIKeyFile     string                 `toml:"api_key_file"`
 	MaxTokens      int                    `toml:"max_tokens"`
+	MaxInFlight    int                    `toml:"max_in_flight"` // remote calls at once: bounds a dishonest provider's overshoot
 	Timeout        Duration               `toml:"timeout"`
 	TimeZone       string                 `toml:"time_zone"`
 	Caps           CapsConfig             `toml:"caps"`
@@ -281,6 +282,10 @@ type LinkConfig struct {
 	LatencyBudget       Duration `toml:"latency_budget"`
 	ConstrainedBelowBps int64    `toml:"constrained_below_bps"`
 	OfflineAfter        int      `toml:"offline_after"` // consecutive failures
+	// RetryMin and RetryMax bound the backoff between tries of an offline
+	// link (a probe, or one real call when no probe_url is set).
+	RetryMin Duration `toml:"retry_min"`
+	RetryMax Duration `toml:"retry_max"`
 }
 
 // PrivacyConfig adds site-specific redactions to the built-in ones.

@@ -359,6 +359,11 @@ func (c *Config) validateFallback(v *validator) {
 	}
 	v.minDuration("fallback.link.latency_budget", f.Link.LatencyBudget, 100*time.Millisecond)
 	v.positive("fallback.link.offline_after", f.Link.OfflineAfter)
+	v.positive("fallback.max_in_flight", f.MaxInFlight)
+	v.minDuration("fallback.link.retry_min", f.Link.RetryMin, 100*time.Millisecond)
+	if f.Link.RetryMax < f.Link.RetryMin {
+		v.add("fallback.link.retry_max", f.Link.RetryMax, "must be at least fallback.link.retry_min (%s)", f.Link.RetryMin.D())
+	}
 	for i, pat := range f.Privacy.NationalIDPatterns {
 		if _, err := regexp.Compile(pat); err != nil {
 			v.add(fmt.Sprintf("fallback.privacy.national_id_patterns[%d]", i), pat, "must be a valid Go regular expression: %v", err)

@@ -301,9 +301,18 @@ func (b *Budget) Release(ctx context.Context, r *Reservation) error {
 	return nil
 }
 
-// Alert is one crossed threshold.
+// Alert kinds.
+const (
+	AlertThreshold = "threshold" // spend crossed a fraction of a cap
+	AlertOverbill  = "overbill"  // a provider billed past a reservation and was suspended
+)
+
+// Alert is one crossed threshold, or a provider suspended for overbilling.
 type Alert struct {
-	Cap       string    `json:"cap"`
+	Kind      string    `json:"kind"`
+	Provider  string    `json:"provider,omitempty"` // overbill
+	Reason    string    `json:"reason,omitempty"`   // overbill
+	Cap       string    `json:"cap,omitempty"`
 	Period    string    `json:"period"`
 	Threshold float64   `json:"threshold"`
 	Spent     float64   `json:"spent"`
@@ -345,7 +354,7 @@ func (b *Budget) checkAlerts(ctx context.Context, runID string) {
 				return
 			}
 			if fired {
-				b.deliver(ctx, runID, Alert{Cap: c.name, Period: c.period, Threshold: t, Spent: c.spent, Limit: c.limit, Time: b.Now().UTC()})
+				b.deliver(ctx, runID, Alert{Kind: AlertThreshold, Cap: c.name, Period: c.period, Threshold: t, Spent: c.spent, Limit: c.limit, Time: b.Now().UTC()})
 			}
 		}
 	}
@@ -355,7 +364,7 @@ func (b *Budget) checkAlerts(ctx context.Context, runID string) {
 // and the command in the background, bounded by short timeouts, so that a
 // slow receiver never holds up a plan.
 func (b *Budget) deliver(ctx context.Context, runID string, a Alert) {
-	b.log.Warn("remote budget alert", "cap", a.Cap, "period", a.Period, "threshold", a.Threshold, "spent", a.Spent, "limit", a.Limit)
+	b.log.Warn("remote budget alert", "kind", a.Kind, "provider", a.Provider, "reason", a.Reason, "cap", a.Cap, "period", a.Period, "threshold", a.Threshold, "spent", a.Spent, "limit", a.Limit)
 	b.pub.Publish(events.BudgetAlert, runID, a)
 	if b.alerts.Webhook == "" && len(b.alerts.Command) == 0 {
 		return
@@ -366,6 +375,14 @@ func (b *Budget) deliver(ctx context.Context, runID string, a Alert) {
 		defer b.deliveries.Done()
 		b.notify(ctx, a, body)
 	}()
+}
+
+// alertOverbill raises the alert for a provider suspended for billing past
+// a reservation, through the same channels as the cap alerts.
+func (b *Budget) alertOverbill(ctx context.Context, runID string, st ProviderState) {
+	day, _ := b.Windows(b.Now())
+	b.deliver(context.WithoutCancel(ctx), runID, Alert{Kind: AlertOverbill, Provider: st.Provider + "@" + st.Destination,
+		Reason: st.Reason, Period: day, Spent: st.ActualUSD, Limit: st.ReservedUSD, Time: b.Now().UTC()})
 }
 
 // Wait returns when every alert delivery in flight has finished; call it at
@@ -395,7 +412,7 @@ func (b *Budget) notify(ctx context.Context, a Alert, body []byte) {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		cmd := exec.CommandContext(cctx, b.alerts.Command[0], b.alerts.Command[1:]...)
 		cmd.Stdin = bytes.NewReader(append(body, '\n'))
-		cmd.Env = append(cmd.Environ(), "AGENTD_ALERT_CAP="+a.Cap, "AGENTD_ALERT_PERIOD="+a.Period,
+		cmd.Env = append(cmd.Environ(), "AGENTD_ALERT_KIND="+a.Kind, "AGENTD_ALERT_CAP="+a.Cap, "AGENTD_ALERT_PERIOD="+a.Period,
 			"AGENTD_ALERT_THRESHOLD="+strconv.FormatFloat(a.Threshold, 'f', -1, 64))
 		if out, err := cmd.CombinedOutput(); err != nil {
 			b.log.Error("budget alert command failed", "argv0", b.alerts.Command[0], "err", err, "output", string(out))

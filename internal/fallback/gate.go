@@ -70,6 +70,12 @@ type Gate struct {
 	finetune *Finetune
 	pub      Publisher
 	log      *slog.Logger
+	// slots bounds remote calls in flight (fallback.max_in_flight): the
+	// most a provider that overbills can overshoot a cap by, before its
+	// suspension stops new calls, is that many calls.
+	slots chan struct{}
+	// susp is the provider's suspension; nil when there is no provider.
+	susp *suspension
 }
 
 // NewGate builds the gate and recovers what a previous process left open:
@@ -102,6 +108,20 @@ func NewGate(ctx context.Context, o GateOptions) (*Gate, error) {
 	}
 	if g.link == nil {
 		g.link = NewLink(LinkOptions{Config: o.Config.Link, Client: o.HTTPClient, Publisher: o.Publisher, Logger: o.Logger, Now: o.Now})
+	}
+	g.slots = make(chan struct{}, max(o.Config.MaxInFlight, 1))
+	if g.provider != nil {
+		now := o.Now
+		if now == nil {
+			now = time.Now
+		}
+		if g.susp, err = loadSuspension(ctx, o.Store, g.provider.Name(), g.provider.Destination(), now); err != nil {
+			return nil, err
+		}
+		if st := g.susp.snapshot(); st.Suspended {
+			g.log.Warn("remote provider is suspended: no remote call until a person re-enables it (`agentd fallback enable`)",
+				"provider", st.Provider, "destination", st.Destination, "reason", st.Reason, "since", st.SuspendedAt)
+		}
 	}
 	g.ledger = NewLedger(o.Store, o.Publisher)
 	g.finetune = NewFinetune(o.Store)
@@ -214,30 +234,52 @@ func (g *Gate) prepare(req PlanRequest) (*prepared, error) {
 	return p, nil
 }
 
-// AllowRemote answers the router: may this request be planned remotely now?
-// It checks that fallback is enabled, the request is not sensitive, the
-// link is up and fast enough for the latency budget, and the caps have room
-// for the call's worst case. The reason explains either answer.
-func (g *Gate) AllowRemote(ctx context.Context, req PlanRequest) (bool, string) {
+// Check answers the router: may this request be planned remotely now? It
+// returns nil, or the very error PlanRemote would return before sending:
+// ErrDisabled, ErrSensitive, *SuspendedError, *LinkError or *CapError, so
+// that a refusal at routing and one at reservation read alike (Degrades
+// tells which of them mark the run degraded). It reserves nothing.
+func (g *Gate) Check(ctx context.Context, req PlanRequest) error {
 	p, err := g.prepare(req)
 	if err != nil {
+		return err
+	}
+	if err := g.susp.check(); err != nil {
+		return err
+	}
+	if ok, reason := g.link.Allow(int64(len(p.body)) + p.expectedIn); !ok {
+		return &LinkError{Reason: reason}
+	}
+	return g.budget.Check(ctx, req.RunID, p.worstUSD, int64(len(p.body))+p.worstIn)
+}
+
+// AllowRemote is Check as a yes or no with a reason, for the router's
+// RemoteGate. Callers that mark runs degraded use Check and Degrades.
+func (g *Gate) AllowRemote(ctx context.Context, req PlanRequest) (bool, string) {
+	if err := g.Check(ctx, req); err != nil {
+		var le *LinkError
+		if errors.As(err, &le) {
+			return false, le.Reason
+		}
 		return false, err.Error()
 	}
-	ok, reason := g.link.Allow(int64(len(p.body)) + p.expectedIn)
-	if !ok {
-		return false, reason
-	}
-	if err := g.budget.Check(ctx, req.RunID, p.worstUSD, int64(len(p.body))+p.worstIn); err != nil {
-		return false, err.Error()
-	}
+	p, _ := g.prepare(req)
+	_, reason := g.link.Allow(int64(len(p.body)) + p.expectedIn)
 	return true, reason
 }
 
 // PlanRemote plans req on the remote model: redact, check the link, reserve
 // the worst case, write the ledger, send, settle, and map the placeholders
 // in the plan back to the real values. Errors: ErrDisabled, ErrSensitive,
-// *LinkError, *CapError (continue locally, mark the run degraded; the
-// request is kept as a fine-tuning candidate), *RemoteError.
+// *SuspendedError, *LinkError, *CapError (continue locally; Degrades says
+// whether the run is marked degraded; a capped request is kept as a
+// fine-tuning candidate), *RemoteError, or ctx's error while waiting for
+// one of fallback.max_in_flight slots.
+//
+// A provider whose reported usage breaks the reservation (more output
+// tokens than max_tokens, or a cost above the worst case) is billed what
+// it reported, raises an overbill alert and is suspended; calls already in
+// flight finish, no new one starts.
 func (g *Gate) PlanRemote(ctx context.Context, req PlanRequest) (json.RawMessage, PlanUsage, error) {
 	usage := PlanUsage{Model: g.cfg.Model}
 	if req.Purpose == "" {
@@ -250,12 +292,27 @@ func (g *Gate) PlanRemote(ctx context.Context, req PlanRequest) (json.RawMessage
 	usage.Provider = g.provider.Name()
 	usage.Redactions = p.session.Report()
 	usage.BytesOut = int64(len(p.body))
-	if ok, reason := g.link.Allow(usage.BytesOut + p.expectedIn); !ok {
+	// The suspension is checked while holding a slot, so that every call
+	// that can still overbill after the first one is one of the slots.
+	select {
+	case g.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, usage, fmt.Errorf("wait for a remote call slot (fallback.max_in_flight = %d): %w", cap(g.slots), ctx.Err())
+	}
+	defer func() { <-g.slots }()
+	if err := g.susp.check(); err != nil {
+		return nil, usage, err
+	}
+	ok, trial, reason := g.link.Admit(usage.BytesOut + p.expectedIn)
+	if !ok {
 		return nil, usage, &LinkError{Reason: reason}
 	}
 	res, err := g.budget.Reserve(ctx, req.RunID, usage.Provider, g.cfg.Model, req.Purpose, p.promptTokens,
 		g.cfg.MaxTokens, usage.BytesOut+p.worstIn)
 	if err != nil {
+		if trial {
+			g.link.Abandon()
+		}
 		if errors.Is(err, ErrCapReached) {
 			g.keep(ctx, req, p, "", ReasonCapReached)
 		}
@@ -264,6 +321,9 @@ func (g *Gate) PlanRemote(ctx context.Context, req PlanRequest) (json.RawMessage
 	id, err := g.ledger.Begin(ctx, Egress{RunID: req.RunID, Destination: g.provider.Destination(), Provider: usage.Provider,
 		Model: g.cfg.Model, Purpose: req.Purpose, Body: p.body, Redactions: usage.Redactions})
 	if err != nil {
+		if trial {
+			g.link.Abandon()
+		}
 		g.settle(ctx, res, g.budget.Release(ctx, res))
 		return nil, usage, err
 	}
@@ -278,7 +338,7 @@ func (g *Gate) PlanRemote(ctx context.Context, req PlanRequest) (json.RawMessage
 	usage.Duration = time.Since(start)
 	usage.BytesIn = resp.BytesIn
 	usage.InputTokens, usage.OutputTokens = resp.Usage.InputTokens, resp.Usage.OutputTokens
-	g.observe(ctx, resp, err)
+	g.observe(ctx, resp, err, trial)
 	if err != nil {
 		var re *RemoteError
 		isRemote := errors.As(err, &re)
@@ -291,7 +351,7 @@ func (g *Gate) PlanRemote(ctx context.Context, req PlanRequest) (json.RawMessage
 			// what it reports, which is nothing for an error status.
 			_ = g.ledger.Finish(ctx, id, resp.BytesIn, "failed")
 			usage.CostUSD, _ = g.budget.Cost(g.cfg.Model, usage.InputTokens, usage.OutputTokens)
-			g.settle(ctx, res, g.budget.Commit(ctx, res, usage.CostUSD, usage.BytesOut+resp.BytesIn))
+			g.commit(ctx, res, resp.Usage, usage.CostUSD, usage.BytesOut+resp.BytesIn)
 		default:
 			// Sent, and no answer (timeout, reset, an error we cannot
 			// classify): the remote may have run and billed it.
@@ -303,7 +363,7 @@ func (g *Gate) PlanRemote(ctx context.Context, req PlanRequest) (json.RawMessage
 		return nil, usage, err
 	}
 	usage.CostUSD, _ = g.budget.Cost(g.cfg.Model, usage.InputTokens, usage.OutputTokens)
-	g.settle(ctx, res, g.budget.Commit(ctx, res, usage.CostUSD, usage.BytesOut+resp.BytesIn))
+	g.commit(ctx, res, resp.Usage, usage.CostUSD, usage.BytesOut+resp.BytesIn)
 	_ = g.ledger.Finish(ctx, id, resp.BytesIn, "ok")
 	plan, err := p.session.RestoreJSON([]byte(resp.Content))
 	if err != nil {
@@ -322,9 +382,64 @@ func (g *Gate) settle(ctx context.Context, r *Reservation, err error) {
 	}
 }
 
-// observe feeds a real call to the link monitor.
-func (g *Gate) observe(ctx context.Context, resp Response, err error) {
+// commit settles a call at what the provider reported, and suspends the
+// provider when that breaks the reservation.
+func (g *Gate) commit(ctx context.Context, r *Reservation, u Usage, usd float64, bytes int64) {
+	g.settle(ctx, r, g.budget.Commit(ctx, r, usd, bytes))
+	why := overbilled(u, g.cfg.MaxTokens, r.USD, usd)
+	if why == "" {
+		return
+	}
+	st, first, err := g.susp.suspend(ctx, why, r.RunID, r.USD, usd)
+	if err != nil {
+		g.log.Error("suspend overbilling remote provider", "provider", st.Provider, "err", err)
+	}
+	if !first {
+		return
+	}
+	g.log.Error("remote provider billed past its reservation: suspended until a person re-enables it (`agentd fallback enable`)",
+		"provider", st.Provider, "destination", st.Destination, "run", r.RunID, "reason", why,
+		"reserved_usd", r.USD, "actual_usd", usd)
+	g.pub.Publish(EventProviderSuspended, r.RunID, st)
+	g.budget.alertOverbill(ctx, r.RunID, st)
+}
+
+// ProviderState reports the provider's suspension and calls in flight;
+// ErrDisabled when fallback has no provider.
+func (g *Gate) ProviderState() (ProviderState, error) {
+	if g.susp == nil {
+		return ProviderState{}, ErrDisabled
+	}
+	st := g.susp.snapshot()
+	st.Model, st.InFlight, st.MaxInFlight = g.cfg.Model, len(g.slots), cap(g.slots)
+	return st, nil
+}
+
+// EnableProvider lifts a suspension; by names who did (api, dashboard,
+// cli). Enabling a provider that is not suspended changes nothing.
+func (g *Gate) EnableProvider(ctx context.Context, by string) (ProviderState, error) {
+	if g.susp == nil {
+		return ProviderState{}, ErrDisabled
+	}
+	st, changed, err := g.susp.enable(ctx, by)
+	if err != nil {
+		return st, err
+	}
+	if changed {
+		g.log.Warn("remote provider re-enabled", "provider", st.Provider, "destination", st.Destination, "by", by,
+			"was_suspended_for", st.Reason)
+		g.pub.Publish(EventProviderEnabled, "", st)
+	}
+	return g.ProviderState()
+}
+
+// observe feeds a real call to the link monitor; trial says the call was
+// an offline link's half-open trial.
+func (g *Gate) observe(ctx context.Context, resp Response, err error, trial bool) {
 	if ctx.Err() != nil {
+		if trial {
+			g.link.Abandon()
+		}
 		return // the caller gave up; that says nothing about the link
 	}
 	var re *RemoteError

@@ -60,6 +60,9 @@ type LinkOptions struct {
 	OnlineAfter int
 	// Alpha weighs a new sample in the moving averages (default 0.3).
 	Alpha float64
+	// Backoff is the wait before the n-th try (n from 0) of an offline
+	// link; nil doubles from link.retry_min up to link.retry_max.
+	Backoff func(n int) time.Duration
 }
 
 // Link watches the uplink: round trip and throughput from real transfers
@@ -73,6 +76,7 @@ type Link struct {
 	after       func(time.Duration) <-chan time.Time
 	onlineAfter int
 	alpha       float64
+	backoff     func(n int) time.Duration
 
 	mu       sync.Mutex
 	state    LinkState
@@ -83,13 +87,20 @@ type Link struct {
 	samples  int
 	changed  chan struct{}
 	lastSeen time.Time
+	// While offline, the link is tried again like a circuit breaker's
+	// half-open state: at nextTry one trial (the probe when probe_url is
+	// set, else one real call) is let through; its success brings the link
+	// back at once, its failure doubles the wait.
+	retries  int
+	nextTry  time.Time
+	trialOut bool
 }
 
 // NewLink builds a Link that starts online: a site learns it is offline from
 // the first failures, not by assumption.
 func NewLink(o LinkOptions) *Link {
 	l := &Link{cfg: o.Config, client: o.Client, pub: o.Publisher, log: o.Logger, now: o.Now, after: o.After,
-		onlineAfter: o.OnlineAfter, alpha: o.Alpha, state: LinkOnline, changed: make(chan struct{})}
+		onlineAfter: o.OnlineAfter, alpha: o.Alpha, backoff: o.Backoff, state: LinkOnline, changed: make(chan struct{})}
 	if l.client == nil {
 		l.client = &http.Client{Timeout: 30 * time.Second}
 	}
@@ -115,6 +126,25 @@ func NewLink(o LinkOptions) *Link {
 	if l.cfg.OfflineAfter <= 0 {
 		l.cfg.OfflineAfter = 3
 	}
+	if l.backoff == nil {
+		lo, hi := l.cfg.RetryMin.D(), l.cfg.RetryMax.D()
+		if lo <= 0 {
+			lo = 15 * time.Second
+		}
+		if hi < lo {
+			hi = max(lo, 5*time.Minute)
+		}
+		l.backoff = func(n int) time.Duration {
+			d := lo
+			for range n {
+				if d >= hi/2 {
+					return hi
+				}
+				d *= 2
+			}
+			return min(d, hi)
+		}
+	}
 	return l
 }
 
@@ -123,11 +153,20 @@ func (l *Link) Observe(o Observation) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	from := l.state
+	trial := l.trialOut
 	if o.Failed {
 		l.fails++
 		l.oks = 0
-		if l.fails >= l.cfg.OfflineAfter {
+		switch {
+		case from == LinkOffline && trial:
+			// The half-open trial failed: wait longer before the next.
+			l.trialOut = false
+			l.retries++
+			l.nextTry = l.now().Add(l.backoff(l.retries))
+		case from != LinkOffline && l.fails >= l.cfg.OfflineAfter:
 			l.state = LinkOffline
+			l.retries, l.trialOut = 0, false
+			l.nextTry = l.now().Add(l.backoff(0))
 		}
 		l.transitionLocked(from)
 		return
@@ -135,6 +174,10 @@ func (l *Link) Observe(o Observation) {
 	l.fails = 0
 	l.oks++
 	l.lastSeen = l.now()
+	if trial {
+		l.trialOut = false
+		l.oks = max(l.oks, l.onlineAfter) // the trial's success is proof enough
+	}
 	if o.RTT > 0 {
 		if l.rtt == 0 {
 			l.rtt = o.RTT
@@ -164,6 +207,9 @@ func (l *Link) Observe(o Observation) {
 		}
 	default:
 		l.state = LinkOnline
+	}
+	if l.state != LinkOffline {
+		l.retries, l.nextTry = 0, time.Time{}
 	}
 	l.transitionLocked(from)
 }
@@ -201,6 +247,10 @@ type LinkStats struct {
 	ConsecutiveFailures int           `json:"consecutive_failures"`
 	ThroughputSamples   int           `json:"throughput_samples"`
 	LastSeen            time.Time     `json:"last_seen"`
+	// While offline: when the link is next tried, and how many tries
+	// have failed since it went offline.
+	NextTry time.Time `json:"next_try,omitzero"`
+	Retries int       `json:"retries,omitempty"`
 }
 
 // Stats returns the current estimates.
@@ -208,7 +258,7 @@ func (l *Link) Stats() LinkStats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return LinkStats{State: l.state, RTT: l.rtt, BitsPerSec: int64(l.bps * 8), ConsecutiveFailures: l.fails,
-		ThroughputSamples: l.samples, LastSeen: l.lastSeen}
+		ThroughputSamples: l.samples, LastSeen: l.lastSeen, NextTry: l.nextTry, Retries: l.retries}
 }
 
 // EstimateTransfer is how long moving these bytes should take: a round trip
@@ -234,8 +284,52 @@ func (l *Link) estimateLocked(bytes int64) time.Duration {
 func (l *Link) Allow(bytes int64) (bool, string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.allowLocked(bytes)
+}
+
+// Admit is Allow for a call about to be made. While the link is offline
+// and no probe_url is set, it lets one call through as the half-open trial
+// once the backoff has passed; trial is then true, and the caller must end
+// it with Observe (a real outcome) or Abandon (the call was not made, or
+// says nothing about the link).
+func (l *Link) Admit(bytes int64) (ok, trial bool, reason string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ok, reason = l.allowLocked(bytes)
+	if ok && l.state == LinkOffline {
+		l.trialOut, trial = true, true
+	}
+	return ok, trial, reason
+}
+
+// Abandon ends a trial call that was admitted but not made, or whose
+// outcome says nothing about the link; the next eligible call may try.
+func (l *Link) Abandon() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.trialOut = false
+}
+
+// trialDueLocked reports whether an offline link may be tried now by a
+// real call: no probe does it, the backoff has passed, no trial is out.
+func (l *Link) trialDueLocked() bool {
+	return l.cfg.ProbeURL == "" && !l.trialOut && !l.now().Before(l.nextTry)
+}
+
+func (l *Link) allowLocked(bytes int64) (bool, string) {
 	if l.state == LinkOffline {
-		return false, fmt.Sprintf("link offline (%d consecutive failures)", l.fails)
+		if l.trialDueLocked() {
+			return true, fmt.Sprintf("link offline (%d consecutive failures): one trial call after %d failed tries", l.fails, l.retries)
+		}
+		how := "a trial call"
+		if l.cfg.ProbeURL != "" {
+			how = "a probe"
+		}
+		if l.trialOut {
+			return false, fmt.Sprintf("link offline (%d consecutive failures): a trial call is in flight", l.fails)
+		}
+		return false, fmt.Sprintf("link offline (%d consecutive failures): %s tries it again at %s", l.fails, how,
+			l.nextTry.UTC().Format(time.RFC3339))
 	}
 	est := l.estimateLocked(bytes)
 	if l.bps == 0 {
@@ -297,14 +391,39 @@ func (l *Link) Run(ctx context.Context) error {
 	if interval <= 0 {
 		interval = 5 * time.Minute
 	}
+	probe := true
 	for {
-		if err := l.Probe(ctx); err != nil && ctx.Err() == nil {
-			l.log.Debug("link probe failed", "err", err)
+		if probe {
+			l.mu.Lock()
+			l.trialOut = l.state == LinkOffline // an offline link's probe is its half-open trial
+			l.mu.Unlock()
+			if err := l.Probe(ctx); err != nil && ctx.Err() == nil {
+				l.log.Debug("link probe failed", "err", err)
+			}
+			l.mu.Lock()
+			if l.trialOut { // the probe observed nothing (canceled, or a bad probe_url): count it as a failed try
+				l.trialOut = false
+				l.retries++
+				l.nextTry = l.now().Add(l.backoff(l.retries))
+			}
+			l.mu.Unlock()
 		}
+		// Online, probe every interval; offline, at the backoff's next try.
+		// A state change in between (real calls took the link down or
+		// brought it back) recomputes the wait.
+		l.mu.Lock()
+		wait, changed := interval, l.changed
+		if l.state == LinkOffline {
+			wait = max(l.nextTry.Sub(l.now()), 0)
+		}
+		l.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-l.after(interval):
+		case <-l.after(wait):
+			probe = true
+		case <-changed:
+			probe = false
 		}
 	}
 }

@@ -34,6 +34,16 @@ type Request struct {
 	MaxTokens int
 }
 
+// checkLimit refuses a request without an output limit: the reservation
+// prices max_tokens as the worst case, so a request that does not carry it
+// would let the provider decide what the worst case is.
+func (r Request) checkLimit() error {
+	if r.MaxTokens <= 0 {
+		return fmt.Errorf("remote request without an output limit (max_tokens %d) — set fallback.max_tokens", r.MaxTokens)
+	}
+	return nil
+}
+
 // Usage is what a provider reports having billed.
 type Usage struct {
 	InputTokens  int `json:"input_tokens"`

@@ -50,6 +50,9 @@ type anthropicChoice struct {
 
 // Encode implements Provider.
 func (p *Anthropic) Encode(r Request) ([]byte, error) {
+	if err := r.checkLimit(); err != nil {
+		return nil, err
+	}
 	return marshal(anthropicRequest{
 		Model:     r.Model,
 		MaxTokens: r.MaxTokens,

@@ -32,11 +32,14 @@ type ollamaRequest struct {
 }
 
 type ollamaOptions struct {
-	NumPredict int `json:"num_predict,omitempty"`
+	NumPredict int `json:"num_predict"`
 }
 
 // Encode implements Provider.
 func (p *Ollama) Encode(r Request) ([]byte, error) {
+	if err := r.checkLimit(); err != nil {
+		return nil, err
+	}
 	return marshal(ollamaRequest{
 		Model:    r.Model,
 		Messages: systemAndUser(r),

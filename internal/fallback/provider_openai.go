@@ -34,7 +34,7 @@ func systemAndUser(r Request) []chatMessage {
 type openAIRequest struct {
 	Model          string               `json:"model"`
 	Messages       []chatMessage        `json:"messages"`
-	MaxTokens      int                  `json:"max_tokens,omitempty"`
+	MaxTokens      int                  `json:"max_tokens"`
 	ResponseFormat openAIResponseFormat `json:"response_format"`
 	Stream         bool                 `json:"stream"`
 }
@@ -51,6 +51,9 @@ type openAIJSONSchema struct {
 
 // Encode implements Provider.
 func (p *OpenAI) Encode(r Request) ([]byte, error) {
+	if err := r.checkLimit(); err != nil {
+		return nil, err
+	}
 	return marshal(openAIRequest{
 		Model:     r.Model,
 		Messages:  systemAndUser(r),
