@@ -27,6 +27,17 @@ type ServerConfig struct {
 	AllowedOrigins  []string `toml:"allowed_origins"`
 	MaxRequestBytes ByteSize `toml:"max_request_bytes"`
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	// AllowedHosts are host names (besides IP literals, "localhost" and the
+	// listen host) the API answers to; any other Host header is refused,
+	// which defeats DNS rebinding. path.Match patterns.
+	AllowedHosts []string `toml:"allowed_hosts"`
+	// TLSCert and TLSKey (PEM files) serve HTTPS. Required when listen is
+	// not a loopback address, unless InsecurePlaintext says otherwise.
+	TLSCert           string `toml:"tls_cert"`
+	TLSKey            string `toml:"tls_key"`
+	InsecurePlaintext bool   `toml:"insecure_plaintext"`
+	// BodyTimeout bounds how long a client may take to send a request body.
+	BodyTimeout Duration `toml:"body_timeout"`
 }
 
 // OllamaConfig lists the Ollama servers agentd may use.
@@ -134,6 +145,9 @@ type HTTPToolsConfig struct {
 type FilesToolsConfig struct {
 	Roots    []string `toml:"roots"`
 	MaxBytes ByteSize `toml:"max_bytes"`
+	// AllowHardLinks lets read_file open regular files with more than one
+	// link: a hard link inside a root may name a file outside it.
+	AllowHardLinks bool `toml:"allow_hard_links"`
 }
 
 // SQLiteToolsConfig governs sqlite_query.

@@ -82,6 +82,9 @@ func TestValidateNamesField(t *testing.T) {
 		{"bad level", "[logging]\nlevel = \"loud\"\n", []string{"logging.level", `"loud"`, `"debug"`}},
 		{"no auth on lan", "[server]\nlisten = \"0.0.0.0:8484\"\nauth = \"none\"\n", []string{"server.auth", "loopback"}},
 		{"bad listen", "[server]\nlisten = \"8484\"\n", []string{"server.listen", "host:port"}},
+		{"lan without tls", "[server]\nlisten = \"0.0.0.0:8484\"\n", []string{"server.tls_cert", "server.tls_key", "0.0.0.0:8484", "server.insecure_plaintext"}},
+		{"cert without key", "[server]\ntls_cert = \"/etc/agentd/cert.pem\"\n", []string{"server.tls_cert", "/etc/agentd/cert.pem", "server.tls_key"}},
+		{"short body timeout", "[server]\nbody_timeout = \"1ms\"\n", []string{"server.body_timeout", "at least"}},
 		{"bad tool name", "[[tools.command]]\nname = \"Bad Name\"\nargv = [\"/bin/true\"]\n", []string{"tools.command[0].name"}},
 		{"command without argv", "[[tools.command]]\nname = \"x\"\n", []string{"tools.command[0].argv", "no shell"}},
 		{"unpriced remote", "[fallback]\nenabled = true\nmodel = \"mystery\"\n", []string{"fallback.model", "fallback.prices"}},
@@ -109,6 +112,22 @@ func TestValidateNamesField(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestLANListenWithTLSOrExplicitPlaintext(t *testing.T) {
+	for _, body := range []string{
+		"[server]\nlisten = \"0.0.0.0:8484\"\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\n",
+		"[server]\nlisten = \"0.0.0.0:8484\"\ninsecure_plaintext = true\n",
+		"[server]\nlisten = \"[::1]:8484\"\n",
+	} {
+		cfg, err := Parse(strings.NewReader(body), "test.toml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("%s: %v", body, err)
+		}
 	}
 }
 

@@ -12,6 +12,7 @@ func Default() *Config {
 			Auth:            "token",
 			MaxRequestBytes: 1 << 20,
 			ShutdownTimeout: Duration(10 * time.Second),
+			BodyTimeout:     Duration(30 * time.Second),
 		},
 		Ollama: OllamaConfig{
 			Endpoints: []EndpointConfig{{

@@ -160,6 +160,13 @@ func (c *Config) validateServer(v *validator) {
 		v.add("server.max_request_bytes", c.Server.MaxRequestBytes, "must be at least 1KiB")
 	}
 	v.minDuration("server.shutdown_timeout", c.Server.ShutdownTimeout, time.Second)
+	v.minDuration("server.body_timeout", c.Server.BodyTimeout, 100*time.Millisecond)
+	if (c.Server.TLSCert == "") != (c.Server.TLSKey == "") {
+		v.add("server.tls_cert", c.Server.TLSCert, "and server.tls_key (%q) must be set together: the certificate and its private key, PEM files", c.Server.TLSKey)
+	}
+	if err == nil && !IsLoopback(host) && c.Server.TLSCert == "" && !c.Server.InsecurePlaintext {
+		v.add("server.tls_cert", c.Server.TLSCert, "must be set, with server.tls_key, when server.listen (%s) is not a loopback address: the API token would cross the network in clear (or set server.insecure_plaintext = true if TLS ends in front of agentd)", c.Server.Listen)
+	}
 }
 
 // IsLoopback reports whether host names only the local machine.

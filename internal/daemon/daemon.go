@@ -5,6 +5,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -138,11 +139,18 @@ func New(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 		return nil, err
 	}
 
+	tlsCfg, err := ServerTLS(cfg.Server, log)
+	if err != nil {
+		return nil, err
+	}
 	d.Server = api.New(api.Config{
 		AuthRequired:    cfg.Server.Auth == "token",
 		MaxRequestBytes: int64(cfg.Server.MaxRequestBytes),
 		AllowedOrigins:  cfg.Server.AllowedOrigins,
+		AllowedHosts:    AllowedHosts(cfg.Server),
 		ShutdownTimeout: cfg.Server.ShutdownTimeout.D(),
+		BodyTimeout:     cfg.Server.BodyTimeout.D(),
+		TLS:             tlsCfg,
 	}, ln, token, d.status, d.Store.Ping, log)
 
 	if err := d.registerAPI(); err != nil {
@@ -236,6 +244,35 @@ func Listen(addr string) (net.Listener, error) {
 		return nil, fmt.Errorf("cannot listen on %s: no such address on this machine — change server.listen", addr)
 	}
 	return nil, fmt.Errorf("cannot listen on %s: %w — check server.listen", addr, err)
+}
+
+// ServerTLS loads server.tls_cert and server.tls_key (nil, nil when TLS is
+// off) and warns when a network listener serves plain HTTP because
+// server.insecure_plaintext says so.
+func ServerTLS(sc config.ServerConfig, log *slog.Logger) (*tls.Config, error) {
+	if sc.TLSCert == "" {
+		if host, _, err := net.SplitHostPort(sc.Listen); err == nil && !config.IsLoopback(host) {
+			log.Warn("serving plain HTTP on a network address: the API token and the dashboard's cookie cross the network in clear (server.insecure_plaintext = true); set server.tls_cert and server.tls_key unless TLS ends in front of agentd",
+				"listen", sc.Listen)
+		}
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(sc.TLSCert, sc.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("server.tls_cert = %q, server.tls_key = %q: %w — point them at a PEM certificate and its private key, readable by agentd's user", sc.TLSCert, sc.TLSKey, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// AllowedHosts are the host names the API answers to besides IP literals
+// and "localhost": the listen host when it is a name, and
+// server.allowed_hosts.
+func AllowedHosts(sc config.ServerConfig) []string {
+	hosts := append([]string{}, sc.AllowedHosts...)
+	if host, _, err := net.SplitHostPort(sc.Listen); err == nil && host != "" && net.ParseIP(host) == nil {
+		hosts = append(hosts, host)
+	}
+	return hosts
 }
 
 // NewOllamaClient returns an official Ollama client for one endpoint.
