@@ -92,6 +92,7 @@ func NewFromConfig(cfg config.ToolsConfig, deps Deps) (*Registry, error) {
 		if err != nil {
 			return fail(err)
 		}
+		fr.AllowHardLinks = cfg.Files.AllowHardLinks
 		if err := must("tools.files", NewReadFile(fr)); err != nil {
 			return fail(err)
 		}

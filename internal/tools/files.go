@@ -29,6 +29,10 @@ const (
 type FileRoots struct {
 	roots    []string // real, absolute
 	maxBytes int64
+	// AllowHardLinks lets regular files with more than one link be opened
+	// (tools.files.allow_hard_links). Off by default: a hard link inside a
+	// root may name a file outside it, and no path check can tell.
+	AllowHardLinks bool
 }
 
 // NewFileRoots checks that each root exists and is a directory. The error
@@ -155,6 +159,10 @@ func (fr *FileRoots) open(p string) (*os.File, fs.FileInfo, string, error) {
 	if st, err = f.Stat(); err != nil {
 		f.Close()
 		return nil, nil, "", fmt.Errorf("stat %q: %w", p, err)
+	}
+	if n := linkCount(st); st.Mode().IsRegular() && n > 1 && !fr.AllowHardLinks {
+		f.Close()
+		return nil, nil, "", fmt.Errorf("%w: %q has %d hard links, and one may lie outside the allowed folders; set tools.files.allow_hard_links = true if every link to files in these roots is trusted", ErrRefused, p, n)
 	}
 	return f, st, filepath.Join(root, rel), nil
 }

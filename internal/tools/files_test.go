@@ -177,3 +177,31 @@ func TestNewFileRootsErrors(t *testing.T) {
 		}
 	}
 }
+
+// A hard link inside a root to a file outside it passes every path check;
+// only the link count betrays it.
+func TestReadFileRefusesHardLinks(t *testing.T) {
+	root, outside := fileTree(t)
+	if err := os.Link(filepath.Join(outside, "secret.txt"), filepath.Join(root, "innocent.txt")); err != nil {
+		t.Skipf("cannot make a hard link here: %v", err)
+	}
+	fr, err := NewFileRoots([]string{root}, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := call(t, NewReadFile(fr), `{"path":"innocent.txt"}`)
+	wantErr(t, err, ErrRefused, "2 hard links", "tools.files.allow_hard_links")
+	if out != nil || strings.Contains(err.Error(), "TOP SECRET") {
+		t.Fatalf("leaked: %v", out)
+	}
+	// A file with one link still reads.
+	if out, err := call(t, NewReadFile(fr), `{"path":"notes.txt"}`); err != nil || out["content"] != "hello notes" {
+		t.Fatalf("single link: %v, %v", out, err)
+	}
+	// The operator may allow them.
+	fr.AllowHardLinks = true
+	out, err = call(t, NewReadFile(fr), `{"path":"innocent.txt"}`)
+	if err != nil || !strings.Contains(out["content"].(string), "TOP SECRET") {
+		t.Fatalf("allowed: %v, %v", out, err)
+	}
+}
