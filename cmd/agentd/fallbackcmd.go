@@ -42,6 +42,10 @@ func (m *Main) fallbackCmd(ctx context.Context, args []string) error {
 	if *asJSON {
 		return printIndentedJSON(m.Stdout, st)
 	}
+	if st.Provider == "" {
+		fmt.Fprintf(m.Stdout, "no remote provider: %s (fallback.enabled = false)\n", st.Reason)
+		return nil
+	}
 	state := "enabled"
 	if st.Suspended {
 		state = "SUSPENDED"

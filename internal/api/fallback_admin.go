@@ -14,8 +14,9 @@ import (
 // looked. *fallback.Gate implements it.
 //
 // It is found on Deps.Budgets (the remote budget's owner): a Budgets that
-// also implements ProviderAdmin serves GET/POST /api/v1/fallback/provider;
-// otherwise both answer 404 not_configured.
+// also implements ProviderAdmin serves GET/POST /api/v1/fallback/provider.
+// Without one, GET answers a state with no provider (like /api/v1/link's
+// "disabled", so the dashboard can always ask) and POST 404 not_configured.
 type ProviderAdmin interface {
 	ProviderState() (fallback.ProviderState, error)
 	EnableProvider(ctx context.Context, by string) (fallback.ProviderState, error)
@@ -51,15 +52,23 @@ func (rt *routes) providerError(w http.ResponseWriter, r *http.Request, what str
 	rt.engineError(w, r, what, err)
 }
 
+// notConfigured is the provider state when remote fallback is off.
+var notConfigured = fallback.ProviderState{Reason: "remote fallback is not configured: nothing leaves this machine"}
+
 // providerState is GET /api/v1/fallback/provider.
 func (rt *routes) providerState(w http.ResponseWriter, r *http.Request) {
-	admin, ok := rt.providerAdmin(w)
-	if !ok {
+	admin, ok := rt.d.Budgets.(ProviderAdmin)
+	if !ok || admin == nil {
+		WriteJSON(w, http.StatusOK, notConfigured)
 		return
 	}
 	st, err := admin.ProviderState()
+	if errors.Is(err, fallback.ErrDisabled) {
+		WriteJSON(w, http.StatusOK, notConfigured)
+		return
+	}
 	if err != nil {
-		rt.providerError(w, r, "read remote provider state", err)
+		rt.engineError(w, r, "read remote provider state", err)
 		return
 	}
 	WriteJSON(w, http.StatusOK, st)

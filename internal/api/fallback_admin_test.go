@@ -60,9 +60,14 @@ func TestFallbackProviderAdmin(t *testing.T) {
 		t.Fatalf("POST enable = %d %s", resp.StatusCode, body)
 	}
 
-	// Without an administrable provider: 404 that says why.
+	// Without an administrable provider: a state with no provider that
+	// says why, and a write that cannot be done.
 	plain := newTestEnv(t)
-	if resp, body := plain.do(http.MethodGet, "/api/v1/fallback/provider", "", true); resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "not configured") {
+	resp, body = plain.do(http.MethodGet, "/api/v1/fallback/provider", "", true)
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &st) != nil || st.Provider != "" || st.Suspended || !strings.Contains(st.Reason, "not configured") {
 		t.Errorf("GET without a provider = %d %s", resp.StatusCode, body)
+	}
+	if resp, body := plain.do(http.MethodPost, "/api/v1/fallback/provider", `{"enabled": true}`, true); resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "not configured") {
+		t.Errorf("POST without a provider = %d %s", resp.StatusCode, body)
 	}
 }

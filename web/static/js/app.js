@@ -184,11 +184,12 @@ async function overview() {
   view.append(h("h1", {}, "Overview"), root);
   await seedHistory();
   const draw = async () => {
-    const [st, budgets, res, link] = await Promise.all([
+    const [st, budgets, res, link, provider] = await Promise.all([
       get("/api/v1/status"),
       get("/api/v1/budgets").catch((e) => (e.status === 404 ? null : Promise.reject(e))),
       get("/api/v1/residency").catch((e) => (e.status === 404 ? null : Promise.reject(e))),
       get("/api/v1/link"),
+      get("/api/v1/fallback/provider"),
     ]);
     setDemo(st.demo);
     const hw = st.hardware || {};
@@ -196,7 +197,7 @@ async function overview() {
     if (hw.time) recordSample(hw, Date.parse(hw.time) || now);
     state.linkHist.add("bps", Date.parse(link.last_measured_at) || now, link.throughput_bps);
     clear(root).append(
-      gpuCard(hw), hostCard(hw), modelsCard(res, hw), linkCard(link), budgetCard(budgets), runsCard(st.runs || {}));
+      gpuCard(hw), hostCard(hw), modelsCard(res, hw), linkCard(link), budgetCard(budgets, provider, draw), runsCard(st.runs || {}));
   };
   await draw();
   every(5000, () => guard(draw).catch((e) => console.error(e)));
@@ -263,7 +264,25 @@ function linkCard(link) {
       { yfmt: (v) => `${fmtBytes(v)}/s`, label: "bandwidth history", height: 110, empty: "Bandwidth is charted as it is measured." }));
 }
 
-function budgetCard(b) {
+// providerNotice shows a remote provider suspended for billing past its
+// reservation, with the one way back: a person re-enables it.
+function providerNotice(p, redraw) {
+  if (!p || !p.provider) return null;
+  if (!p.suspended) {
+    return h("p", { class: "muted", id: "provider-state" }, `Provider ${p.provider} enabled · ${p.in_flight} of ${p.max_in_flight} calls in flight`);
+  }
+  const btn = h("button", { type: "button", class: "danger", id: "provider-enable" }, "Re-enable provider");
+  const box = h("div", { class: "alert", role: "alert", id: "provider-state", dataset: { state: "suspended" } },
+    h("b", {}, `Remote provider ${p.provider} suspended`), ` since ${fmtTime(p.suspended_at)}: ${p.reason}. `,
+    "No remote call is made until a person re-enables it. ", btn);
+  btn.onclick = async () => {
+    btn.disabled = true;
+    try { await guard(() => post("/api/v1/fallback/provider", { enabled: true })); await redraw(); } catch (err) { box.append(errorBox(err)); btn.disabled = false; }
+  };
+  return box;
+}
+
+function budgetCard(b, provider, redraw) {
   if (!b) return card("Remote budget", h("p", { class: "muted" }, "Remote fallback is off: nothing is spent."));
   const fmt = (c, v) => (c.unit === "usd" ? fmtUSD(v) : fmtBytes(v));
   const gauges = b.caps.map((c) => gauge({
@@ -274,6 +293,7 @@ function budgetCard(b) {
   }));
   const sv = b.savings || {};
   return card("Remote budget",
+    providerNotice(provider, redraw),
     (b.alerts || []).map((a) => h("div", { class: "alert", role: "alert" }, a)),
     h("div", { class: "gauges" }, gauges),
     h("p", { class: "savings", id: "savings" }, `Saved ${fmtUSD(sv.saved_usd)} over ${sv.runs || 0} runs: `,
