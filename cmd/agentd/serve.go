@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/agentd/agentd/internal/daemon"
+	"github.com/agentd/agentd/internal/tools"
 	"github.com/kardianos/service"
 )
 
@@ -24,6 +25,11 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	log := daemon.NewLogger(cfg.Logging, m.Stderr)
 	if path == "" {
 		log.Info("no config file found; running with defaults", "lookup", "$AGENTD_CONFIG, /etc/agentd/config.toml, ./config.toml")
+	}
+	// Orphaned descendants of command tools (a grandchild that called
+	// setsid) are re-parented to agentd, so a timeout finds and reaps them.
+	if err := tools.BecomeSubreaper(); err != nil {
+		log.Warn("cannot become the subreaper of tool processes: a tool's grandchild that leaves its process group may outlive a timeout", "err", err)
 	}
 	d, err := daemon.New(ctx, cfg, daemon.Options{ConfigPath: path}, log)
 	if err != nil {

@@ -124,7 +124,7 @@ func (c *Command) Call(parent context.Context, args json.RawMessage) (Result, er
 	cmd := exec.CommandContext(ctx, c.o.Argv[0], c.o.Argv[1:]...)
 	cmd.Env = childEnv(c.o.Env, c.o.LookupEnv)
 	cmd.Dir = c.o.Dir
-	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
+	cmd.Cancel = func() error { return killTree(cmd.Process.Pid, true) }
 	cmd.WaitDelay = pipeGrace
 	pipes, err := startChild(cmd)
 	if err != nil {
@@ -165,9 +165,10 @@ func (c *Command) Call(parent context.Context, args json.RawMessage) (Result, er
 	}()
 
 	waitErr := cmd.Wait()
-	// Stragglers (grandchildren still in the group) die with the call.
-	if err := killGroup(pid); err != nil {
-		c.log.Warn("kill process group", "pid", pid, "error", err)
+	// Stragglers (grandchildren still in the group, or descending from it)
+	// die with the call.
+	if err := killTree(pid, false); err != nil {
+		c.log.Warn("kill the tool's processes", "pid", pid, "error", err)
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -185,5 +186,46 @@ func TestNewCommandErrors(t *testing.T) {
 		if _, err := NewCommand(tt.o); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("NewCommand(%+v) = %v, want %q", tt.o, err, tt.want)
 		}
+	}
+}
+
+// A grandchild that calls setsid leaves the tool's process group; the
+// timeout kills it all the same, and, with the daemon as subreaper, it is
+// reaped rather than left a zombie.
+func TestCommandTimeoutKillsASetsidGrandchild(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("descendants outside the process group are found through /proc (Linux)")
+	}
+	if err := BecomeSubreaper(); err != nil {
+		t.Fatalf("become subreaper: %v", err)
+	}
+	for _, how := range []string{"timeout", "cancel"} {
+		t.Run(how, func(t *testing.T) {
+			pidfile := filepath.Join(t.TempDir(), "pid")
+			c := newEchotool(t, CommandOptions{Argv: []string{"setsid-grandchild", pidfile}, Timeout: 700 * time.Millisecond})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if how == "cancel" {
+				c.o.Timeout = time.Minute
+				go func() { readPid(t, pidfile); cancel() }()
+			}
+			_, err := c.Call(ctx, json.RawMessage(`{}`))
+			if err == nil {
+				t.Fatal("the call succeeded")
+			}
+			pid := readPid(t, pidfile)
+			waitDead(t, pid)
+			// Reaped: no zombie left under this process.
+			deadline := time.Now().Add(3 * time.Second)
+			for {
+				if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err != nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("grandchild %d is a zombie nobody reaped", pid)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
 	}
 }

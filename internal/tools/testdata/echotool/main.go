@@ -41,6 +41,15 @@ func main() {
 			os.Exit(0)
 		}
 		time.Sleep(time.Minute)
+	case "setsid-grandchild": // setsid-grandchild PIDFILE: start a grandchild in a session of its own, record its pid, wait
+		child := exec.Command(os.Args[0], "sleep")
+		detach(child) // leaves the tool's process group: a group kill misses it
+		if err := child.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.WriteFile(os.Args[2], []byte(fmt.Sprint(child.Process.Pid)), 0o644)
+		time.Sleep(time.Minute)
 	case "flood":
 		line := []byte(strings.Repeat("x", 1023) + "\n")
 		for {
