@@ -16,7 +16,11 @@
 //		Resubmit: exec.Resubmit, Expired: exec.Expire, MaxAge: cfg.Fallback.DeferredMaxAge.D()})
 //	// run deferred.Run(ctx) under the errgroup
 //
-// The router asks gate.AllowRemote and calls gate.PlanRemote; a *CapError
-// (errors.Is(err, fallback.ErrCapReached)) means: continue locally and mark
-// the run degraded.
+// The planning service asks gate.Check (nil, or the typed refusal
+// PlanRemote would return) and calls gate.PlanRemote; for a refusal at
+// either point, fallback.Degrades(err) says whether the run continues
+// locally marked degraded (a cap, or a provider suspended for billing past
+// its reservation). A suspended provider is re-enabled by a person with
+// gate.EnableProvider (API, CLI, dashboard). Waiters for the link (the
+// deferred queue) ask gate.Link().MayTry, woken by Changed.
 package fallback

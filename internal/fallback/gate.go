@@ -240,31 +240,37 @@ func (g *Gate) prepare(req PlanRequest) (*prepared, error) {
 // that a refusal at routing and one at reservation read alike (Degrades
 // tells which of them mark the run degraded). It reserves nothing.
 func (g *Gate) Check(ctx context.Context, req PlanRequest) error {
+	_, err := g.check(ctx, req)
+	return err
+}
+
+// check is Check, with the link's reason for a yes.
+func (g *Gate) check(ctx context.Context, req PlanRequest) (string, error) {
 	p, err := g.prepare(req)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := g.susp.check(); err != nil {
-		return err
+		return "", err
 	}
-	if ok, reason := g.link.Allow(int64(len(p.body)) + p.expectedIn); !ok {
-		return &LinkError{Reason: reason}
+	ok, reason := g.link.Allow(int64(len(p.body)) + p.expectedIn)
+	if !ok {
+		return "", &LinkError{Reason: reason}
 	}
-	return g.budget.Check(ctx, req.RunID, p.worstUSD, int64(len(p.body))+p.worstIn)
+	return reason, g.budget.Check(ctx, req.RunID, p.worstUSD, int64(len(p.body))+p.worstIn)
 }
 
 // AllowRemote is Check as a yes or no with a reason, for the router's
 // RemoteGate. Callers that mark runs degraded use Check and Degrades.
 func (g *Gate) AllowRemote(ctx context.Context, req PlanRequest) (bool, string) {
-	if err := g.Check(ctx, req); err != nil {
+	reason, err := g.check(ctx, req)
+	if err != nil {
 		var le *LinkError
 		if errors.As(err, &le) {
 			return false, le.Reason
 		}
 		return false, err.Error()
 	}
-	p, _ := g.prepare(req)
-	_, reason := g.link.Allow(int64(len(p.body)) + p.expectedIn)
 	return true, reason
 }
 

@@ -91,16 +91,18 @@ type Link struct {
 	// half-open state: at nextTry one trial (the probe when probe_url is
 	// set, else one real call) is let through; its success brings the link
 	// back at once, its failure doubles the wait.
-	retries  int
-	nextTry  time.Time
-	trialOut bool
+	retries     int
+	nextTry     time.Time
+	trialOut    bool
+	rescheduled chan struct{} // wakes runPassive; buffered 1
 }
 
 // NewLink builds a Link that starts online: a site learns it is offline from
 // the first failures, not by assumption.
 func NewLink(o LinkOptions) *Link {
 	l := &Link{cfg: o.Config, client: o.Client, pub: o.Publisher, log: o.Logger, now: o.Now, after: o.After,
-		onlineAfter: o.OnlineAfter, alpha: o.Alpha, backoff: o.Backoff, state: LinkOnline, changed: make(chan struct{})}
+		onlineAfter: o.OnlineAfter, alpha: o.Alpha, backoff: o.Backoff, state: LinkOnline, changed: make(chan struct{}),
+		rescheduled: make(chan struct{}, 1)}
 	if l.client == nil {
 		l.client = &http.Client{Timeout: 30 * time.Second}
 	}
@@ -163,6 +165,7 @@ func (l *Link) Observe(o Observation) {
 			l.trialOut = false
 			l.retries++
 			l.nextTry = l.now().Add(l.backoff(l.retries))
+			l.rescheduleLocked()
 		case from != LinkOffline && l.fails >= l.cfg.OfflineAfter:
 			l.state = LinkOffline
 			l.retries, l.trialOut = 0, false
@@ -308,6 +311,7 @@ func (l *Link) Abandon() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.trialOut = false
+	l.rescheduleLocked()
 }
 
 // trialDueLocked reports whether an offline link may be tried now by a
@@ -341,6 +345,45 @@ func (l *Link) allowLocked(bytes int64) (bool, string) {
 			est.Round(time.Millisecond), bytes, int64(l.bps*8), budget)
 	}
 	return true, fmt.Sprintf("link %s, estimated transfer %s within %s", l.state, est.Round(time.Millisecond), budget)
+}
+
+func (l *Link) runPassive(ctx context.Context) error {
+	notified := false // waiters were told this trial is due; wait for it to be taken
+	for {
+		l.mu.Lock()
+		changed := l.changed
+		var due <-chan time.Time
+		if l.state == LinkOffline && !l.trialOut && !notified {
+			due = l.after(max(l.nextTry.Sub(l.now()), 0))
+		}
+		l.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+			notified = false
+		case <-l.rescheduled:
+			notified = false
+		case <-due:
+			l.mu.Lock()
+			if l.state == LinkOffline && l.trialDueLocked() {
+				// No state change, but a call may now try the link.
+				close(l.changed)
+				l.changed = make(chan struct{})
+				notified = true
+			}
+			l.mu.Unlock()
+		}
+	}
+}
+
+// rescheduleLocked tells runPassive that the next try moved or a trial
+// was given back.
+func (l *Link) rescheduleLocked() {
+	select {
+	case l.rescheduled <- struct{}{}:
+	default:
+	}
 }
 
 // Probe measures the link once with a GET of probe_url.
@@ -380,12 +423,23 @@ func (l *Link) Probe(ctx context.Context) error {
 	return nil
 }
 
-// Run probes every probe_interval until ctx ends; without a probe_url it
-// only waits, and passive measurements from real calls are all there is.
+// MayTry reports whether a remote call may be tried now as far as
+// reachability goes: the link is not offline, or it is and its half-open
+// trial (one real call, without a probe_url) is due. Waiters such as the
+// deferred queue ask this, woken by Changed, rather than State, so that
+// someone makes the trial call that can bring a passive link back.
+func (l *Link) MayTry() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.state != LinkOffline || l.trialDueLocked()
+}
+
+// Run probes every probe_interval until ctx ends. Without a probe_url,
+// passive measurements from real calls are all there is, and Run only
+// wakes Changed's waiters when an offline link's trial falls due.
 func (l *Link) Run(ctx context.Context) error {
 	if l.cfg.ProbeURL == "" {
-		<-ctx.Done()
-		return nil
+		return l.runPassive(ctx)
 	}
 	interval := l.cfg.ProbeInterval.D()
 	if interval <= 0 {

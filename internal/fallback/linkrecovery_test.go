@@ -263,3 +263,63 @@ func TestLinkRecoveryWallClock(t *testing.T) {
 		t.Errorf("resumed after %s, bound %s", resumed, bound)
 	}
 }
+
+// Without a probe, Run wakes Changed's waiters (the deferred queue) when an
+// offline link's trial falls due, so that someone makes the call that can
+// bring the link back; MayTry says so.
+func TestPassiveRunWakesWaitersWhenTrialIsDue(t *testing.T) {
+	cfg := testLinkConfig()
+	cfg.RetryMin = config.Duration(time.Second)
+	cfg.RetryMax = config.Duration(time.Minute)
+	clock := &fakeClock{t: time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)}
+	ticks := make(chan time.Time)
+	asked := make(chan time.Duration, 16)
+	l := NewLink(LinkOptions{Config: cfg, Logger: discardLogger(), Now: clock.Now,
+		After: func(d time.Duration) <-chan time.Time { asked <- d; return ticks }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- l.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	for range 3 {
+		l.Observe(Observation{Failed: true})
+	}
+	if l.MayTry() {
+		t.Fatal("MayTry before the backoff")
+	}
+	if d := <-asked; d != time.Second {
+		t.Fatalf("Run waits %s for the first trial, want retry_min", d)
+	}
+	ch := l.Changed()
+	clock.Advance(time.Second)
+	ticks <- clock.Now()
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("waiters not woken when the trial fell due")
+	}
+	if !l.MayTry() || l.State() != LinkOffline {
+		t.Fatalf("MayTry %v, state %s", l.MayTry(), l.State())
+	}
+	ok, trial, _ := l.Admit(100)
+	if !ok || !trial || l.MayTry() {
+		t.Fatalf("Admit = %v %v; MayTry while the trial is out = %v", ok, trial, l.MayTry())
+	}
+	l.Observe(Observation{Failed: true}) // the trial failed: next in 2 s
+	if d := <-asked; d != 2*time.Second {
+		t.Fatalf("after a failed trial Run waits %s, want 2s", d)
+	}
+	ok, trial, _ = l.Admit(100)
+	if ok || trial {
+		t.Fatal("a second trial before the backoff")
+	}
+	clock.Advance(2 * time.Second)
+	ticks <- clock.Now()
+	if _, trial, _ = l.Admit(100); !trial {
+		t.Fatal("no trial when due")
+	}
+	l.Observe(Observation{RTT: 10 * time.Millisecond})
+	if l.State() != LinkOnline || !l.MayTry() {
+		t.Fatalf("a good trial left the link %s", l.State())
+	}
+}
