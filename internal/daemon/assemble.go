@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"time"
 
 	"fmt"
 	"github.com/agentd/agentd/internal/config"
@@ -76,6 +77,33 @@ func (d *Daemon) buildAgent(ctx context.Context) error {
 	}
 	planner := planning.New(cfg, po)
 
+	// Async runs that need the remote planner while the link is down or a
+	// budget window is spent wait in the deferred queue, under their own
+	// run id, and come back when they can go or plan locally when
+	// fallback.deferred_max_age has passed.
+	var deferRun func(ctx context.Context, runID string, deadline *time.Time, reason string) error
+	if d.Gate != nil {
+		d.deferred, err = fallback.NewDeferred(fallback.DeferredOptions{Store: d.Store, Link: d.Gate.Link(),
+			Resubmit: func(ctx context.Context, runID string) error { return d.Engine.Resubmit(ctx, runID, "") },
+			Expired: func(ctx context.Context, r db.DeferredRun) {
+				if err := d.Engine.Resubmit(ctx, r.RunID, "local"); err != nil {
+					d.log.Error("plan an expired deferred run locally", "run", r.RunID, "err", err)
+				}
+			},
+			MaxAge: cfg.Fallback.DeferredMaxAge.D(), Logger: d.log,
+			Publisher: fallback.PublisherFunc(func(t, r string, data any) { d.Bus.Publish(t, r, data) })})
+		if err != nil {
+			return err
+		}
+		deferRun = func(ctx context.Context, runID string, deadline *time.Time, reason string) error {
+			var dl time.Time
+			if deadline != nil {
+				dl = *deadline
+			}
+			return d.deferred.Enqueue(ctx, runID, dl, reason)
+		}
+	}
+
 	d.Engine = exec.New(exec.Config{Executor: cfg.Executor, MaxSteps: cfg.Planner.MaxSteps}, exec.Deps{
 		Store: d.Store, Planner: planner, Chat: execChat{c: d.LLM, recorder: d.recorder}, Models: exec.ModelsFromConfig(cfg.Models),
 		Tools: catalog, Limiter: d.Residency, Events: d.Bus, Log: d.log,
@@ -84,7 +112,7 @@ func (d *Daemon) buildAgent(ctx context.Context) error {
 			return err != nil || ok // unknown: try native tools; a refusal switches the step over
 		},
 		IsNoToolSupport: isNoToolSupport, IsTransient: isTransient, IsBadOutput: isBadOutput,
-		IsModelMissing: isModelMissing,
+		IsModelMissing: isModelMissing, Defer: deferRun,
 	})
 
 	d.Monitor.Sink = sampleSink{d.Store}
@@ -94,28 +122,11 @@ func (d *Daemon) buildAgent(ctx context.Context) error {
 	}
 	if d.Gate != nil {
 		d.group.add("link", d.Gate.Link())
-		deferred, err := fallback.NewDeferred(fallback.DeferredOptions{Store: d.Store, Link: d.Gate.Link(),
-			Resubmit: d.resubmit, MaxAge: cfg.Fallback.DeferredMaxAge.D(), Logger: d.log,
-			Publisher: fallback.PublisherFunc(func(t, r string, data any) { d.Bus.Publish(t, r, data) })})
-		if err != nil {
-			return err
-		}
-		d.group.add("deferred", deferred)
+		d.group.add("deferred", d.deferred)
 	}
 	d.group.add("run-ends", ComponentFunc(d.watchRunEnds))
 	d.group.add("executor", d.Engine)
 	return nil
-}
-
-// resubmit hands a run drained from the deferred queue back to the executor.
-func (d *Daemon) resubmit(ctx context.Context, runID string) error {
-	r, err := d.Store.GetRun(ctx, runID)
-	if err != nil {
-		return err
-	}
-	_, err = d.Engine.Submit(ctx, exec.SubmitRequest{Request: r.Request, Source: r.Source, Workflow: r.Workflow,
-		Priority: r.Priority, Planner: r.Planner, Sensitive: r.Sensitive, Async: true, Deadline: r.DeadlineAt})
-	return err
 }
 
 // watchRunEnds does what follows the end of a run: it drops the run's

@@ -68,6 +68,7 @@ type Daemon struct {
 	Engine    *exec.Engine
 	recorder  *usageRecorder
 	prefetch  *prefetcher
+	deferred  *fallback.Deferred // nil without remote fallback
 
 	ollama []endpointClient
 	group  group

@@ -13,6 +13,7 @@ import (
 
 	"github.com/agentd/agentd/internal/config"
 	"github.com/agentd/agentd/internal/exec"
+	"github.com/agentd/agentd/internal/fallback"
 	"github.com/agentd/agentd/internal/ollamasim"
 	"github.com/agentd/agentd/internal/run"
 )
@@ -116,5 +117,109 @@ func TestEgressPolicyHolds(t *testing.T) {
 				t.Errorf("run done without a valid local plan and without the remote")
 			}
 		})
+	}
+}
+
+// TestDeferredQueue: an async run that needs the remote planner while the
+// link is down waits as "deferred" under its own id, sends nothing, and
+// when the link comes back it is planned remotely and finishes; a run that
+// is not async plans locally at once instead.
+func TestDeferredQueue(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	remote := &recordingRemote{}
+	srv := httptest.NewServer(remote)
+	defer srv.Close()
+	t.Setenv("AGENTD_TEST_REMOTE_KEY", "sk-test-not-a-real-key")
+	d := startOnSimulatorWith(t, ctx, ollamasim.Config{Seed: 1, Script: ollamasim.NewRules(
+		ollamasim.Rule{Format: ollamasim.Present, Replies: []ollamasim.Reply{{Content: `{"nonsense": true}`}}},
+	)}, func(cfg *config.Config) {
+		cfg.Planner.RepairAttempts = 0
+		cfg.Fallback.Enabled = true
+		cfg.Fallback.Provider = "openai"
+		cfg.Fallback.BaseURL = srv.URL + "/v1"
+		cfg.Fallback.APIKeyEnv = "AGENTD_TEST_REMOTE_KEY"
+	})
+	go func() { _ = d.Run(ctx) }()
+	link := d.Gate.Link()
+	for range 5 {
+		link.Observe(fallback.Observation{Failed: true})
+	}
+	if st := link.State(); st != fallback.LinkOffline {
+		t.Fatalf("link %s after failed transfers, want offline", st)
+	}
+
+	async, err := d.Engine.Submit(ctx, exec.SubmitRequest{Request: "add one and one", Source: "api", Async: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the async run is deferred", func() bool {
+		r, _ := d.Store.GetRun(ctx, async.ID)
+		return r.Status == run.Deferred
+	})
+	pending, err := d.Store.ListDeferred(ctx)
+	if err != nil || len(pending) != 1 || pending[0].RunID != async.ID {
+		t.Fatalf("deferred queue = %+v, %v", pending, err)
+	}
+	sync, err := d.Engine.Submit(ctx, exec.SubmitRequest{Request: "add one and one", Source: "api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := d.Engine.Wait(ctx, sync.ID); r.Status == run.Deferred || r.Status == run.Done {
+		t.Errorf("a run that is not async ended %s, want it to plan locally (and fail) at once", r.Status)
+	}
+	if n := remote.count(); n != 0 {
+		t.Fatalf("%d requests reached the remote while the link was offline", n)
+	}
+
+	// The remote is back: transfers succeed again until the link says so.
+	for link.State() == fallback.LinkOffline {
+		link.Observe(fallback.Observation{RTT: time.Millisecond})
+	}
+	r, err := d.Engine.Wait(ctx, async.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != run.Done || r.Route != "remote" {
+		t.Errorf("deferred run ended %s via %q (%s), want done on the remote plan", r.Status, r.Route, r.Error)
+	}
+	if n := remote.count(); n != 1 {
+		t.Errorf("remote got %d requests, want 1", n)
+	}
+}
+
+// A deferred run whose fallback.deferred_max_age passes stops waiting and
+// plans locally, still under its own id, and nothing reaches the remote.
+func TestDeferredRunExpiresToLocal(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	remote := &recordingRemote{}
+	srv := httptest.NewServer(remote)
+	defer srv.Close()
+	t.Setenv("AGENTD_TEST_REMOTE_KEY", "sk-test-not-a-real-key")
+	d := startOnSimulatorWith(t, ctx, ollamasim.Config{Seed: 1, Script: ollamasim.NewRules(
+		ollamasim.Rule{Format: ollamasim.Present, Replies: []ollamasim.Reply{{Content: `{"nonsense": true}`}}},
+	)}, func(cfg *config.Config) {
+		cfg.Planner.RepairAttempts = 0
+		cfg.Fallback.Enabled = true
+		cfg.Fallback.Provider = "openai"
+		cfg.Fallback.BaseURL = srv.URL + "/v1"
+		cfg.Fallback.APIKeyEnv = "AGENTD_TEST_REMOTE_KEY"
+		cfg.Fallback.DeferredMaxAge = config.Duration(500 * time.Millisecond)
+	})
+	go func() { _ = d.Run(ctx) }()
+	for d.Gate.Link().State() != fallback.LinkOffline {
+		d.Gate.Link().Observe(fallback.Observation{Failed: true})
+	}
+	r, err := d.Engine.Submit(ctx, exec.SubmitRequest{Request: "add one and one", Source: "api", Async: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.Engine.Wait(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status == run.Deferred || got.Route != "local" || remote.count() != 0 {
+		t.Errorf("expired deferral ended %s via %q with %d remote requests, want planned locally, nothing sent", got.Status, got.Route, remote.count())
 	}
 }

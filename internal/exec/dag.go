@@ -134,6 +134,9 @@ func (x *runExec) execute() {
 		x.log.Info("run left for resume", "run", x.r)
 		return
 	}
+	if errors.Is(err, errDeferred) {
+		return // not ended: the deferred queue hands it back
+	}
 	if err != nil {
 		x.log.Error("run failed", "run", x.r, "err", err)
 		if serr := x.setStatus(run.Failed, err.Error()); serr != nil {
@@ -142,6 +145,25 @@ func (x *runExec) execute() {
 	}
 	x.e.notifyEnded(x.r.ID)
 	x.log.Info("run ended", "run", x.r)
+}
+
+// errDeferred ends a run's execution in this process without ending the
+// run: it waits in the deferred queue.
+var errDeferred = errors.New("run deferred")
+
+// deferRun records the run as deferred and hands it to the deferred queue.
+func (x *runExec) deferRun(reason string) error {
+	if err := x.setStatus(run.Deferred, reason); err != nil {
+		return err
+	}
+	x.mu.Lock()
+	deadline := x.r.DeadlineAt
+	x.mu.Unlock()
+	if err := x.e.d.Defer(x.dbctx(), x.r.ID, deadline, reason); err != nil {
+		return fmt.Errorf("defer run: %w", err)
+	}
+	x.log.Info("run deferred", "run", x.r, "reason", reason)
+	return errDeferred
 }
 
 func (x *runExec) executeIn(ctx context.Context) error {
@@ -232,7 +254,7 @@ func (x *runExec) loadOrPlan(ctx context.Context) error {
 	}
 	m := x.meta()
 	res, err := x.e.d.Planner.Plan(ctx, PlanRequest{RunID: x.r.ID, Request: x.r.Request, Workflow: x.r.Workflow,
-		Params: m.Params, Planner: x.r.Planner, Sensitive: x.r.Sensitive})
+		Params: m.Params, Planner: x.r.Planner, Sensitive: x.r.Sensitive, Async: x.r.Async})
 	// What planning decided is the run's, whether or not a plan came of
 	// it: where it was routed and why, whether it is sensitive (narrowing
 	// only: a sensitive workflow makes the run so for every later rung)
@@ -247,6 +269,10 @@ func (x *runExec) loadOrPlan(ctx context.Context) error {
 	}
 	x.r.Degraded = x.r.Degraded || res.Degraded
 	x.mu.Unlock()
+	var de *DeferError
+	if errors.As(err, &de) && x.e.d.Defer != nil {
+		return x.deferRun(de.Reason)
+	}
 	if err != nil {
 		return fmt.Errorf("plan: %w", err)
 	}

@@ -31,7 +31,17 @@ type PlanRequest struct {
 	Params    map[string]any
 	Planner   string // what the request asked for: auto | local | remote
 	Sensitive bool
+	// Async: the requester can wait, so a run that needs the remote
+	// planner while it cannot be had may be deferred (see DeferError).
+	Async bool
 }
+
+// DeferError is the planner's answer for an async run that needs the
+// remote planner while the link is down or the budget window is spent: the
+// run waits, as "deferred", until it can go (Deps.Defer).
+type DeferError struct{ Reason string }
+
+func (e *DeferError) Error() string { return "deferred: " + e.Reason }
 
 // ReplanRequest asks for a new plan of the steps still to do, given what
 // completed and what failed.
@@ -210,6 +220,10 @@ type Deps struct {
 	// output to regenerate with more room and other sampling, not a
 	// failure to retry as it was.
 	IsBadOutput func(error) bool
+	// Defer puts a run the planner deferred in the deferred queue, which
+	// hands it back with Engine.Resubmit; nil means runs cannot be
+	// deferred, and a deferral fails the run.
+	Defer func(ctx context.Context, runID string, deadline *time.Time, reason string) error
 	// IsModelMissing recognises a model that is not pulled: no replan can
 	// route around a configuration error (it would only hide it), so the
 	// run stops and says what to pull.

@@ -436,3 +436,28 @@ func (e *Engine) settleCanceled(ctx context.Context, r *run.Run, by string) erro
 	e.notifyEnded(r.ID)
 	return nil
 }
+
+// Resubmit hands a deferred run back to the queue under its own id: the
+// deferred queue calls it when the link or the budget window allows again
+// (planner ""), or when fallback.deferred_max_age has passed (planner
+// "local": the run stops waiting for the remote planner and plans locally).
+func (e *Engine) Resubmit(ctx context.Context, runID, planner string) error {
+	r, err := e.d.Store.GetRun(ctx, runID)
+	if err != nil {
+		return fmt.Errorf("resubmit run %s: %w", runID, err)
+	}
+	if r.Status != run.Deferred {
+		return fmt.Errorf("resubmit run %s: it is %s, not deferred", runID, r.Status)
+	}
+	if planner != "" {
+		r.Planner = planner
+	}
+	r.Status, r.Error = run.Queued, ""
+	r.UpdatedAt = e.d.Now().UTC()
+	if err := e.d.Store.UpdateRun(ctx, r); err != nil {
+		return fmt.Errorf("resubmit run %s: %w", runID, err)
+	}
+	e.d.Events.Publish(events.RunStatus, r.ID, runStatusData(r))
+	e.enqueue(r, false)
+	return nil
+}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/agentd/agentd/internal/plan"
 	"github.com/agentd/agentd/internal/run"
@@ -342,5 +343,55 @@ func TestLadderMissingModelStopsWithoutReplan(t *testing.T) {
 	}
 	if n := len(h.chat.requests("execute")); n != 1 {
 		t.Errorf("%d execute calls, want 1: asking again cannot make a model appear", n)
+	}
+}
+
+// An async run the planner defers waits as "deferred" (not failed, not
+// ended) in the deferred queue, and Resubmit runs it under the same id.
+func TestDeferredRunResumesUnderItsOwnID(t *testing.T) {
+	h := newHarness(t)
+	var deferred []string
+	var calls int
+	h.planner.plan = func(req PlanRequest) (PlanResult, error) {
+		calls++
+		if calls == 1 {
+			if !req.Async {
+				t.Errorf("the planner was not told the run is async")
+			}
+			return PlanResult{}, &DeferError{Reason: "the link is offline"}
+		}
+		if req.Planner != "local" {
+			t.Errorf("an expired deferral resubmitted with planner %q, want local", req.Planner)
+		}
+		return onePlan(plan.Step{ID: "a", Task: "say hi"})(req)
+	}
+	h.eng = New(h.cfg, func() Deps {
+		d := h.deps()
+		d.Defer = func(_ context.Context, runID string, _ *time.Time, reason string) error {
+			deferred = append(deferred, runID+": "+reason)
+			return nil
+		}
+		return d
+	}())
+	h.start2()
+	r, err := h.eng.Submit(t.Context(), SubmitRequest{Request: "x", Async: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the run is deferred", func() bool {
+		got, _ := h.store.GetRun(t.Context(), r.ID)
+		return got.Status == run.Deferred
+	})
+	if len(deferred) != 1 || !strings.Contains(deferred[0], r.ID+": the link is offline") {
+		t.Fatalf("deferred queue got %q", deferred)
+	}
+	if err := h.eng.Resubmit(t.Context(), r.ID, "local"); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.wait(r.ID); got.Status != run.Done || got.ID != r.ID {
+		t.Fatalf("resubmitted run %s ended %s (%s)", got.ID, got.Status, got.Error)
+	}
+	if err := h.eng.Resubmit(t.Context(), r.ID, ""); err == nil {
+		t.Error("a run that is not deferred was resubmitted")
 	}
 }

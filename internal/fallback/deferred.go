@@ -38,6 +38,9 @@ type DeferredOptions struct {
 // first; runs whose deadline passes are reported instead.
 type Deferred struct {
 	o DeferredOptions
+	// wake tells Run that a run was queued, whose deadline may come
+	// before the one Run is waiting for.
+	wake chan struct{}
 }
 
 // NewDeferred builds the queue.
@@ -64,7 +67,7 @@ func NewDeferred(o DeferredOptions) (*Deferred, error) {
 	if o.After == nil {
 		o.After = time.After
 	}
-	return &Deferred{o: o}, nil
+	return &Deferred{o: o, wake: make(chan struct{}, 1)}, nil
 }
 
 // Enqueue defers a run (which must exist in the store) until the link
@@ -73,7 +76,14 @@ func (d *Deferred) Enqueue(ctx context.Context, runID string, deadline time.Time
 	if deadline.IsZero() {
 		deadline = d.o.Now().Add(d.o.MaxAge)
 	}
-	return d.o.Store.UpsertDeferred(ctx, db.DeferredRun{RunID: runID, EnqueuedAt: d.o.Now().UTC(), Deadline: deadline, Reason: reason})
+	if err := d.o.Store.UpsertDeferred(ctx, db.DeferredRun{RunID: runID, EnqueuedAt: d.o.Now().UTC(), Deadline: deadline, Reason: reason}); err != nil {
+		return err
+	}
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+	return nil
 }
 
 // Pending lists the queue in drain order.
@@ -149,6 +159,7 @@ func (d *Deferred) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-changed:
+		case <-d.wake:
 		case <-d.o.After(wait):
 		}
 	}

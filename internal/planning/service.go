@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 
 	"github.com/agentd/agentd/internal/config"
 	"github.com/agentd/agentd/internal/exec"
@@ -32,6 +33,10 @@ type Service struct {
 	// onDraft, when set, watches the plan as it streams (the daemon's
 	// prefetcher of tool steps).
 	onDraft func(runID string) func(soFar string)
+	// waitable holds, by run id, why the router could not have the remote
+	// planner it wanted when the reason will pass (link down, budget
+	// window spent): an async run then waits instead of planning locally.
+	waitable sync.Map
 }
 
 var _ exec.Planner = (*Service)(nil)
@@ -76,7 +81,33 @@ func (r routerGate) AllowRemote(ctx context.Context, req localplanner.Request) (
 	if r.s.gate == nil {
 		return false, "remote fallback is not configured"
 	}
-	return r.s.gate.AllowRemote(ctx, fallback.PlanRequest{RunID: req.RunID, Purpose: "plan", UserRequest: req.Text, Sensitive: req.Sensitive})
+	preq := fallback.PlanRequest{RunID: req.RunID, Purpose: "plan", UserRequest: req.Text, Sensitive: req.Sensitive}
+	ok, why := r.s.gate.AllowRemote(ctx, preq)
+	if !ok {
+		if reason, wait := r.s.passing(ctx, preq); wait {
+			r.s.waitable.Store(req.RunID, reason)
+		}
+	}
+	return ok, why
+}
+
+// passing reports whether the remote planner is refused for a reason that
+// will pass by itself: the link is down or too slow, or a day or month
+// budget window is spent (a run's own cap will not pass).
+func (s *Service) passing(ctx context.Context, req fallback.PlanRequest) (string, bool) {
+	if s.gate == nil {
+		return "", false
+	}
+	err := s.gate.Check(ctx, req)
+	var le *fallback.LinkError
+	var ce *fallback.CapError
+	switch {
+	case errors.As(err, &le):
+		return le.Error(), true
+	case errors.As(err, &ce) && ce.Cap != "run_usd":
+		return ce.Error(), true
+	}
+	return "", false
 }
 
 func fromLocal(res *localplanner.Result, source, route string, reasons []string) exec.PlanResult {
@@ -114,6 +145,12 @@ func (s *Service) Plan(ctx context.Context, req exec.PlanRequest) (exec.PlanResu
 	result := func(r exec.PlanResult) exec.PlanResult {
 		r.Sensitive = req.Sensitive
 		return r
+	}
+	if why, ok := s.waitable.LoadAndDelete(req.RunID); ok && req.Async && d.Route != localplanner.RouteTemplate {
+		// The router wanted the remote planner and cannot have it for
+		// now; the requester can wait.
+		return result(exec.PlanResult{Route: "deferred", Reasons: append(reasons, "async run waits for the remote planner: "+why.(string))}),
+			&exec.DeferError{Reason: why.(string)}
 	}
 	switch d.Route {
 	case localplanner.RouteScratchpad:
@@ -169,6 +206,13 @@ func (s *Service) Plan(ctx context.Context, req exec.PlanRequest) (exec.PlanResu
 		degraded = degraded || errors.Is(rerr, fallback.ErrCapReached)
 	} else {
 		reasons = append(reasons, "local planner failed; not escalating: "+why)
+		e := s.policy.Decide(Ask{Purpose: PurposeEscalate, RequestPlanner: req.Planner, RequestSensitive: req.Sensitive, Workflow: wf})
+		if e.Allowed && req.Async {
+			if reason, wait := s.passing(ctx, fallback.PlanRequest{RunID: req.RunID, Purpose: "plan", UserRequest: req.Request}); wait {
+				return result(exec.PlanResult{Route: "deferred", Reasons: append(reasons, "async run waits for the remote planner: "+reason),
+					Errors: localErrs, Degraded: degraded}), &exec.DeferError{Reason: reason}
+			}
+		}
 	}
 	return result(exec.PlanResult{Route: "local", Reasons: reasons, Errors: localErrs, Degraded: degraded}), err
 }
