@@ -111,6 +111,14 @@ func startOnSimulatorOpts(t *testing.T, ctx context.Context, simCfg ollamasim.Co
 	if edit != nil {
 		edit(cfg)
 	}
+	return newDaemon(t, ctx, cfg, opts)
+}
+
+// newDaemon builds a daemon from cfg on a free loopback port (again on the
+// same state directory, for restart tests).
+func newDaemon(t *testing.T, ctx context.Context, cfg *config.Config, opts Options) *Daemon {
+	t.Helper()
+	var err error
 	if opts.Listener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}

@@ -223,3 +223,54 @@ func TestDeferredRunExpiresToLocal(t *testing.T) {
 		t.Errorf("expired deferral ended %s via %q with %d remote requests, want planned locally, nothing sent", got.Status, got.Route, remote.count())
 	}
 }
+
+// A deferred run survives a restart of the daemon: the new daemon drains
+// the queue on start (its link starts online) and finishes the run under
+// the same id.
+func TestDeferredRunSurvivesRestart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	remote := &recordingRemote{}
+	srv := httptest.NewServer(remote)
+	defer srv.Close()
+	t.Setenv("AGENTD_TEST_REMOTE_KEY", "sk-test-not-a-real-key")
+	var cfg *config.Config
+	first, stop := context.WithCancel(ctx)
+	d := startOnSimulatorWith(t, ctx, ollamasim.Config{Seed: 1, Script: ollamasim.NewRules(
+		ollamasim.Rule{Format: ollamasim.Present, Replies: []ollamasim.Reply{{Content: `{"nonsense": true}`}}},
+	)}, func(c *config.Config) {
+		c.Planner.RepairAttempts = 0
+		c.Fallback.Enabled = true
+		c.Fallback.Provider = "openai"
+		c.Fallback.BaseURL = srv.URL + "/v1"
+		c.Fallback.APIKeyEnv = "AGENTD_TEST_REMOTE_KEY"
+		cfg = c
+	})
+	done := make(chan error, 1)
+	go func() { done <- d.Run(first) }()
+	for d.Gate.Link().State() != fallback.LinkOffline {
+		d.Gate.Link().Observe(fallback.Observation{Failed: true})
+	}
+	r, err := d.Engine.Submit(ctx, exec.SubmitRequest{Request: "add one and one", Source: "api", Async: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the run is deferred", func() bool {
+		got, _ := d.Store.GetRun(ctx, r.ID)
+		return got.Status == run.Deferred
+	})
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("first daemon: %v", err)
+	}
+
+	d2 := newDaemon(t, ctx, cfg, Options{})
+	go func() { _ = d2.Run(ctx) }()
+	got, err := d2.Engine.Wait(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != run.Done || got.Route != "remote" || remote.count() != 1 {
+		t.Errorf("after the restart the run ended %s via %q with %d remote requests, want done on the remote plan", got.Status, got.Route, remote.count())
+	}
+}
