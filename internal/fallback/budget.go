@@ -272,8 +272,9 @@ func (b *Budget) fits(r *Reservation, run, d, m db.BudgetSpend) error {
 func (b *Budget) Commit(ctx context.Context, r *Reservation, usd float64, bytes int64) error {
 	usd = roundUSD(usd)
 	if usd > r.USD || bytes > r.Bytes {
-		// Only a provider billing more tokens than the body has bytes can do
-		// this; the truth is recorded, and the next reservation sees it.
+		// A provider billing past max_tokens or more prompt tokens than the
+		// body has bytes: the truth is recorded, the next reservation sees
+		// it, and the gate suspends the provider (see Gate.PlanRemote).
 		b.log.Warn("remote call cost more than its reserved worst case", "run", r.RunID,
 			"reserved_usd", r.USD, "actual_usd", usd, "reserved_bytes", r.Bytes, "actual_bytes", bytes)
 	}
