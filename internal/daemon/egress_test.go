@@ -23,14 +23,19 @@ import (
 type recordingRemote struct {
 	mu     sync.Mutex
 	bodies []string
+	// replies, when set, are answered in turn (then the valid plan).
+	replies []string
 }
 
 func (f *recordingRemote) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
+	plan := `{"goal":"sum","steps":[{"id":"sum","tool":"calc","args":{"expression":"1+1"}}],"answer":"Report ${sum}"}`
 	f.mu.Lock()
 	f.bodies = append(f.bodies, string(body))
+	if len(f.replies) > 0 {
+		plan, f.replies = f.replies[0], f.replies[1:]
+	}
 	f.mu.Unlock()
-	plan := `{"goal":"sum","steps":[{"id":"sum","tool":"calc","args":{"expression":"1+1"}}],"answer":"Report ${sum}"}`
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"id": "x", "object": "chat.completion", "model": "gpt-4.1-mini",
 		"choices": []any{map[string]any{"index": 0, "finish_reason": "stop",
@@ -272,5 +277,47 @@ func TestDeferredRunSurvivesRestart(t *testing.T) {
 	}
 	if got.Status != run.Done || got.Route != "remote" || remote.count() != 1 {
 		t.Errorf("after the restart the run ended %s via %q with %d remote requests, want done on the remote plan", got.Status, got.Route, remote.count())
+	}
+}
+
+// A remote plan goes through the local planner's parse, validate and
+// repair loop: an invalid remote plan is sent back with its problems, and
+// the repaired one runs.
+func TestRemotePlanIsRepaired(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	remote := &recordingRemote{replies: []string{`{"goal":"sum","steps":[{"id":"sum","tool":"no_such_tool","args":{}}],"answer":"x"}`}}
+	srv := httptest.NewServer(remote)
+	defer srv.Close()
+	t.Setenv("AGENTD_TEST_REMOTE_KEY", "sk-test-not-a-real-key")
+	d := startOnSimulatorWith(t, ctx, ollamasim.Config{Seed: 1, Script: ollamasim.NewRules(
+		ollamasim.Rule{Format: ollamasim.Present, Replies: []ollamasim.Reply{{Content: `{"nonsense": true}`}}},
+	)}, func(cfg *config.Config) {
+		cfg.Planner.RepairAttempts = 1
+		cfg.Fallback.Enabled = true
+		cfg.Fallback.Provider = "openai"
+		cfg.Fallback.BaseURL = srv.URL + "/v1"
+		cfg.Fallback.APIKeyEnv = "AGENTD_TEST_REMOTE_KEY"
+	})
+	go func() { _ = d.Run(ctx) }()
+	r, err := d.Engine.Submit(ctx, exec.SubmitRequest{Request: "add one and one", Source: "api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.Engine.Wait(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != run.Done || got.Route != "remote" {
+		t.Fatalf("run ended %s via %q (%s)", got.Status, got.Route, got.Error)
+	}
+	if n := remote.count(); n != 2 {
+		t.Fatalf("remote got %d requests, want 2 (the plan and its repair)", n)
+	}
+	remote.mu.Lock()
+	second := remote.bodies[1]
+	remote.mu.Unlock()
+	if !strings.Contains(second, "no_such_tool") || !strings.Contains(second, "cannot run") {
+		t.Errorf("the repair request does not carry the problems:\n%s", second)
 	}
 }

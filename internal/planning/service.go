@@ -172,7 +172,7 @@ func (s *Service) Plan(ctx context.Context, req exec.PlanRequest) (exec.PlanResu
 		var usage fallback.PlanUsage
 		err := errors.New(strings.Join(e.Reasons, "; "))
 		if e.Allowed {
-			p, usage, err = s.remotePlan(ctx, req.RunID, req.Request, req.Sensitive, "plan", "", nil)
+			p, usage, err = s.remotePlan(ctx, req.RunID, req.Request, req.Sensitive, "plan", nil)
 		}
 		if err == nil {
 			return result(exec.PlanResult{Plan: p, Source: "remote", Route: "remote", Reasons: reasons, Model: usage.Model,
@@ -197,7 +197,7 @@ func (s *Service) Plan(ctx context.Context, req exec.PlanRequest) (exec.PlanResu
 	// The local planner could not make a valid plan: escalate if allowed.
 	if ok, why := s.remoteAllowed(ctx, req.RunID, req.Request, req.Sensitive, req.Planner, wf, PurposeEscalate); ok {
 		reasons = append(reasons, fmt.Sprintf("local planner failed (%v): escalating to the remote planner", err))
-		p, usage, rerr := s.remotePlan(ctx, req.RunID, req.Request, req.Sensitive, "plan", "", localErrs)
+		p, usage, rerr := s.remotePlan(ctx, req.RunID, req.Request, req.Sensitive, "plan", localErrs)
 		if rerr == nil {
 			return result(exec.PlanResult{Plan: p, Source: "remote", Route: "remote", Reasons: reasons, Model: usage.Model,
 				Attempts: 1, Errors: localErrs, CostUSD: usage.CostUSD}), nil
@@ -255,18 +255,22 @@ func (s *Service) Replan(ctx context.Context, req exec.ReplanRequest) (exec.Plan
 		if ok, why := s.remoteAllowed(ctx, req.RunID, req.Request, req.Sensitive, "", wf, PurposeReplan); !ok {
 			return exec.PlanResult{}, fmt.Errorf("%w: %s", fallback.ErrDisabled, why)
 		}
-		done := make([]string, 0, len(req.Completed))
+		// Only step ids leave the machine: the replan prompt sees the done
+		// steps as ids whose results stay here, and the failed step by id,
+		// with no error text (an error may quote a tool's output).
+		kept, _ := json.Marshal("(result kept on this machine)")
+		done := make(map[string]json.RawMessage, len(req.Completed))
 		for id := range req.Completed {
-			done = append(done, id)
+			done[id] = kept
 		}
-		// Only step ids leave the machine, never their results.
-		note := fmt.Sprintf("\n\nSteps already done (their results stay local; you may depend on these ids): %s. Step %q failed; plan the remaining work only, with new step ids.",
-			strings.Join(done, ", "), failed.ID)
-		p, usage, err := s.remotePlanWith(ctx, req.RunID, req.Request+note, req.Sensitive, "replan", done)
+		m := s.remoteModel(req.RunID, "replan", req.Sensitive, nil)
+		res, err := s.remotePlanner(m).Replan(ctx, lreq, nil, done, plan.Step{ID: failed.ID}, errors.New("the step failed"))
+		usage := m.spent()
 		if err != nil {
-			return exec.PlanResult{}, err
+			return exec.PlanResult{CostUSD: usage.CostUSD}, fmt.Errorf("remote planner: %w", err)
 		}
-		return exec.PlanResult{Plan: p, Source: "replan_remote", Route: "remote", Model: usage.Model, Attempts: 1, CostUSD: usage.CostUSD}, nil
+		return exec.PlanResult{Plan: res.Plan, Source: "replan_remote", Route: "remote", Model: usage.Model,
+			Attempts: res.Attempts, Errors: res.Errors, CostUSD: usage.CostUSD}, nil
 	}
 	completed := make(map[string]json.RawMessage, len(req.Completed))
 	for id, out := range req.Completed {
@@ -296,53 +300,25 @@ func (s *Service) remoteAllowed(ctx context.Context, runID, text string, sensiti
 	return s.gate.AllowRemote(ctx, fallback.PlanRequest{RunID: runID, Purpose: "plan", UserRequest: text, Sensitive: sensitive})
 }
 
-func (s *Service) remotePlan(ctx context.Context, runID, text string, sensitive bool, purpose, localPlan string, localErrs []string) (*plan.Plan, fallback.PlanUsage, error) {
+// remotePlan plans text on the remote planner, through the same parse,
+// validate and repair loop as the local planner.
+func (s *Service) remotePlan(ctx context.Context, runID, text string, sensitive bool, purpose string, localErrs []string) (*plan.Plan, fallback.PlanUsage, error) {
 	if s.gate == nil {
 		return nil, fallback.PlanUsage{}, fallback.ErrDisabled
 	}
-	return s.remoteCall(ctx, fallback.PlanRequest{RunID: runID, Purpose: purpose, UserRequest: text, Sensitive: sensitive,
-		LocalPlan: localPlan, LocalErrors: localErrs}, nil)
+	m := s.remoteModel(runID, purpose, sensitive, localErrs)
+	res, err := s.remotePlanner(m).Plan(ctx, localplanner.Request{Text: text, RunID: runID, Sensitive: sensitive})
+	if err != nil {
+		return nil, m.spent(), fmt.Errorf("remote planner: %w", err)
+	}
+	return res.Plan, m.spent(), nil
 }
 
-func (s *Service) remotePlanWith(ctx context.Context, runID, text string, sensitive bool, purpose string, completed []string) (*plan.Plan, fallback.PlanUsage, error) {
-	return s.remoteCall(ctx, fallback.PlanRequest{RunID: runID, Purpose: purpose, UserRequest: text, Sensitive: sensitive}, completed)
+func (s *Service) remoteModel(runID, purpose string, sensitive bool, localErrs []string) *remoteModel {
+	return &remoteModel{gate: s.gate, runID: runID, purpose: purpose, sensitive: sensitive, localErrs: localErrs}
 }
 
-// remoteCall sends the planning prompt (the same prompt and schema the local
-// planner sees) through the gate, then validates the plan like any other.
-func (s *Service) remoteCall(ctx context.Context, req fallback.PlanRequest, completed []string) (*plan.Plan, fallback.PlanUsage, error) {
-	prompt := localplanner.BuildPrompt(localplanner.PromptInput{Request: req.UserRequest, Tools: s.catalog.List(),
-		Examples: s.cfg.Planner.Examples, MaxSteps: s.cfg.Planner.MaxSteps})
-	schema, err := localplanner.PlanSchema(prompt.Tools, s.cfg.Planner.MaxSteps)
-	if err != nil {
-		return nil, fallback.PlanUsage{}, err
-	}
-	for _, m := range prompt.Messages {
-		switch m.Role {
-		case "system":
-			req.SystemPrompt = m.Content
-		case "user":
-			req.UserRequest = m.Content
-		}
-	}
-	req.Schema = schema
-	raw, usage, err := s.gate.PlanRemote(ctx, req)
-	if err != nil {
-		return nil, usage, err
-	}
-	p, err := localplanner.ParsePlan(string(raw))
-	if err != nil {
-		return nil, usage, fmt.Errorf("remote plan: %w", err)
-	}
-	p.Normalize()
-	var errs []plan.Error
-	if len(completed) > 0 {
-		errs = plan.ValidateRemaining(p, s.catalog, s.cfg.Planner.MaxSteps, completed)
-	} else {
-		errs = plan.Validate(p, s.catalog, s.cfg.Planner.MaxSteps)
-	}
-	if len(errs) > 0 {
-		return nil, usage, fmt.Errorf("remote plan invalid: %w", plan.Errors(errs))
-	}
-	return p, usage, nil
+// remotePlanner is the local planner's loop over the remote model.
+func (s *Service) remotePlanner(m *remoteModel) *localplanner.Planner {
+	return localplanner.New(m, s.catalog, s.cfg.Planner, config.ModelsConfig{Planner: s.cfg.Fallback.Model}, s.log)
 }
