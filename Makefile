@@ -40,9 +40,10 @@ test: lint ## Lint, then run every test with the race detector
 	go test $(TEST_FLAGS) ./...
 
 .PHONY: fuzz
-fuzz: ## Fuzz the plan validator and plan parser for a bounded time (FUZZTIME, default 30s each)
+fuzz: ## Fuzz the plan validator, the plan parser and redaction for a bounded time (FUZZTIME, default 30s each)
 	go test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(or $(FUZZTIME),30s) ./internal/plan
 	go test -run '^$$' -fuzz '^FuzzParsePlan$$' -fuzztime $(or $(FUZZTIME),30s) ./internal/localplanner
+	go test -run '^$$' -fuzz '^FuzzRedact$$' -fuzztime $(or $(FUZZTIME),30s) ./internal/fallback
 
 .PHONY: lint
 lint: ## go vet and a gofmt check

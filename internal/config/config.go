@@ -302,12 +302,42 @@ type LinkConfig struct {
 	RetryMax Duration `toml:"retry_max"`
 }
 
-// PrivacyConfig adds site-specific redactions to the built-in ones.
+// PrivacyConfig tunes redaction before anything leaves the machine.
+// Redaction is default-deny: every identifier-like class below is replaced
+// unless the operator lists it in Allow. The zero value redacts everything,
+// so a config built in code without Default() is never more open.
 type PrivacyConfig struct {
 	Terms              []string `toml:"terms"`
 	Names              []string `toml:"names"`
+	IDs                []string `toml:"ids"` // literal identifiers, matched in any case, Unicode form and separation
 	NationalIDPatterns []string `toml:"national_id_patterns"`
+	// Allow lists the redaction classes sent in clear (RedactionClasses).
+	Allow []string `toml:"allow"`
+	// MinDigits is the shortest digit run, separators aside, that is
+	// redacted as an identifier; 0 means 7.
+	MinDigits int `toml:"min_digits"`
+	// MinEncodedLength is the shortest hex, base64 or base32 string
+	// redacted as a secret; 0 means 16.
+	MinEncodedLength int `toml:"min_encoded_length"`
 }
+
+// The default-deny redaction classes an operator may allow in
+// fallback.privacy.allow.
+const (
+	RedactDigitRuns      = "digit_runs"      // 7+ digits with any separators: phones, accounts, order numbers
+	RedactEncodedStrings = "encoded_strings" // long hex, base64, base32 strings
+	RedactSecretFields   = "secret_fields"   // values of key/secret/token/password/auth fields in any syntax
+	RedactKeyFormats     = "key_formats"     // known API key formats and private key blocks
+	RedactCredentialURLs = "credential_urls" // URLs carrying user:password@
+	RedactCards          = "cards"           // Luhn-valid card numbers
+	RedactIBANs          = "ibans"           // IBANs with a valid checksum
+	RedactEmails         = "emails"
+	RedactIPAddresses    = "ip_addresses"
+)
+
+// RedactionClasses is every class fallback.privacy.allow accepts.
+var RedactionClasses = []string{RedactDigitRuns, RedactEncodedStrings, RedactSecretFields, RedactKeyFormats,
+	RedactCredentialURLs, RedactCards, RedactIBANs, RedactEmails, RedactIPAddresses}
 
 // VRAMConfig controls GPU probing and model residency.
 type VRAMConfig struct {

@@ -102,6 +102,7 @@ func Default() *Config {
 				RetryMax:            Duration(5 * time.Minute),
 			},
 			DeferredMaxAge: Duration(24 * time.Hour),
+			Privacy:        PrivacyConfig{MinDigits: 7, MinEncodedLength: 16},
 		},
 		VRAM: VRAMConfig{
 			Probe:          "auto",

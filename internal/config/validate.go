@@ -376,6 +376,22 @@ func (c *Config) validateFallback(v *validator) {
 			v.add(fmt.Sprintf("fallback.privacy.national_id_patterns[%d]", i), pat, "must be a valid Go regular expression: %v", err)
 		}
 	}
+	for i, class := range f.Privacy.Allow {
+		if !slices.Contains(RedactionClasses, class) {
+			v.add(fmt.Sprintf("fallback.privacy.allow[%d]", i), class, "must be one of %s", strings.Join(RedactionClasses, ", "))
+		}
+	}
+	for i, id := range f.Privacy.IDs {
+		if strings.TrimSpace(id) == "" {
+			v.add(fmt.Sprintf("fallback.privacy.ids[%d]", i), id, "must not be empty")
+		}
+	}
+	if d := f.Privacy.MinDigits; d < 5 || d > 19 {
+		v.add("fallback.privacy.min_digits", d, "must be between 5 and 19 (7 catches phone numbers written without separators)")
+	}
+	if n := f.Privacy.MinEncodedLength; n < 8 || n > 64 {
+		v.add("fallback.privacy.min_encoded_length", n, "must be between 8 and 64 characters")
+	}
 	if f.EnergyPriceKWh < 0 {
 		v.add("fallback.energy_price_kwh", f.EnergyPriceKWh, "must be zero or more")
 	}

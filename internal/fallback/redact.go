@@ -3,16 +3,12 @@ package fallback
 import (
 	"encoding/json"
 	"fmt"
-	"math"
-	"math/big"
-	"net/netip"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/agentd/agentd/internal/config"
 )
@@ -22,91 +18,128 @@ import (
 const (
 	KindEmail      = "EMAIL"
 	KindPhone      = "PHONE"
+	KindNumber     = "NUMBER" // any other run of 7+ digits
 	KindCard       = "CARD"
 	KindIBAN       = "IBAN"
 	KindIP         = "IP"
-	KindURL        = "URL" // a URL carrying credentials (user:pass@)
-	KindKey        = "KEY" // a recognised API key or token format
-	KindSecret     = "SECRET"
+	KindURL        = "URL"    // a URL carrying credentials (user:pass@)
+	KindKey        = "KEY"    // a recognised API key format, or the value of a secret field
+	KindSecret     = "SECRET" // a long hex, base64 or base32 string
 	KindNationalID = "ID"
 	KindName       = "NAME"
 	KindTerm       = "TERM"
 )
 
-// detector finds one kind of sensitive value. Lower prio wins where two
-// detectors claim overlapping text.
+// match is a sensitive span of a view.
+type match struct {
+	start, end int
+	kind       string
+}
+
+// detector finds one class of sensitive values in a view. Where detectors
+// claim overlapping text, the union is redacted under the kind of the
+// detector listed first, so no part of either value leaves.
 type detector struct {
-	kind  string
-	prio  int
-	re    *regexp.Regexp
-	group int // the submatch that is the value; 0 is the whole match
-	// check confirms a match in text[start:end] and may shorten it; it
-	// returns the accepted end.
-	check func(text string, start, end int) (int, bool)
+	class string // a config.Redact* class, or "" for configured values, which cannot be allowed
+	find  func(v string) []match
 }
 
 // Redactor replaces sensitive values with placeholders before a request
-// leaves. It is safe for concurrent use; each request gets its own Session.
+// leaves. It is default-deny: besides the site's names, terms and IDs, every
+// identifier-like token is replaced unless its class is allowed in config.
+// Text is matched after normalisation (see view) and replaced in the
+// original. It is safe for concurrent use; each request gets its own Session.
 type Redactor struct {
 	detectors []detector
 }
 
-// NewRedactor builds the built-in detectors plus the site's national-ID
-// patterns, names and terms.
+// NewRedactor builds the detectors for a site's privacy settings.
 func NewRedactor(p config.PrivacyConfig) (*Redactor, error) {
 	r := &Redactor{}
-	add := func(kind string, prio int, pattern string, group int, check func(string, int, int) (int, bool)) {
-		r.detectors = append(r.detectors, detector{kind: kind, prio: prio, re: regexp.MustCompile(pattern), group: group, check: check})
+	minDigits, minEncoded := p.MinDigits, p.MinEncodedLength
+	if minDigits <= 0 {
+		minDigits = 7
 	}
-	add(KindKey, 0, `-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----`, 0, nil)
-	add(KindURL, 1, `(?i)\b[a-z][a-z0-9+.\-]*://[^\s/?#@"'<>]+@[^\s"'<>]*`, 0, trimTrailingPunct)
-	for _, k := range []string{
-		`\bsk-(?:proj-|ant-|live-|test-)?[A-Za-z0-9_\-]{16,}`,
-		`\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b`,
-		`\bgh[pousr]_[A-Za-z0-9]{30,}\b`,
-		`\bgithub_pat_[A-Za-z0-9_]{22,}`,
-		`\bxox[abposr]-[A-Za-z0-9\-]{10,}`,
-		`\bglpat-[A-Za-z0-9_\-]{20,}`,
-		`\bAIza[0-9A-Za-z_\-]{35}`,
-		`\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}`,
-	} {
-		add(KindKey, 2, k, 0, nil)
+	if minEncoded <= 0 {
+		minEncoded = 16
 	}
-	add(KindKey, 2, `(?i)\bbearer\s+([A-Za-z0-9._~+/\-]{8,}=*)`, 1, nil)
-	add(KindKey, 2, `(?i)\b(?:api[_-]?key|apikey|access[_-]?token|auth[_-]?token|secret[_-]?key|client[_-]?secret|password|passwd|pwd)\s*[:=]\s*["']?([^\s"',;]{4,})`, 1, nil)
-	add(KindEmail, 3, `[A-Za-z0-9._%+\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}`, 0, nil)
-	add(KindIBAN, 4, `\b[A-Z]{2}[0-9]{2}(?:[ \-]?[A-Z0-9]{1,4}){3,8}`, 0, longestValid(15, 34, ibanValid))
-	add(KindCard, 5, `\b[0-9](?:[ \-]?[0-9]){12,18}\b`, 0, longestValid(13, 19, luhnValid))
+	allowed := func(class string) bool { return slices.Contains(p.Allow, class) }
+	add := func(class string, find func(string) []match) {
+		if class == "" || !allowed(class) {
+			r.detectors = append(r.detectors, detector{class: class, find: find})
+		}
+	}
+	add(config.RedactKeyFormats, regexFinder(KindKey, privateKeyRe, 0, nil))
+	add(config.RedactCredentialURLs, regexFinder(KindURL, credURLRe, 0, trimTrailingPunct))
+	for _, re := range keyFormatRes {
+		add(config.RedactKeyFormats, regexFinder(KindKey, re, 0, nil))
+	}
+	add(config.RedactSecretFields, findSecretFields)
+	add(config.RedactSecretFields, findSecretColumns)
+	add(config.RedactEmails, regexFinder(KindEmail, emailRe, 0, nil))
+	add(config.RedactIBANs, regexFinder(KindIBAN, ibanRe, 0, longestValid(15, 34, ibanValid)))
 	for i, pat := range p.NationalIDPatterns {
 		re, err := regexp.Compile(pat)
 		if err != nil {
 			return nil, fmt.Errorf("fallback.privacy.national_id_patterns[%d]: %w", i, err)
 		}
-		r.detectors = append(r.detectors, detector{kind: KindNationalID, prio: 6, re: re})
+		add("", regexFinder(KindNationalID, re, 0, nil))
 	}
-	add(KindIP, 7, `(?i)[0-9a-f]*:[0-9a-f:.]*`, 0, ipv6Check)
-	add(KindIP, 8, `\b(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?:/[0-9]{1,2})?\b`, 0, nil)
-	add(KindPhone, 9, `(?:\+|\b00)[1-9][0-9]{0,2}(?:[ .\-]?\(?[0-9]{1,4}\)?){2,6}`, 0, digitsBetween(8, 15))
-	add(KindPhone, 9, `\(?\b[2-9][0-9]{2}\)?[ .\-]?[2-9][0-9]{2}[ .\-][0-9]{4}\b`, 0, nil)
-	add(KindPhone, 9, `\b0[1-9][0-9]{0,4}(?:[ .\-/]?[0-9]{2,4}){2,4}\b`, 0, digitsBetween(9, 12))
+	if re := idList(p.IDs); re != nil {
+		add("", regexFinder(KindNationalID, re, 0, alnumBoundary))
+	}
+	add(config.RedactIPAddresses, regexFinder(KindIP, ipv6Re, 0, ipv6Check))
+	add(config.RedactIPAddresses, regexFinder(KindIP, ipv4Re, 0, nil))
+	add(config.RedactEncodedStrings, encodedFinder(minEncoded))
+	// Cards and other digit runs share one scanner, so a card's class and
+	// the digit-run class can be allowed independently.
+	cards, digits := !allowed(config.RedactCards), !allowed(config.RedactDigitRuns)
+	if cards || digits {
+		add("", digitRunFinder(minDigits, cards, digits))
+	}
 	if re := wordList(p.Names); re != nil {
-		r.detectors = append(r.detectors, detector{kind: KindName, prio: 10, re: re, check: wordBoundary})
+		add("", regexFinder(KindName, re, 0, wordBoundary))
 	}
 	if re := wordList(p.Terms); re != nil {
-		r.detectors = append(r.detectors, detector{kind: KindTerm, prio: 11, re: re, check: wordBoundary})
+		add("", regexFinder(KindTerm, re, 0, wordBoundary))
 	}
-	add(KindSecret, 12, `\b[0-9a-fA-F]{32,}\b`, 0, hexSecret)
-	add(KindSecret, 12, `(?:^|[^A-Za-z0-9+/_\-])([A-Za-z0-9+/_\-]{24,}={0,2})`, 1, highEntropy)
 	return r, nil
 }
 
-// wordList matches any of words, case-insensitively; boundaries are checked
-// on Unicode letters by wordBoundary, since RE2's \b knows only ASCII.
+// regexFinder runs re over a view; group picks the submatch that is the
+// value, and check may refuse a match or shorten it.
+func regexFinder(kind string, re *regexp.Regexp, group int, check func(text string, start, end int) (int, bool)) func(string) []match {
+	return func(v string) []match {
+		var out []match
+		for _, m := range re.FindAllStringSubmatchIndex(v, -1) {
+			start, end := m[2*group], m[2*group+1]
+			if start < 0 || end <= start {
+				continue
+			}
+			if check != nil {
+				var ok bool
+				if end, ok = check(v, start, end); !ok || end <= start {
+					continue
+				}
+			}
+			out = append(out, match{start, end, kind})
+		}
+		return out
+	}
+}
+
+// wordList matches any of words in any case, Unicode form and spacing; the
+// words are folded like the text they are looked for in. Boundaries are
+// checked on Unicode letters by wordBoundary, since RE2's \b knows only ASCII.
 func wordList(words []string) *regexp.Regexp {
 	var alts []string
 	for _, w := range words {
-		if w = strings.TrimSpace(w); w != "" {
-			alts = append(alts, regexp.QuoteMeta(w))
+		var parts []string
+		for _, f := range strings.FieldsFunc(fold(w), func(r rune) bool { return r == ' ' || r == '-' || r == '\t' || r == '\n' }) {
+			parts = append(parts, regexp.QuoteMeta(f))
+		}
+		if len(parts) > 0 {
+			alts = append(alts, strings.Join(parts, `[\s\-]*`))
 		}
 	}
 	if len(alts) == 0 {
@@ -116,169 +149,30 @@ func wordList(words []string) *regexp.Regexp {
 	return regexp.MustCompile(`(?i)(?:` + strings.Join(alts, "|") + `)`)
 }
 
-func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' }
-
-func wordBoundary(text string, start, end int) (int, bool) {
-	if start > 0 {
-		if r, _ := utf8.DecodeLastRuneInString(text[:start]); isWordRune(r) {
-			return 0, false
-		}
-	}
-	if end < len(text) {
-		if r, _ := utf8.DecodeRuneInString(text[end:]); isWordRune(r) {
-			return 0, false
-		}
-	}
-	return end, true
-}
-
-func trimTrailingPunct(text string, start, end int) (int, bool) {
-	for end > start && strings.ContainsRune(".,;:!?)]}", rune(text[end-1])) {
-		end--
-	}
-	return end, end > start
-}
-
-func isAlnum(b byte) bool {
-	return b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z'
-}
-
-func compact(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == ' ' || r == '-' {
-			return -1
-		}
-		return r
-	}, s)
-}
-
-// longestValid accepts the longest prefix of a match that ends at a group
-// boundary, is followed by no letter or digit, holds min..max characters
-// without separators, and passes valid. It keeps an IBAN or card number
-// from swallowing the word after it, and finds the number in front of it.
-func longestValid(min, max int, valid func(string) bool) func(string, int, int) (int, bool) {
-	return func(text string, start, end int) (int, bool) {
-		for e := end; e > start; e-- {
-			if !isAlnum(text[e-1]) || (e < len(text) && isAlnum(text[e])) {
+// idList matches literal identifiers in any case, Unicode form and with any
+// separators between their characters ("MRN-00123" as "mrn 00123").
+func idList(ids []string) *regexp.Regexp {
+	var alts []string
+	for _, id := range ids {
+		var chars []string
+		for _, r := range fold(id) {
+			if isIDSeparator(r) {
 				continue
 			}
-			c := compact(text[start:e])
-			if len(c) < min {
-				return 0, false
-			}
-			if len(c) <= max && valid(c) {
-				return e, true
-			}
+			chars = append(chars, regexp.QuoteMeta(string(r)))
 		}
-		return 0, false
+		if len(chars) > 0 {
+			alts = append(alts, strings.Join(chars, `[\s\-./_:#]*`))
+		}
 	}
+	if len(alts) == 0 {
+		return nil
+	}
+	sort.Slice(alts, func(i, j int) bool { return len(alts[i]) > len(alts[j]) })
+	return regexp.MustCompile(`(?i)(?:` + strings.Join(alts, "|") + `)`)
 }
 
-func luhnValid(digits string) bool {
-	sum, double := 0, false
-	for i := len(digits) - 1; i >= 0; i-- {
-		d := int(digits[i] - '0')
-		if d < 0 || d > 9 {
-			return false
-		}
-		if double {
-			if d *= 2; d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
-	}
-	return sum%10 == 0
-}
-
-func ibanValid(s string) bool {
-	if len(s) < 15 || len(s) > 34 {
-		return false
-	}
-	rearranged := s[4:] + s[:4]
-	var b strings.Builder
-	for _, r := range rearranged {
-		switch {
-		case r >= '0' && r <= '9':
-			b.WriteRune(r)
-		case r >= 'A' && r <= 'Z':
-			b.WriteString(strconv.Itoa(int(r-'A') + 10))
-		default:
-			return false
-		}
-	}
-	n, ok := new(big.Int).SetString(b.String(), 10)
-	return ok && new(big.Int).Mod(n, big.NewInt(97)).Int64() == 1
-}
-
-func digitsBetween(min, max int) func(string, int, int) (int, bool) {
-	return func(text string, start, end int) (int, bool) {
-		n := 0
-		for i := start; i < end; i++ {
-			if text[i] >= '0' && text[i] <= '9' {
-				n++
-			}
-		}
-		if end < len(text) && text[end] >= '0' && text[end] <= '9' {
-			return 0, false
-		}
-		return end, n >= min && n <= max
-	}
-}
-
-// ipv6Check accepts the longest prefix of a colon-bearing run that parses
-// as an IPv6 address, so "at 2001:db8::1." loses only its full stop and
-// times like 12:30:45 are left alone.
-func ipv6Check(text string, start, end int) (int, bool) {
-	if start > 0 && (isAlnum(text[start-1]) || text[start-1] == '.') {
-		return 0, false
-	}
-	if strings.Count(text[start:end], ":") < 2 {
-		return 0, false
-	}
-	for e := end; e >= start+2; e-- {
-		if a, err := netip.ParseAddr(text[start:e]); err == nil && a.Is6() {
-			return e, true
-		}
-	}
-	return 0, false
-}
-
-func hexSecret(text string, start, end int) (int, bool) {
-	s := text[start:end]
-	return end, strings.ContainsAny(s, "0123456789") && strings.ContainsAny(s, "abcdefABCDEF")
-}
-
-// highEntropy accepts mixed-case-and-digit runs whose characters look
-// random, the shape of keys and tokens that have no known prefix.
-func highEntropy(text string, start, end int) (int, bool) {
-	s := strings.TrimRight(text[start:end], "=")
-	var upper, lower, digit bool
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		upper = upper || c >= 'A' && c <= 'Z'
-		lower = lower || c >= 'a' && c <= 'z'
-		digit = digit || c >= '0' && c <= '9'
-	}
-	return end, upper && lower && digit && entropy(s) >= 3.8
-}
-
-// entropy is the Shannon entropy of s in bits per character.
-func entropy(s string) float64 {
-	var counts [256]int
-	for i := 0; i < len(s); i++ {
-		counts[s[i]]++
-	}
-	h := 0.0
-	for _, c := range counts {
-		if c > 0 {
-			p := float64(c) / float64(len(s))
-			h -= p * math.Log2(p)
-		}
-	}
-	return h
-}
+func isIDSeparator(r rune) bool { return strings.ContainsRune(" \t\n-./_:#", r) }
 
 // Session redacts the texts of one request, so that a value met twice gets
 // the same placeholder, and keeps the way back.
@@ -296,80 +190,71 @@ func (r *Redactor) NewSession() *Session {
 	return &Session{r: r, byValue: map[string]string{}, values: map[string]string{}, next: map[string]int{}, report: map[string]int{}}
 }
 
-type span struct {
-	start, end int
-	d          *detector
-}
-
 // Redact replaces every sensitive value in text with its placeholder.
 func (s *Session) Redact(text string) string {
-	var cands []span
-	for i := range s.r.detectors {
-		d := &s.r.detectors[i]
-		for _, m := range d.re.FindAllStringSubmatchIndex(text, -1) {
-			start, end := m[2*d.group], m[2*d.group+1]
-			if start < 0 || end <= start {
-				continue
-			}
-			if d.check != nil {
-				var ok bool
-				if end, ok = d.check(text, start, end); !ok || end <= start {
-					continue
-				}
-			}
-			cands = append(cands, span{start, end, d})
-		}
-	}
-	sort.SliceStable(cands, func(i, j int) bool {
-		a, b := cands[i], cands[j]
-		if a.d.prio != b.d.prio {
-			return a.d.prio < b.d.prio
-		}
-		if a.end-a.start != b.end-b.start {
-			return a.end-a.start > b.end-b.start
-		}
-		return a.start < b.start
-	})
-	var kept []span
-	for _, c := range cands {
-		overlaps := false
-		for _, k := range kept {
-			if c.start < k.end && k.start < c.end {
-				overlaps = true
-				break
-			}
-		}
-		if !overlaps {
-			kept = append(kept, c)
-		}
-	}
-	if len(kept) == 0 {
+	if text == "" {
 		return text
 	}
-	sort.Slice(kept, func(i, j int) bool { return kept[i].start < kept[j].start })
+	v := newView(text)
+	var found []match
+	for _, d := range s.r.detectors {
+		found = append(found, d.find(v.s)...)
+	}
+	if len(found) == 0 {
+		return text
+	}
+	spans := mergeMatches(v, found)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var b strings.Builder
 	last := 0
-	for _, k := range kept {
-		b.WriteString(text[last:k.start])
-		b.WriteString(s.placeholder(k.d, text[k.start:k.end]))
-		last = k.end
+	for _, m := range spans {
+		b.WriteString(text[last:m.start])
+		b.WriteString(s.placeholder(m.kind, text[m.start:m.end]))
+		last = m.end
 	}
 	b.WriteString(text[last:])
 	return b.String()
 }
 
-func (s *Session) placeholder(d *detector, value string) string {
+// mergeMatches maps matches from the view to the original text and joins
+// overlapping ones, keeping the kind of the detector that came first.
+func mergeMatches(v view, found []match) []match {
+	for i, m := range found {
+		found[i].start, found[i].end = v.span(m.start, m.end)
+	}
+	order := make(map[string]int)
+	for i, m := range found {
+		if _, ok := order[m.kind]; !ok {
+			order[m.kind] = i
+		}
+	}
+	sort.SliceStable(found, func(i, j int) bool { return found[i].start < found[j].start })
+	var out []match
+	for _, m := range found {
+		if n := len(out); n > 0 && m.start < out[n-1].end {
+			last := &out[n-1]
+			last.end = max(last.end, m.end)
+			if order[m.kind] < order[last.kind] {
+				last.kind = m.kind
+			}
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func (s *Session) placeholder(kind, value string) string {
 	// Keyed by the exact text, so the way back restores each occurrence as
 	// it was written ("KARI NORDMANN" and "Kari Nordmann" differ).
-	key := d.kind + "\x00" + value
-	s.report[d.kind]++
+	key := kind + "\x00" + value
+	s.report[kind]++
 	if p, ok := s.byValue[key]; ok {
 		return p
 	}
-	s.next[d.kind]++
-	p := "[" + d.kind + "_" + strconv.Itoa(s.next[d.kind]) + "]"
+	s.next[kind]++
+	p := "[" + kind + "_" + strconv.Itoa(s.next[kind]) + "]"
 	s.byValue[key] = p
 	s.values[p] = value
 	return p

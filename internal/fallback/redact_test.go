@@ -16,6 +16,7 @@ import (
 var testPrivacy = config.PrivacyConfig{
 	Names:              []string{"Kari Nordmann", "María José García", "Åse Bøe", "Okonkwo"},
 	Terms:              []string{"Project Bluefin", "Codename ORCA"},
+	IDs:                []string{"MRN-004512", "ASSET-7781-B"},
 	NationalIDPatterns: []string{`\b\d{3}-\d{2}-\d{4}\b`, `\b[0-3]\d[01]\d{3} ?\d{5}\b`},
 }
 
@@ -385,10 +386,10 @@ func TestRedactKinds(t *testing.T) {
 		{"ola@example.com and OLA@example.com and ola@example.com", "[EMAIL_1] and [EMAIL_2] and [EMAIL_1]"},
 		{"card 4111 1111 1111 1111.", "card [CARD_1]."},
 		{"card 4111-1111-1111-1111 2025", "card [CARD_1] 2025"},
-		{"not a card 4111 1111 1111 1112", "not a card 4111 1111 1111 1112"},
+		{"not a card 4111 1111 1111 1112", "not a card [NUMBER_1]"}, // default-deny: still an identifier
 		{"IBAN DE89 3704 0044 0532 0130 00 TODAY", "IBAN [IBAN_1] TODAY"},
 		{"IBAN GB82WEST12345698765432.", "IBAN [IBAN_1]."},
-		{"bad GB82 WEST 1234 5698 7654 33", "bad GB82 WEST 1234 5698 7654 33"},
+		{"bad GB82 WEST 1234 5698 7654 33", "bad GB82 WEST [PHONE_1]"},
 		{"at 192.168.1.20, or 2001:db8::ff00:42:8329.", "at [IP_1], or [IP_2]."},
 		{"meet at 12:30:45 on 2024-05-17", "meet at 12:30:45 on 2024-05-17"},
 		{"use https://bob:hunter2@example.com/x.", "use [URL_1]."},
@@ -402,6 +403,31 @@ func TestRedactKinds(t *testing.T) {
 		{"project bluefin is late", "[TERM_1] is late"},
 		{"sha d4735e3a265e16eee03f59718b9b5d03019c07d8b6c51f90da3a666eec13ab35 done", "sha [SECRET_1] done"},
 		{"plain step get_weather_forecast_for_city and version 1.2.3", "plain step get_weather_forecast_for_city and version 1.2.3"},
+		// The formats an independent test got through before default-deny.
+		{"call 5551234567 now", "call [PHONE_1] now"},
+		{"card 4111.1111.1111.1111 please", "card [CARD_1] please"},
+		{"iban de89 3704 0044 0532 0130 00 ok", "iban [IBAN_1] ok"},
+		{`{"api_key": "abc123", "n": 3}`, `{"api_key": "[KEY_1]", "n": 3}`},
+		{"visit for Mari\u0301a Jose\u0301 Garci\u0301a", "visit for [NAME_1]"},
+		// Every separator, every syntax.
+		{"ref 12/345/67.89 (ok)", "ref [PHONE_1] (ok)"},
+		{"tel +47 (0) 912-34-567", "tel [PHONE_1]"},
+		{"Authorization: Bearer abc.def", "Authorization: Bearer [KEY_1]"},
+		{"db:\n  password: correct horse battery\n  port: 5432", "db:\n  password: [KEY_1]\n  port: 5432"},
+		{"GET /x?access_token=abc&page=2", "GET /x?access_token=[KEY_1]&page=2"},
+		{"run --password s3cret -v", "run --password [KEY_1] -v"},
+		{"the passphrase is tulip", "the passphrase is [KEY_1]"},
+		{"<clientSecret>xyz</clientSecret>", "<clientSecret>[KEY_1]</clientSecret>"},
+		{"user,password\nkari,tulip99", "user,password\nkari,[KEY_1]"},
+		{"id 550e8400-e29b-41d4-a716-446655440000.", "id [SECRET_1]."},
+		{"base32 JBSWY3DPEHPK3PXPJBSW done", "base32 [SECRET_1] done"},
+		{"patient mrn 004512 and asset7781b", "patient [ID_1] and [ID_2]"},
+		{"ＫＡＲＩ　ＮＯＲＤＭＡＮＮ called", "[NAME_1] called"},
+		{"０１２３４５６７８９", "[PHONE_1]"},
+		// Ordinary values stay.
+		{"on 2024-05-17 08:30 run 3 pumps at 72% for $1,299.00 (2020-2024)", "on 2024-05-17 08:30 run 3 pumps at 72% for $1,299.00 (2020-2024)"},
+		{"from 17.05.2024 - 20.05.2024, ticket 44718", "from 17.05.2024 - 20.05.2024, ticket 44718"},
+		{"but 2019.10.05.123 is a reference", "but [PHONE_1] is a reference"},
 	} {
 		s := r.NewSession()
 		got := s.Redact(tc.in)
