@@ -82,9 +82,8 @@ func (s *Server) hostAllowed(hostport string) bool {
 	return false
 }
 
-// originAllowed checks a browser's Origin header: agentd's own origin (the
-// scheme it serves and an allowed Host, with the port the request was
-// sent to), or one of server.allowed_origins (a host pattern like
+// originAllowed checks a browser's Origin header: agentd's own origin (an
+// allowed Host, with the port the request was sent to), or one of server.allowed_origins (a host pattern like
 // "dash.example.com" or a full origin like "https://dash.example.com";
 // path.Match syntax). Another port of the same host is another origin.
 // A request without Origin is allowed here; checkWrite decides about it.
@@ -97,11 +96,9 @@ func (s *Server) originAllowed(r *http.Request) (bool, string) {
 	if err != nil || u.Host == "" {
 		return false, o // includes "null": sandboxed frames, file: pages
 	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	if strings.EqualFold(u.Scheme, scheme) && strings.EqualFold(u.Host, r.Host) && s.hostAllowed(u.Host) {
+	// The scheme is not compared: one port serves one of them, and behind
+	// a proxy that ends TLS the browser's https origin meets plain HTTP.
+	if (u.Scheme == "http" || u.Scheme == "https") && strings.EqualFold(u.Host, r.Host) && s.hostAllowed(u.Host) {
 		return true, o
 	}
 	for _, p := range s.cfg.AllowedOrigins {

@@ -178,7 +178,7 @@ func TestStreamOriginIsCheckedAgainstTheAllowlist(t *testing.T) {
 	for origin, want := range map[string]int{
 		"http://127.0.0.1:1":          403, // another port: another origin
 		"http://localhost:" + port:    403, // Host is 127.0.0.1: another origin
-		"https://127.0.0.1:" + port:   403, // agentd serves http here
+		"ftp://127.0.0.1:" + port:     403,
 		"http://127.0.0.1:" + port:    0,
 		"http://evil.example:" + port: 403,
 	} {
