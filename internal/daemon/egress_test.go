@@ -321,3 +321,72 @@ func TestRemotePlanIsRepaired(t *testing.T) {
 		t.Errorf("the repair request does not carry the problems:\n%s", second)
 	}
 }
+
+// TestEgressForbiddenCombinations is the policy figure: through the whole
+// daemon, with a local planner that never succeeds (so every run would
+// escalate if allowed), every combination of the operator's planner.mode,
+// the request's planner and sensitive flags, and a sensitive or ordinary
+// workflow is run, and the remote's own count of requests is compared with
+// what the policy allows. The figure is the number of remote calls made in
+// combinations the policy forbids; it must be 0, and the allowed
+// combinations must reach the remote (so the 0 is not for want of trying).
+func TestEgressForbiddenCombinations(t *testing.T) {
+	forbidden, allowedReached, allowedTotal, runs := 0, 0, 0, 0
+	for _, mode := range []string{"auto", "local", "remote"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		remote := &recordingRemote{}
+		srv := httptest.NewServer(remote)
+		t.Setenv("AGENTD_TEST_REMOTE_KEY", "sk-test-not-a-real-key")
+		d := startOnSimulatorWith(t, ctx, ollamasim.Config{Seed: 1, Script: ollamasim.NewRules(
+			ollamasim.Rule{Format: ollamasim.Present, Replies: []ollamasim.Reply{{Content: `{"nonsense": true}`}}},
+		)}, func(cfg *config.Config) {
+			cfg.Planner.Mode = mode
+			cfg.Planner.RepairAttempts = 0
+			cfg.Fallback.Enabled = true
+			cfg.Fallback.Provider = "openai"
+			cfg.Fallback.BaseURL = srv.URL + "/v1"
+			cfg.Fallback.APIKeyEnv = "AGENTD_TEST_REMOTE_KEY"
+			cfg.Workflows = []config.WorkflowConfig{{Name: "chart", Description: "A patient's chart.", Keywords: []string{"patient chart"},
+				Sensitive: true, Params: map[string]any{"type": "object", "properties": map[string]any{"id": map[string]any{"type": "string"}}, "required": []any{"id"}},
+				Steps: []config.WorkflowStep{{ID: "a", Tool: "calc", Args: map[string]any{"expression": "{{id}}"}}}}}
+		})
+		go func() { _ = d.Run(ctx) }()
+		for _, reqPlanner := range []string{"", "local", "remote"} {
+			for _, reqSensitive := range []bool{false, true} {
+				for _, text := range []string{"add one and one", "patient chart for the ward"} {
+					before := remote.count()
+					r, err := d.Engine.Submit(ctx, exec.SubmitRequest{Request: text, Source: "api", Planner: reqPlanner, Sensitive: reqSensitive})
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, err := d.Engine.Wait(ctx, r.ID)
+					if err != nil {
+						t.Fatal(err)
+					}
+					runs++
+					sent := remote.count() - before
+					allowed := mode != "local" && reqPlanner != "local" && !reqSensitive && !strings.Contains(text, "patient")
+					switch {
+					case !allowed && sent > 0:
+						forbidden += sent
+						t.Errorf("mode=%s planner=%q sensitive=%v %q: %d remote calls (route %s, reasons %q)", mode, reqPlanner, reqSensitive, text, sent, got.Route, got.RouteReasons)
+					case allowed:
+						allowedTotal++
+						if sent > 0 {
+							allowedReached++
+						}
+					}
+					if !allowed && !got.Sensitive && (reqSensitive || strings.Contains(text, "patient")) {
+						t.Errorf("mode=%s %q: a sensitive run recorded sensitive=false", mode, text)
+					}
+				}
+			}
+		}
+		cancel()
+		srv.Close()
+	}
+	t.Logf("policy figure: %d remote calls in forbidden combinations over %d runs; %d of %d allowed combinations reached the remote", forbidden, runs, allowedReached, allowedTotal)
+	if allowedReached != allowedTotal {
+		t.Errorf("%d of %d allowed combinations reached the remote: the zero above proves less than it seems", allowedReached, allowedTotal)
+	}
+}
