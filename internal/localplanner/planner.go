@@ -62,6 +62,10 @@ type Request struct {
 	Planner string
 	// Sensitive requests never go to the remote planner.
 	Sensitive bool
+	// Params are a workflow's parameters as the caller gave them: checked
+	// against the workflow's params schema and used as they are, with no
+	// model call to extract them from the text.
+	Params map[string]any
 	// OnDraft, when set, receives each planner reply so far while it
 	// streams, so independent steps can be prefetched before the plan is
 	// finished. A draft is not a plan: it may be repaired or rejected.

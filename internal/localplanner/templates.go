@@ -267,7 +267,17 @@ func (t *Templates) Plan(ctx context.Context, req Request, name string) (*Result
 		return nil, fmt.Errorf("%w: no workflow named %q", ErrTemplate, name)
 	}
 	res := &Result{Source: SourceTemplate, Workflow: name}
-	params, u, err := t.extractParams(ctx, req, w)
+	var params map[string]any
+	var u Usage
+	var err error
+	if len(req.Params) > 0 && w.params != nil {
+		params, err = t.checkParams(w, mustJSON(req.Params))
+		if err != nil {
+			err = fmt.Errorf("the params given do not fit the workflow's params schema: %w", err)
+		}
+	} else {
+		params, u, err = t.extractParams(ctx, req, w)
+	}
 	res.AuxCalls, res.PromptTokens, res.OutputTokens = u.Calls, u.PromptTokens, u.OutputTokens
 	if err != nil {
 		return nil, fmt.Errorf("%w: workflow %s: %w", ErrTemplate, name, err)

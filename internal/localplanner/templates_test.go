@@ -195,3 +195,23 @@ func TestInstantiateMissingParam(t *testing.T) {
 		t.Fatalf("a missing whole placeholder leaves the argument out: %#v", p.Steps[0].Args)
 	}
 }
+
+// Params the caller gave are checked and used as they are: no model call
+// re-extracts them; params that do not fit the schema are refused.
+func TestTemplatesUseGivenParams(t *testing.T) {
+	m := &scriptedModel{}
+	tpl := newTestTemplates(t, m)
+	res, err := tpl.Plan(context.Background(), Request{Text: "heat", Params: map[string]any{"city": "Lagos"}}, "city_heat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.calls) != 0 || res.AuxCalls != 0 {
+		t.Errorf("%d model calls, want none: the params were given", len(m.calls))
+	}
+	if got := res.Plan.Steps[0].Args["city"]; got != "Lagos" {
+		t.Errorf("city = %#v, want the given Lagos", got)
+	}
+	if _, err := tpl.Plan(context.Background(), Request{Text: "heat", Params: map[string]any{"city": 7}}, "city_heat"); err == nil {
+		t.Error("params that do not fit the schema were used")
+	}
+}

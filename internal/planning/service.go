@@ -116,7 +116,7 @@ func fromLocal(res *localplanner.Result, source, route string, reasons []string)
 }
 
 func (s *Service) Plan(ctx context.Context, req exec.PlanRequest) (exec.PlanResult, error) {
-	lreq := localplanner.Request{Text: req.Request, RunID: req.RunID, Planner: req.Planner, Sensitive: req.Sensitive}
+	lreq := localplanner.Request{Text: req.Request, RunID: req.RunID, Planner: req.Planner, Sensitive: req.Sensitive, Params: req.Params}
 	if req.Workflow != "" && s.templates != nil {
 		wf, ok := s.workflow(req.Workflow)
 		sensitive := req.Sensitive || (ok && wf.Sensitive)
