@@ -303,7 +303,9 @@ func startMCP(o MCPOptions, log *slog.Logger) (*mcpConn, error) {
 	}
 	go func() {
 		_ = cmd.Wait()
-		_ = killGroup(c.pid)
+		// The server is gone; whatever it left behind (in its group, or
+		// re-parented to agentd after a setsid) goes with it.
+		_ = killTree(c.pid, false)
 		close(c.exited)
 	}()
 	go func() {
