@@ -390,3 +390,41 @@ func TestEgressForbiddenCombinations(t *testing.T) {
 		t.Errorf("%d of %d allowed combinations reached the remote: the zero above proves less than it seems", allowedReached, allowedTotal)
 	}
 }
+
+// A run refused the remote planner for a budget cap is degraded, whether
+// the refusal came at routing, at escalation or at the call's reservation.
+func TestCapRefusalIsDegradedOnEveryPath(t *testing.T) {
+	for _, mode := range []string{"remote", "auto"} {
+		t.Run(mode, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			remote := &recordingRemote{}
+			srv := httptest.NewServer(remote)
+			defer srv.Close()
+			t.Setenv("AGENTD_TEST_REMOTE_KEY", "sk-test-not-a-real-key")
+			d := startOnSimulatorWith(t, ctx, ollamasim.Config{Seed: 1, Script: ollamasim.NewRules(
+				ollamasim.Rule{Format: ollamasim.Present, Replies: []ollamasim.Reply{{Content: `{"nonsense": true}`}}},
+			)}, func(cfg *config.Config) {
+				cfg.Planner.Mode = mode
+				cfg.Planner.RepairAttempts = 0
+				cfg.Fallback.Enabled = true
+				cfg.Fallback.Provider = "openai"
+				cfg.Fallback.BaseURL = srv.URL + "/v1"
+				cfg.Fallback.APIKeyEnv = "AGENTD_TEST_REMOTE_KEY"
+				cfg.Fallback.Caps.RunUSD = 1e-9 // no call fits
+			})
+			go func() { _ = d.Run(ctx) }()
+			r, err := d.Engine.Submit(ctx, exec.SubmitRequest{Request: "add one and one", Source: "api"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := d.Engine.Wait(ctx, r.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.Degraded || remote.count() != 0 {
+				t.Errorf("degraded = %v with %d remote requests (reasons %q), want degraded and nothing sent", got.Degraded, remote.count(), got.RouteReasons)
+			}
+		})
+	}
+}

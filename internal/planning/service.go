@@ -33,10 +33,18 @@ type Service struct {
 	// onDraft, when set, watches the plan as it streams (the daemon's
 	// prefetcher of tool steps).
 	onDraft func(runID string) func(soFar string)
-	// waitable holds, by run id, why the router could not have the remote
-	// planner it wanted when the reason will pass (link down, budget
-	// window spent): an async run then waits instead of planning locally.
-	waitable sync.Map
+	// refused holds, by run id, why the router could not have the remote
+	// planner it wanted (a refusal), for Plan to act on: an async run
+	// waits when the reason will pass, and a run refused for a cap is
+	// degraded, as one refused at the reservation is.
+	refused sync.Map
+}
+
+// refusal is why the gate refused the router's remote choice.
+type refusal struct {
+	reason   string
+	passing  bool // the link or a budget window: it will pass by itself
+	degraded bool // a cap: the run is marked degraded
 }
 
 var _ exec.Planner = (*Service)(nil)
@@ -84,9 +92,9 @@ func (r routerGate) AllowRemote(ctx context.Context, req localplanner.Request) (
 	preq := fallback.PlanRequest{RunID: req.RunID, Purpose: "plan", UserRequest: req.Text, Sensitive: req.Sensitive}
 	ok, why := r.s.gate.AllowRemote(ctx, preq)
 	if !ok {
-		if reason, wait := r.s.passing(ctx, preq); wait {
-			r.s.waitable.Store(req.RunID, reason)
-		}
+		reason, passing := r.s.passing(ctx, preq)
+		r.s.refused.Store(req.RunID, refusal{reason: reason, passing: passing,
+			degraded: errors.Is(r.s.gate.Check(ctx, preq), fallback.ErrCapReached)})
 	}
 	return ok, why
 }
@@ -146,11 +154,17 @@ func (s *Service) Plan(ctx context.Context, req exec.PlanRequest) (exec.PlanResu
 		r.Sensitive = req.Sensitive
 		return r
 	}
-	if why, ok := s.waitable.LoadAndDelete(req.RunID); ok && req.Async && d.Route != localplanner.RouteTemplate {
-		// The router wanted the remote planner and cannot have it for
-		// now; the requester can wait.
-		return result(exec.PlanResult{Route: "deferred", Reasons: append(reasons, "async run waits for the remote planner: "+why.(string))}),
-			&exec.DeferError{Reason: why.(string)}
+	degraded := false
+	if v, ok := s.refused.LoadAndDelete(req.RunID); ok {
+		ref := v.(refusal)
+		if ref.passing && req.Async && d.Route != localplanner.RouteTemplate {
+			// The router wanted the remote planner and cannot have it
+			// for now; the requester can wait.
+			return result(exec.PlanResult{Route: "deferred", Reasons: append(reasons, "async run waits for the remote planner: "+ref.reason)}),
+				&exec.DeferError{Reason: ref.reason}
+		}
+		// Refused for a cap at routing is degraded, as at reservation.
+		degraded = ref.degraded
 	}
 	switch d.Route {
 	case localplanner.RouteScratchpad:
@@ -162,7 +176,6 @@ func (s *Service) Plan(ctx context.Context, req exec.PlanRequest) (exec.PlanResu
 		}
 		reasons = append(reasons, fmt.Sprintf("template %s could not be used (%v): planning with the %s planner", d.Workflow, err, d.Planner))
 	}
-	degraded := false
 	var localErrs []string
 	if d.Planner == localplanner.RouteRemote {
 		// The router asked the policy already (RemoteGate); ask again at
@@ -178,7 +191,7 @@ func (s *Service) Plan(ctx context.Context, req exec.PlanRequest) (exec.PlanResu
 			return result(exec.PlanResult{Plan: p, Source: "remote", Route: "remote", Reasons: reasons, Model: usage.Model,
 				Attempts: 1, CostUSD: usage.CostUSD}), nil
 		}
-		degraded = errors.Is(err, fallback.ErrCapReached)
+		degraded = degraded || errors.Is(err, fallback.ErrCapReached)
 		reasons = append(reasons, fmt.Sprintf("remote planner not used (%v): planning locally", err))
 	}
 	if s.onDraft != nil {
@@ -207,6 +220,11 @@ func (s *Service) Plan(ctx context.Context, req exec.PlanRequest) (exec.PlanResu
 	} else {
 		reasons = append(reasons, "local planner failed; not escalating: "+why)
 		e := s.policy.Decide(Ask{Purpose: PurposeEscalate, RequestPlanner: req.Planner, RequestSensitive: req.Sensitive, Workflow: wf})
+		if e.Allowed && s.gate != nil && errors.Is(s.gate.Check(ctx, fallback.PlanRequest{RunID: req.RunID, Purpose: "plan", UserRequest: req.Request}), fallback.ErrCapReached) {
+			// Refused for a cap before the call is degraded, as a call
+			// refused at its reservation is.
+			degraded = true
+		}
 		if e.Allowed && req.Async {
 			if reason, wait := s.passing(ctx, fallback.PlanRequest{RunID: req.RunID, Purpose: "plan", UserRequest: req.Request}); wait {
 				return result(exec.PlanResult{Route: "deferred", Reasons: append(reasons, "async run waits for the remote planner: "+reason),
