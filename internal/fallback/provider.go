@@ -13,6 +13,7 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -197,20 +198,42 @@ func (h *httpPoster) post(ctx context.Context, body []byte, header http.Header) 
 	return data, Response{BytesIn: int64(len(data)), Timing: t}, err
 }
 
-func (h *httpPoster) do(ctx context.Context, body []byte, header http.Header) ([]byte, Timing, error) {
-	var t Timing
-	var connectStart, firstByte time.Time
-	var wrote bool
-	trace := &httptrace.ClientTrace{
-		ConnectStart: func(_, _ string) { connectStart = time.Now() },
+// callTrace is what the transport reports of one call. The dialer may
+// call its hooks from its own goroutine, even after the request has gone on
+// with another connection (a dial it no longer waits for), hence the lock.
+type callTrace struct {
+	mu           sync.Mutex
+	connectStart time.Time
+	connect      time.Duration
+	wrote        bool
+	firstByte    time.Time
+}
+
+func (c *callTrace) hooks() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		ConnectStart: func(_, _ string) { c.mu.Lock(); c.connectStart = time.Now(); c.mu.Unlock() },
 		ConnectDone: func(_, _ string, err error) {
-			if err == nil && !connectStart.IsZero() {
-				t.Connect = time.Since(connectStart)
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if err == nil && !c.connectStart.IsZero() {
+				c.connect = time.Since(c.connectStart)
 			}
 		},
-		WroteRequest:         func(httptrace.WroteRequestInfo) { wrote = true },
-		GotFirstResponseByte: func() { firstByte = time.Now() },
+		WroteRequest:         func(httptrace.WroteRequestInfo) { c.mu.Lock(); c.wrote = true; c.mu.Unlock() },
+		GotFirstResponseByte: func() { c.mu.Lock(); c.firstByte = time.Now(); c.mu.Unlock() },
 	}
+}
+
+func (c *callTrace) snapshot() (connect time.Duration, wrote bool, firstByte time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.connect, c.wrote, c.firstByte
+}
+
+func (h *httpPoster) do(ctx context.Context, body []byte, header http.Header) ([]byte, Timing, error) {
+	var t Timing
+	ct := &callTrace{}
+	trace := ct.hooks()
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, h.endpoint, bytes.NewReader(body))
 	if err != nil {
 		return nil, t, &RemoteError{Provider: h.provider, Kind: KindRequest, Message: "build request", Err: err}
@@ -226,10 +249,14 @@ func (h *httpPoster) do(ctx context.Context, body []byte, header http.Header) ([
 	resp, err := h.client.Do(req)
 	if err != nil {
 		t.Total = time.Since(start)
+		var wrote bool
+		t.Connect, wrote, _ = ct.snapshot()
 		return nil, t, h.transportError(err, wrote)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	var firstByte time.Time
+	t.Connect, _, firstByte = ct.snapshot()
 	if !firstByte.IsZero() {
 		t.Download = time.Since(firstByte)
 	}
