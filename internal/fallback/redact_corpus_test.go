@@ -1,6 +1,7 @@
 package fallback
 
 import (
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -331,6 +332,10 @@ func generateCorpus(seed uint64, n int) []item {
 	return out
 }
 
+// redactSeeds runs the corpus again for generator seeds 1..N, for a wider
+// check than CI's one seed: go test ./internal/fallback -run TestRedactCorpus -redact.seeds=60
+var redactSeeds = flag.Int("redact.seeds", 0, "also plant the corpus for seeds 1..N")
+
 func TestRedactCorpus(t *testing.T) {
 	r, err := NewRedactor(testPrivacy)
 	if err != nil {
@@ -379,5 +384,23 @@ func TestRedactCorpus(t *testing.T) {
 	t.Logf("items leaked / items planted: %d / %d", totalLeaks, total)
 	if total < 5000 {
 		t.Errorf("corpus planted %d items, want at least 5000", total)
+	}
+	extra, extraLeaks := 0, 0
+	for seed := uint64(1); seed <= uint64(*redactSeeds); seed++ {
+		for _, it := range generateCorpus(seed, 7000) {
+			s := r.NewSession()
+			out := s.Redact(it.doc)
+			extra++
+			if leaked(out, it.value) {
+				extraLeaks++
+				t.Errorf("seed %d: %s %q leaked: %q", seed, it.class, it.value, out)
+			}
+			if back := s.Restore(out); back != it.doc {
+				t.Errorf("seed %d: round trip lost text: %q", seed, it.doc)
+			}
+		}
+	}
+	if extra > 0 {
+		t.Logf("seeds 1..%d: items leaked / items planted: %d / %d", *redactSeeds, extraLeaks, extra)
 	}
 }

@@ -1,6 +1,9 @@
 package fallback
 
-import "strings"
+import (
+	"math"
+	"strings"
+)
 
 // isTokenByte is the alphabet of hex, base64, base64url and base32 strings.
 func isTokenByte(b byte) bool { return isAlnum(b) || strings.IndexByte("+/=_-", b) >= 0 }
@@ -30,15 +33,10 @@ func encodedFinder(minLen int) func(string) []match {
 				i++
 				continue
 			}
-			s, e := i, j
-			for s < e && strings.IndexByte("+/=_-", v[s]) >= 0 {
-				s++
-			}
-			for e > s && strings.IndexByte("+/_-", v[e-1]) >= 0 {
-				e--
-			}
-			if e > s && looksEncoded(v[s:e], minLen) {
-				out = append(out, match{s, e, KindSecret})
+			// Separators at the ends count: base64 may begin or end with
+			// '+', '/', '-' or '_'.
+			if looksEncoded(v[i:j], minLen) {
+				out = append(out, match{i, j, KindSecret})
 			}
 			i = j
 		}
@@ -135,11 +133,15 @@ func wordLike(seg string) bool {
 	if len(seg) < 16 {
 		return true
 	}
-	// A long single word: random letters have few vowels or long consonant
-	// runs; words, even German compounds, have neither.
-	vowels, run, longest := 0, 0, 0
+	// A long single word: random letters have few vowels, long consonant
+	// runs or rare letters; words, German and Norwegian compounds too, have
+	// none of these. A random 16-letter string passes all three about once
+	// in a hundred (digits or mixed case catch the rest of real keys).
+	vowels, run, longest, score := 0, 0, 0, 0.0
 	for i := 0; i < len(seg); i++ {
-		if strings.IndexByte("aeiouyAEIOUY", seg[i]) >= 0 {
+		c := seg[i] | 0x20 // lower case
+		score += letterScore[c-'a']
+		if strings.IndexByte("aeiouy", c) >= 0 {
 			vowels++
 			run = 0
 			continue
@@ -147,8 +149,25 @@ func wordLike(seg string) bool {
 		run++
 		longest = max(longest, run)
 	}
-	return vowels*20 >= len(seg)*7 && longest <= 4
+	return vowels*100 >= len(seg)*28 && longest <= 5 && score >= 0.05*float64(len(seg))
 }
+
+// letterScore is, per letter, the log of how much likelier it is in
+// English text than in uniformly random letters; words score above zero on
+// average, random strings below.
+var letterScore = func() [26]float64 {
+	freq := [26]float64{8.2, 1.5, 2.8, 4.3, 12.7, 2.2, 2.0, 6.1, 7.0, 0.15, 0.77, 4.0, 2.4,
+		6.7, 7.5, 1.9, 0.095, 6.0, 6.3, 9.1, 2.8, 0.98, 2.4, 0.15, 2.0, 0.074}
+	total := 0.0
+	for _, f := range freq {
+		total += f
+	}
+	var out [26]float64
+	for i, f := range freq {
+		out[i] = math.Log(26 * f / total)
+	}
+	return out
+}()
 
 // caseWordLike accepts lower, UPPER, Capitalised and camelCase words
 // (iPhone, JSONParser, getWeatherForecast): after the first, every

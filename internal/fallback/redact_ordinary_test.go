@@ -23,7 +23,8 @@ var ordinaryItems = map[string][]string{
 	"reference":  {"#4471", "ticket 44718", "room 12B", "line 3", "bay 7", "PO 88231", "route E6", "1080p", "5G"},
 	"word": {"pump", "Zürich", "São Paulo", "naïve", "internationalization", "get_weather_forecast", "state-of-the-art",
 		"troubleshooting", "Arbeitsunfähigkeitsbescheinigung", "sykehusapotekene", "getWeatherForecastForCity",
-		"/var/lib/agentd/agentd.db", "README.md", "config.toml", "the author", "keyboard", "monkey"},
+		"/var/lib/agentd/agentd.db", "README.md", "config.toml", "the author", "keyboard", "monkey",
+		"kvalitetssikring", "jordbruksdepartementet", "verantwortungsbewusstsein", "telecommunications"},
 	"measurement": {"-4 °C", "1013 hPa", "3.14", "59.91 N", "120/80 mmHg", "38.5 °C", "6.2 bar"},
 	// Values default-deny takes although they identify no one: long digit
 	// runs and long random-looking words. They are in the measure so that it
