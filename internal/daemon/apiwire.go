@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/agentd/agentd/internal/fallback"
 	"time"
 
 	"github.com/agentd/agentd/internal/api"
@@ -240,4 +241,21 @@ func (r reviewsAPI) ResolveReview(ctx context.Context, runID, stepID, action, by
 		return fmt.Errorf("%w: %v", api.ErrInvalid, err)
 	}
 	return mapExecErr(err)
+}
+
+// ProviderState and EnableProvider serve /api/v1/fallback/provider: a
+// provider suspended for billing beyond its reservation stays suspended
+// until a person re-enables it.
+func (b budgetsAPI) ProviderState() (fallback.ProviderState, error) {
+	if b.d.Gate == nil {
+		return fallback.ProviderState{}, fallback.ErrDisabled
+	}
+	return b.d.Gate.ProviderState()
+}
+
+func (b budgetsAPI) EnableProvider(ctx context.Context, by string) (fallback.ProviderState, error) {
+	if b.d.Gate == nil {
+		return fallback.ProviderState{}, fallback.ErrDisabled
+	}
+	return b.d.Gate.EnableProvider(ctx, by)
 }

@@ -95,10 +95,16 @@ func (d *Daemon) buildAgent(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		maxAge := cfg.Fallback.DeferredMaxAge.D()
 		deferRun = func(ctx context.Context, runID string, deadline *time.Time, reason string) error {
+			// The wait is bounded from the run's submission, not from
+			// each deferral: a run deferred again keeps its deadline.
 			var dl time.Time
-			if deadline != nil {
+			switch r, err := d.Store.GetRun(ctx, runID); {
+			case deadline != nil:
 				dl = *deadline
+			case err == nil && maxAge > 0:
+				dl = r.CreatedAt.Add(maxAge)
 			}
 			return d.deferred.Enqueue(ctx, runID, dl, reason)
 		}

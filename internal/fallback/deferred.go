@@ -13,6 +13,9 @@ import (
 type LinkWatcher interface {
 	State() LinkState
 	Changed() <-chan struct{}
+	// MayTry: an offline link's retry is due (its half-open state), so
+	// one call may go to find out whether the remote is back.
+	MayTry() bool
 }
 
 var _ LinkWatcher = (*Link)(nil)
@@ -102,13 +105,19 @@ func (d *Deferred) Drain(ctx context.Context) (drained, expired int, err error) 
 	}
 	now := d.o.Now()
 	online := d.o.Link.State() != LinkOffline
+	// Offline with a retry due: one run goes, as the trial that brings the
+	// link back (no probe is needed); the rest wait for the outcome.
+	trial := !online && d.o.Link.MayTry()
 	for _, r := range runs {
 		if ctx.Err() != nil {
 			return drained, expired, ctx.Err()
 		}
 		isExpired := now.After(r.Deadline)
 		if !isExpired && !online {
-			continue
+			if !trial {
+				continue
+			}
+			trial = false
 		}
 		ok, err := d.o.Store.ClaimDeferred(ctx, r.RunID)
 		if err != nil {
@@ -141,6 +150,11 @@ func (d *Deferred) Drain(ctx context.Context) (drained, expired int, err error) 
 // deadlines pass, until ctx ends.
 func (d *Deferred) Run(ctx context.Context) error {
 	for {
+		// This drain sees every run queued so far.
+		select {
+		case <-d.wake:
+		default:
+		}
 		changed := d.o.Link.Changed()
 		if _, _, err := d.Drain(ctx); err != nil {
 			if ctx.Err() != nil {

@@ -206,3 +206,40 @@ func TestDeferredExpiresOnTimeWhileOffline(t *testing.T) {
 		t.Errorf("with an empty queue slept %s; want the 1 min default", w)
 	}
 }
+
+// Offline with no probe, a retry that falls due lets exactly one deferred
+// run go, as the trial call that finds out whether the remote is back; the
+// others wait for its outcome.
+func TestDeferredTrialReleasesOneRun(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	now := time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	l := NewLink(LinkOptions{Config: testLinkConfig(), Logger: discardLogger(), Now: clock,
+		Backoff: func(int) time.Duration { return time.Second }})
+	for range 3 {
+		l.Observe(Observation{Failed: true})
+	}
+	var resubmitted []string
+	d, err := NewDeferred(DeferredOptions{Store: store, Link: l, Logger: discardLogger(), Now: clock,
+		Resubmit: func(_ context.Context, id string) error { resubmitted = append(resubmitted, id); return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	insertRuns(t, store, "run-1", "run-2", "run-3")
+	for _, id := range []string{"run-1", "run-2", "run-3"} {
+		if err := d.Enqueue(ctx, id, now.Add(time.Hour), "offline"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := d.Drain(ctx); err != nil || len(resubmitted) != 0 {
+		t.Fatalf("before the retry is due: resubmitted %v (%v)", resubmitted, err)
+	}
+	now = now.Add(2 * time.Second)
+	if _, _, err := d.Drain(ctx); err != nil || len(resubmitted) != 1 {
+		t.Fatalf("with the retry due: resubmitted %v (%v), want exactly one trial", resubmitted, err)
+	}
+	if left, _ := d.Pending(ctx); len(left) != 2 {
+		t.Errorf("%d runs still queued, want 2", len(left))
+	}
+}

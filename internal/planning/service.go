@@ -94,7 +94,7 @@ func (r routerGate) AllowRemote(ctx context.Context, req localplanner.Request) (
 	if !ok {
 		reason, passing := r.s.passing(ctx, preq)
 		r.s.refused.Store(req.RunID, refusal{reason: reason, passing: passing,
-			degraded: errors.Is(r.s.gate.Check(ctx, preq), fallback.ErrCapReached)})
+			degraded: fallback.Degrades(r.s.gate.Check(ctx, preq))})
 	}
 	return ok, why
 }
@@ -191,7 +191,7 @@ func (s *Service) Plan(ctx context.Context, req exec.PlanRequest) (exec.PlanResu
 			return result(exec.PlanResult{Plan: p, Source: "remote", Route: "remote", Reasons: reasons, Model: usage.Model,
 				Attempts: 1, CostUSD: usage.CostUSD}), nil
 		}
-		degraded = degraded || errors.Is(err, fallback.ErrCapReached)
+		degraded = degraded || fallback.Degrades(err)
 		reasons = append(reasons, fmt.Sprintf("remote planner not used (%v): planning locally", err))
 	}
 	if s.onDraft != nil {
@@ -216,11 +216,11 @@ func (s *Service) Plan(ctx context.Context, req exec.PlanRequest) (exec.PlanResu
 				Attempts: 1, Errors: localErrs, CostUSD: usage.CostUSD}), nil
 		}
 		err = fmt.Errorf("%w; remote planner: %v", err, rerr)
-		degraded = degraded || errors.Is(rerr, fallback.ErrCapReached)
+		degraded = degraded || fallback.Degrades(rerr)
 	} else {
 		reasons = append(reasons, "local planner failed; not escalating: "+why)
 		e := s.policy.Decide(Ask{Purpose: PurposeEscalate, RequestPlanner: req.Planner, RequestSensitive: req.Sensitive, Workflow: wf})
-		if e.Allowed && s.gate != nil && errors.Is(s.gate.Check(ctx, fallback.PlanRequest{RunID: req.RunID, Purpose: "plan", UserRequest: req.Request}), fallback.ErrCapReached) {
+		if e.Allowed && s.gate != nil && fallback.Degrades(s.gate.Check(ctx, fallback.PlanRequest{RunID: req.RunID, Purpose: "plan", UserRequest: req.Request})) {
 			// Refused for a cap before the call is degraded, as a call
 			// refused at its reservation is.
 			degraded = true
