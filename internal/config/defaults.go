@@ -77,7 +77,7 @@ func Default() *Config {
 			Model:       "gpt-4.1-mini",
 			APIKeyEnv:   "AGENTD_REMOTE_API_KEY",
 			MaxTokens:   2048,
-			MaxInFlight: 4,
+			MaxInFlight: 1,
 			Timeout:     Duration(60 * time.Second),
 			TimeZone:    "UTC",
 			Caps: CapsConfig{
