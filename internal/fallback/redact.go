@@ -40,8 +40,7 @@ type match struct {
 // claim overlapping text, the union is redacted under the kind of the
 // detector listed first, so no part of either value leaves.
 type detector struct {
-	class string // a config.Redact* class, or "" for configured values, which cannot be allowed
-	find  func(v string) []match
+	find func(v string) []match
 }
 
 // Redactor replaces sensitive values with placeholders before a request
@@ -64,32 +63,34 @@ func NewRedactor(p config.PrivacyConfig) (*Redactor, error) {
 		minEncoded = 16
 	}
 	allowed := func(class string) bool { return slices.Contains(p.Allow, class) }
+	// class is a config.Redact* class, or "" for configured values, which
+	// cannot be allowed.
 	add := func(class string, find func(string) []match) {
 		if class == "" || !allowed(class) {
-			r.detectors = append(r.detectors, detector{class: class, find: find})
+			r.detectors = append(r.detectors, detector{find: find})
 		}
 	}
-	add(config.RedactKeyFormats, regexFinder(KindKey, privateKeyRe, 0, nil))
-	add(config.RedactCredentialURLs, regexFinder(KindURL, credURLRe, 0, trimTrailingPunct))
-	for _, re := range keyFormatRes {
-		add(config.RedactKeyFormats, regexFinder(KindKey, re, 0, nil))
+	add(config.RedactKeyFormats, needing("PRIVATE KEY-----", regexFinder(KindKey, privateKeyRe, nil)))
+	add(config.RedactCredentialURLs, needing("://", regexFinder(KindURL, credURLRe, trimTrailingPunct)))
+	for _, k := range keyFormats {
+		add(config.RedactKeyFormats, needing(k.literal, regexFinder(KindKey, k.re, nil)))
 	}
 	add(config.RedactSecretFields, findSecretFields)
 	add(config.RedactSecretFields, findSecretColumns)
-	add(config.RedactEmails, regexFinder(KindEmail, emailRe, 0, nil))
-	add(config.RedactIBANs, regexFinder(KindIBAN, ibanRe, 0, longestValid(15, 34, ibanValid)))
+	add(config.RedactEmails, needing("@", regexFinder(KindEmail, emailRe, nil)))
+	add(config.RedactIBANs, regexFinder(KindIBAN, ibanRe, longestValid(15, 34, ibanValid)))
 	for i, pat := range p.NationalIDPatterns {
 		re, err := regexp.Compile(pat)
 		if err != nil {
 			return nil, fmt.Errorf("fallback.privacy.national_id_patterns[%d]: %w", i, err)
 		}
-		add("", regexFinder(KindNationalID, re, 0, nil))
+		add("", regexFinder(KindNationalID, re, nil))
 	}
 	if re := idList(p.IDs); re != nil {
-		add("", regexFinder(KindNationalID, re, 0, alnumBoundary))
+		add("", regexFinder(KindNationalID, re, alnumBoundary))
 	}
-	add(config.RedactIPAddresses, regexFinder(KindIP, ipv6Re, 0, ipv6Check))
-	add(config.RedactIPAddresses, regexFinder(KindIP, ipv4Re, 0, nil))
+	add(config.RedactIPAddresses, needing(":", regexFinder(KindIP, ipv6Re, ipv6Check)))
+	add(config.RedactIPAddresses, regexFinder(KindIP, ipv4Re, nil))
 	add(config.RedactEncodedStrings, encodedFinder(minEncoded))
 	// Cards and other digit runs share one scanner, so a card's class and
 	// the digit-run class can be allowed independently.
@@ -98,22 +99,21 @@ func NewRedactor(p config.PrivacyConfig) (*Redactor, error) {
 		add("", digitRunFinder(minDigits, cards, digits))
 	}
 	if re := wordList(p.Names); re != nil {
-		add("", regexFinder(KindName, re, 0, wordBoundary))
+		add("", regexFinder(KindName, re, wordBoundary))
 	}
 	if re := wordList(p.Terms); re != nil {
-		add("", regexFinder(KindTerm, re, 0, wordBoundary))
+		add("", regexFinder(KindTerm, re, wordBoundary))
 	}
 	return r, nil
 }
 
-// regexFinder runs re over a view; group picks the submatch that is the
-// value, and check may refuse a match or shorten it.
-func regexFinder(kind string, re *regexp.Regexp, group int, check func(text string, start, end int) (int, bool)) func(string) []match {
+// regexFinder runs re over a view; check may refuse a match or shorten it.
+func regexFinder(kind string, re *regexp.Regexp, check func(text string, start, end int) (int, bool)) func(string) []match {
 	return func(v string) []match {
 		var out []match
-		for _, m := range re.FindAllStringSubmatchIndex(v, -1) {
-			start, end := m[2*group], m[2*group+1]
-			if start < 0 || end <= start {
+		for _, m := range re.FindAllStringIndex(v, -1) {
+			start, end := m[0], m[1]
+			if end <= start {
 				continue
 			}
 			if check != nil {
@@ -125,6 +125,18 @@ func regexFinder(kind string, re *regexp.Regexp, group int, check func(text stri
 			out = append(out, match{start, end, kind})
 		}
 		return out
+	}
+}
+
+// needing skips find on texts without literal, which every match holds:
+// regular expressions that start with a character class cost a pass of the
+// automaton per byte, and most texts hold no e-mail or key.
+func needing(literal string, find func(string) []match) func(string) []match {
+	return func(v string) []match {
+		if !strings.Contains(v, literal) {
+			return nil
+		}
+		return find(v)
 	}
 }
 

@@ -16,15 +16,19 @@ import (
 var (
 	privateKeyRe = regexp.MustCompile(`-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)`)
 	credURLRe    = regexp.MustCompile(`(?i)\b[a-z][a-z0-9+.\-]*://[^\s/?#@"'<>]+@[^\s"'<>]*`)
-	keyFormatRes = []*regexp.Regexp{
-		regexp.MustCompile(`\bsk-(?:proj-|ant-|live-|test-)?[A-Za-z0-9_\-]{16,}`),
-		regexp.MustCompile(`\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b`),
-		regexp.MustCompile(`\bgh[pousr]_[A-Za-z0-9]{30,}\b`),
-		regexp.MustCompile(`\bgithub_pat_[A-Za-z0-9_]{22,}`),
-		regexp.MustCompile(`\bxox[abposr]-[A-Za-z0-9\-]{10,}`),
-		regexp.MustCompile(`\bglpat-[A-Za-z0-9_\-]{20,}`),
-		regexp.MustCompile(`\bAIza[0-9A-Za-z_\-]{35}`),
-		regexp.MustCompile(`\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}`),
+	// keyFormats are API key formats with a literal every key holds.
+	keyFormats = []struct {
+		literal string
+		re      *regexp.Regexp
+	}{
+		{"sk-", regexp.MustCompile(`\bsk-(?:proj-|ant-|live-|test-)?[A-Za-z0-9_\-]{16,}`)},
+		{"A", regexp.MustCompile(`\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b`)},
+		{"_", regexp.MustCompile(`\bgh[pousr]_[A-Za-z0-9]{30,}\b`)},
+		{"github_pat_", regexp.MustCompile(`\bgithub_pat_[A-Za-z0-9_]{22,}`)},
+		{"xox", regexp.MustCompile(`\bxox[abposr]-[A-Za-z0-9\-]{10,}`)},
+		{"glpat-", regexp.MustCompile(`\bglpat-[A-Za-z0-9_\-]{20,}`)},
+		{"AIza", regexp.MustCompile(`\bAIza[0-9A-Za-z_\-]{35}`)},
+		{"eyJ", regexp.MustCompile(`\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}`)},
 	}
 	emailRe = regexp.MustCompile(`(?i)[a-z0-9._%+\-]+@[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?)*\.[a-z]{2,}`)
 	// An IBAN in any case and with any of the separators people type.

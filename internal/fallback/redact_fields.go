@@ -1,13 +1,40 @@
 package fallback
 
 import (
-	"regexp"
 	"strings"
 	"unicode"
 )
 
-// secretKeyRe finds words that may name a secret field; isSecretKey decides.
-var secretKeyRe = regexp.MustCompile(`(?i)[a-z0-9_.\-]*(?:key|secret|token|pass|pwd|pw|auth|cred|cookie|session|sid|sig|pin|otp|jwt|bearer|private)[a-z0-9_.\-]*`)
+// secretKeyMarks are in every name isSecretKey accepts; words without one
+// are not looked at further.
+var secretKeyMarks = []string{"key", "secret", "token", "pass", "pwd", "pw", "auth", "cred", "cookie", "session",
+	"sid", "sig", "pin", "otp", "jwt", "bearer", "private"}
+
+func isKeyByte(b byte) bool { return isAlnum(b) || b == '_' || b == '.' || b == '-' }
+
+// keyCandidates finds the words of v that may name a secret field.
+func keyCandidates(v string) [][2]int {
+	var out [][2]int
+	for i := 0; i < len(v); {
+		if !isKeyByte(v[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(v) && isKeyByte(v[j]) {
+			j++
+		}
+		w := strings.ToLower(v[i:j])
+		for _, m := range secretKeyMarks {
+			if strings.Contains(w, m) {
+				out = append(out, [2]int{i, j})
+				break
+			}
+		}
+		i = j
+	}
+	return out
+}
 
 // secretKeyWords are field-name components that mark the field's value as a
 // secret; secretKeyParts are marks anywhere in the name.
@@ -77,7 +104,7 @@ func isSecretKey(name string) bool {
 // "the password is x".
 func findSecretFields(v string) []match {
 	var out []match
-	for _, m := range secretKeyRe.FindAllStringIndex(v, -1) {
+	for _, m := range keyCandidates(v) {
 		ks, ke := m[0], m[1]
 		name := strings.Trim(v[ks:ke], "-._")
 		if name == "" || !isSecretKey(name) {
@@ -238,7 +265,8 @@ func findSecretColumns(v string) []match {
 			if !header || len(cols) == 0 {
 				continue
 			}
-			for lj := li + 1; lj < len(lines); lj++ {
+			lj := li + 1
+			for ; lj < len(lines); lj++ {
 				row := v[lines[lj][0]:lines[lj][1]]
 				rc := splitCells(row, delim)
 				if strings.TrimSpace(row) == "" || len(rc) != len(cells) {
@@ -257,6 +285,7 @@ func findSecretColumns(v string) []match {
 					}
 				}
 			}
+			li = lj - 1 // the table's rows are not headers: linear in the text
 			break
 		}
 	}

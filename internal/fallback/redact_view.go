@@ -33,6 +33,20 @@ func newView(text string) view {
 	from := make([]int, 0, len(text))
 	to := make([]int, 0, len(text))
 	for i := 0; i < len(text); {
+		if c := text[i]; c < utf8.RuneSelf && (i+1 == len(text) || text[i+1] < utf8.RuneSelf) {
+			// ASCII with no combining mark after it: the common case.
+			switch c {
+			case '`':
+				c = '\''
+			case '\v', '\f':
+				c = ' '
+			}
+			b.WriteByte(c)
+			from = append(from, i)
+			to = append(to, i+1)
+			i++
+			continue
+		}
 		start := i
 		r, n := utf8.DecodeRuneInString(text[i:])
 		i += n
