@@ -55,6 +55,7 @@ func TestViewMapsBackToOriginal(t *testing.T) {
 		{"a\u200bb\u00adc", "abc"},
 		{"12\u201334 \u201cx\u201d", "12-34 \"x\""},
 		{"Straße", "Strasse"},
+		{"Кari", "Kari"},
 		{"\xff1", "\ufffd1"},
 	} {
 		v := newView(tc.in)

@@ -56,7 +56,7 @@ func separated(s string, size int, sep string) string {
 
 // unicodeForm writes s in one of the forms people and programs produce.
 func (c corpus) unicodeForm(s string) string {
-	switch c.r.IntN(8) {
+	switch c.r.IntN(9) {
 	case 0:
 		return norm.NFD.String(s)
 	case 1:
@@ -77,6 +77,8 @@ func (c corpus) unicodeForm(s string) string {
 	case 6: // a zero-width space after the first character
 		_, n := firstRune(s)
 		return s[:n] + "\u200b" + s[n:]
+	case 7: // Cyrillic letters that look Latin
+		return strings.NewReplacer("a", "а", "e", "е", "o", "о", "K", "К", "M", "М").Replace(s)
 	}
 	return norm.NFKC.String(s)
 }

@@ -423,6 +423,7 @@ func TestRedactKinds(t *testing.T) {
 		{"base32 JBSWY3DPEHPK3PXPJBSW done", "base32 [SECRET_1] done"},
 		{"patient mrn 004512 and asset7781b", "patient [ID_1] and [ID_2]"},
 		{"ＫＡＲＩ　ＮＯＲＤＭＡＮＮ called", "[NAME_1] called"},
+		{"Кari Nоrdmann called", "[NAME_1] called"}, // Cyrillic К and о
 		{"０１２３４５６７８９", "[PHONE_1]"},
 		// Ordinary values stay.
 		{"on 2024-05-17 08:30 run 3 pumps at 72% for $1,299.00 (2020-2024)", "on 2024-05-17 08:30 run 3 pumps at 72% for $1,299.00 (2020-2024)"},

@@ -109,6 +109,8 @@ func foldInto(b *strings.Builder, seg string) {
 			b.WriteString("SS")
 		case r > unicode.MaxASCII && unicode.IsDigit(r):
 			b.WriteByte(byte('0' + digitValue(r)))
+		case lookalikes[r] != 0:
+			b.WriteByte(lookalikes[r])
 		default:
 			b.WriteRune(r)
 		}
@@ -129,4 +131,14 @@ func digitValue(r rune) int {
 		}
 	}
 	return 0
+}
+
+// lookalikes are Cyrillic and Greek letters drawn like Latin ones, so that a
+// configured name typed with one ("Кari", Cyrillic К) still matches.
+var lookalikes = map[rune]byte{
+	'А': 'A', 'В': 'B', 'Е': 'E', 'К': 'K', 'М': 'M', 'Н': 'H', 'О': 'O', 'Р': 'P', 'С': 'C', 'Т': 'T', 'Х': 'X',
+	'І': 'I', 'Ј': 'J', 'Ѕ': 'S', 'а': 'a', 'е': 'e', 'о': 'o', 'р': 'p', 'с': 'c', 'у': 'y', 'х': 'x',
+	'і': 'i', 'ј': 'j', 'ѕ': 's', 'ԁ': 'd', 'һ': 'h', 'ӏ': 'l',
+	'Α': 'A', 'Β': 'B', 'Ε': 'E', 'Ζ': 'Z', 'Η': 'H', 'Ι': 'I', 'Κ': 'K', 'Μ': 'M', 'Ν': 'N', 'Ο': 'O',
+	'Ρ': 'P', 'Τ': 'T', 'Υ': 'Y', 'Χ': 'X', 'ο': 'o', 'ι': 'i', 'κ': 'k', 'ν': 'v', 'ρ': 'p',
 }
