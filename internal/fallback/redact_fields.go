@@ -40,7 +40,7 @@ func keyCandidates(v string) [][2]int {
 // secret; secretKeyParts are marks anywhere in the name.
 var (
 	secretKeyWords = map[string]bool{
-		"key": true, "apikey": true, "secret": true, "secrets": true, "token": true, "tokens": true,
+		"key": true, "keys": true, "apikey": true, "secret": true, "secrets": true, "token": true, "tokens": true,
 		"password": true, "passwd": true, "pass": true, "passphrase": true, "passcode": true, "pwd": true, "pw": true,
 		"auth": true, "authorization": true, "credential": true, "credentials": true, "cred": true, "creds": true,
 		"cookie": true, "session": true, "sessionid": true, "sid": true, "signature": true, "sig": true,

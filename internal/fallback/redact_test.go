@@ -418,6 +418,8 @@ func TestRedactKinds(t *testing.T) {
 		{"run --password s3cret -v", "run --password [KEY_1] -v"},
 		{"the passphrase is tulip", "the passphrase is [KEY_1]"},
 		{"<clientSecret>xyz</clientSecret>", "<clientSecret>[KEY_1]</clientSecret>"},
+		{"ssh_keys: [\"abc\", \"def\"] and the author: Ibsen, shipping: 3 days", "ssh_keys: [[KEY_1]] and the author: Ibsen, shipping: 3 days"},
+		{"Cookie: sid=abc; theme=dark\nAccept: */*", "Cookie: [KEY_1]\nAccept: */*"},
 		{"user,password\nkari,tulip99", "user,password\nkari,[KEY_1]"},
 		{"id 550e8400-e29b-41d4-a716-446655440000.", "id [SECRET_1]."},
 		{"base32 JBSWY3DPEHPK3PXPJBSW done", "base32 [SECRET_1] done"},
