@@ -350,7 +350,7 @@ func TestLadderMissingModelStopsWithoutReplan(t *testing.T) {
 // ended) in the deferred queue, and Resubmit runs it under the same id.
 func TestDeferredRunResumesUnderItsOwnID(t *testing.T) {
 	h := newHarness(t)
-	var deferred []string
+	deferred := make(chan string, 1)
 	var calls int
 	h.planner.plan = func(req PlanRequest) (PlanResult, error) {
 		calls++
@@ -368,7 +368,7 @@ func TestDeferredRunResumesUnderItsOwnID(t *testing.T) {
 	h.eng = New(h.cfg, func() Deps {
 		d := h.deps()
 		d.Defer = func(_ context.Context, runID string, _ *time.Time, reason string) error {
-			deferred = append(deferred, runID+": "+reason)
+			deferred <- runID + ": " + reason
 			return nil
 		}
 		return d
@@ -378,12 +378,16 @@ func TestDeferredRunResumesUnderItsOwnID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the run is deferred", func() bool {
-		got, _ := h.store.GetRun(t.Context(), r.ID)
-		return got.Status == run.Deferred
-	})
-	if len(deferred) != 1 || !strings.Contains(deferred[0], r.ID+": the link is offline") {
-		t.Fatalf("deferred queue got %q", deferred)
+	select {
+	case got := <-deferred:
+		if got != r.ID+": the link is offline" {
+			t.Fatalf("deferred queue got %q", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the run was not deferred")
+	}
+	if got, _ := h.store.GetRun(t.Context(), r.ID); got.Status != run.Deferred {
+		t.Fatalf("run is %s, want deferred", got.Status)
 	}
 	if err := h.eng.Resubmit(t.Context(), r.ID, "local"); err != nil {
 		t.Fatal(err)
