@@ -158,14 +158,11 @@ func TestDeferredQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the async run is deferred", func() bool {
+	waitUntil(t, "the async run is deferred and queued", func() bool {
 		r, _ := d.Store.GetRun(ctx, async.ID)
-		return r.Status == run.Deferred
+		pending, _ := d.Store.ListDeferred(ctx)
+		return r.Status == run.Deferred && len(pending) == 1 && pending[0].RunID == async.ID
 	})
-	pending, err := d.Store.ListDeferred(ctx)
-	if err != nil || len(pending) != 1 || pending[0].RunID != async.ID {
-		t.Fatalf("deferred queue = %+v, %v", pending, err)
-	}
 	sync, err := d.Engine.Submit(ctx, exec.SubmitRequest{Request: "add one and one", Source: "api"})
 	if err != nil {
 		t.Fatal(err)

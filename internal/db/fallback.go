@@ -240,6 +240,29 @@ type DeferredRun struct {
 	Reason     string
 }
 
+// DeferredWithoutQueue lists runs recorded deferred that are not in the
+// deferred queue: a crash came between the two writes. Each comes with its
+// creation time, from which its wait is bounded.
+func (s *Store) DeferredWithoutQueue(ctx context.Context) ([]DeferredRun, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT id, created_at FROM runs
+		WHERE status = 'deferred' AND id NOT IN (SELECT run_id FROM deferred_runs) ORDER BY created_at`)
+	if err != nil {
+		return nil, fmt.Errorf("list deferred runs without a queue entry: %w", err)
+	}
+	defer rows.Close()
+	var out []DeferredRun
+	for rows.Next() {
+		var d DeferredRun
+		var created int64
+		if err := rows.Scan(&d.RunID, &created); err != nil {
+			return nil, err
+		}
+		d.EnqueuedAt = time.UnixMilli(created).UTC()
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
 // UpsertDeferred queues a run (the run must exist); queuing it again keeps
 // its place and takes the new deadline and reason.
 func (s *Store) UpsertDeferred(ctx context.Context, d DeferredRun) error {

@@ -148,7 +148,25 @@ func (d *Deferred) Drain(ctx context.Context) (drained, expired int, err error) 
 
 // Run drains whenever the link changes state and reports expiries as their
 // deadlines pass, until ctx ends.
+// recover queues the runs recorded deferred whose queue entry a crash kept
+// from being written (the run's status is written first), bounded by
+// deferred_max_age from their creation: no deferred run is left waiting
+// for nothing.
+func (d *Deferred) recover(ctx context.Context) {
+	runs, err := d.o.Store.DeferredWithoutQueue(ctx)
+	if err != nil {
+		d.o.Logger.Error("find deferred runs to queue", "err", err)
+		return
+	}
+	for _, r := range runs {
+		if err := d.Enqueue(ctx, r.RunID, r.EnqueuedAt.Add(d.o.MaxAge), "deferred before a restart"); err != nil {
+			d.o.Logger.Error("queue deferred run", "run", r.RunID, "err", err)
+		}
+	}
+}
+
 func (d *Deferred) Run(ctx context.Context) error {
+	d.recover(ctx)
 	for {
 		// This drain sees every run queued so far.
 		select {

@@ -243,3 +243,29 @@ func TestDeferredTrialReleasesOneRun(t *testing.T) {
 		t.Errorf("%d runs still queued, want 2", len(left))
 	}
 }
+
+// A run recorded deferred whose queue entry a crash kept from being
+// written is queued when the queue starts, bounded from its creation.
+func TestDeferredRecoversRunsLeftOutOfTheQueue(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := openStore(t)
+	insertRuns(t, store, "run-1")
+	d, err := NewDeferred(DeferredOptions{Store: store, Link: offlineLink(), Logger: discardLogger(), MaxAge: time.Hour,
+		Resubmit: func(context.Context, string) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = d.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		pending, _ := d.Pending(ctx)
+		if len(pending) == 1 && pending[0].RunID == "run-1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the deferred run was not queued: %+v", pending)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
