@@ -49,6 +49,29 @@ func (f *recordingRemote) count() int {
 	return len(f.bodies)
 }
 
+// withRemote builds a daemon on the simulator whose local planner never
+// produces a valid plan (every run is a candidate for escalation), with the
+// remote fallback pointed at remote on 127.0.0.1; edit adjusts the config.
+func withRemote(t *testing.T, ctx context.Context, remote *recordingRemote, edit func(*config.Config)) *Daemon {
+	t.Helper()
+	srv := httptest.NewServer(remote)
+	t.Cleanup(srv.Close)
+	t.Setenv("AGENTD_TEST_REMOTE_KEY", "sk-test-not-a-real-key")
+	return startOnSimulatorWith(t, ctx, ollamasim.Config{Seed: 1, Script: ollamasim.NewRules(
+		// The planner (and the parameter extraction) never give anything valid.
+		ollamasim.Rule{Format: ollamasim.Present, Replies: []ollamasim.Reply{{Content: `{"nonsense": true}`}}},
+	)}, func(cfg *config.Config) {
+		cfg.Planner.RepairAttempts = 0
+		cfg.Fallback.Enabled = true
+		cfg.Fallback.Provider = "openai"
+		cfg.Fallback.BaseURL = srv.URL + "/v1"
+		cfg.Fallback.APIKeyEnv = "AGENTD_TEST_REMOTE_KEY"
+		if edit != nil {
+			edit(cfg)
+		}
+	})
+}
+
 // TestEgressPolicyHolds: through the engine of the whole daemon, with a
 // local planner that never produces a valid plan (so every run is a
 // candidate for escalation) and a remote that records every byte: the
@@ -76,20 +99,8 @@ func TestEgressPolicyHolds(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			remote := &recordingRemote{}
-			srv := httptest.NewServer(remote)
-			defer srv.Close()
-			t.Setenv("AGENTD_TEST_REMOTE_KEY", "sk-test-not-a-real-key")
-			d := startOnSimulatorWith(t, ctx, ollamasim.Config{Seed: 1, Script: ollamasim.NewRules(
-				// The planner (and the parameter extraction) never give
-				// anything valid.
-				ollamasim.Rule{Format: ollamasim.Present, Replies: []ollamasim.Reply{{Content: `{"nonsense": true}`}}},
-			)}, func(cfg *config.Config) {
+			d := withRemote(t, ctx, remote, func(cfg *config.Config) {
 				cfg.Planner.Mode = tt.mode
-				cfg.Planner.RepairAttempts = 0
-				cfg.Fallback.Enabled = true
-				cfg.Fallback.Provider = "openai"
-				cfg.Fallback.BaseURL = srv.URL + "/v1"
-				cfg.Fallback.APIKeyEnv = "AGENTD_TEST_REMOTE_KEY"
 				cfg.Workflows = []config.WorkflowConfig{{Name: "chart", Description: "Look up a patient's chart.",
 					Keywords: []string{"patient chart"}, Sensitive: true,
 					Params: map[string]any{"type": "object", "properties": map[string]any{"patient_id": map[string]any{"type": "string", "pattern": "^P[0-9]{6}$"}},
@@ -133,17 +144,7 @@ func TestDeferredQueue(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	remote := &recordingRemote{}
-	srv := httptest.NewServer(remote)
-	defer srv.Close()
-	t.Setenv("AGENTD_TEST_REMOTE_KEY", "sk-test-not-a-real-key")
-	d := startOnSimulatorWith(t, ctx, ollamasim.Config{Seed: 1, Script: ollamasim.NewRules(
-		ollamasim.Rule{Format: ollamasim.Present, Replies: []ollamasim.Reply{{Content: `{"nonsense": true}`}}},
-	)}, func(cfg *config.Config) {
-		cfg.Planner.RepairAttempts = 0
-		cfg.Fallback.Enabled = true
-		cfg.Fallback.Provider = "openai"
-		cfg.Fallback.BaseURL = srv.URL + "/v1"
-		cfg.Fallback.APIKeyEnv = "AGENTD_TEST_REMOTE_KEY"
+	d := withRemote(t, ctx, remote, func(cfg *config.Config) {
 	})
 	go func() { _ = d.Run(ctx) }()
 	link := d.Gate.Link()
@@ -196,17 +197,7 @@ func TestDeferredRunExpiresToLocal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	remote := &recordingRemote{}
-	srv := httptest.NewServer(remote)
-	defer srv.Close()
-	t.Setenv("AGENTD_TEST_REMOTE_KEY", "sk-test-not-a-real-key")
-	d := startOnSimulatorWith(t, ctx, ollamasim.Config{Seed: 1, Script: ollamasim.NewRules(
-		ollamasim.Rule{Format: ollamasim.Present, Replies: []ollamasim.Reply{{Content: `{"nonsense": true}`}}},
-	)}, func(cfg *config.Config) {
-		cfg.Planner.RepairAttempts = 0
-		cfg.Fallback.Enabled = true
-		cfg.Fallback.Provider = "openai"
-		cfg.Fallback.BaseURL = srv.URL + "/v1"
-		cfg.Fallback.APIKeyEnv = "AGENTD_TEST_REMOTE_KEY"
+	d := withRemote(t, ctx, remote, func(cfg *config.Config) {
 		cfg.Fallback.DeferredMaxAge = config.Duration(500 * time.Millisecond)
 	})
 	go func() { _ = d.Run(ctx) }()
@@ -233,19 +224,9 @@ func TestDeferredRunSurvivesRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	remote := &recordingRemote{}
-	srv := httptest.NewServer(remote)
-	defer srv.Close()
-	t.Setenv("AGENTD_TEST_REMOTE_KEY", "sk-test-not-a-real-key")
 	var cfg *config.Config
 	first, stop := context.WithCancel(ctx)
-	d := startOnSimulatorWith(t, ctx, ollamasim.Config{Seed: 1, Script: ollamasim.NewRules(
-		ollamasim.Rule{Format: ollamasim.Present, Replies: []ollamasim.Reply{{Content: `{"nonsense": true}`}}},
-	)}, func(c *config.Config) {
-		c.Planner.RepairAttempts = 0
-		c.Fallback.Enabled = true
-		c.Fallback.Provider = "openai"
-		c.Fallback.BaseURL = srv.URL + "/v1"
-		c.Fallback.APIKeyEnv = "AGENTD_TEST_REMOTE_KEY"
+	d := withRemote(t, ctx, remote, func(c *config.Config) {
 		cfg = c
 	})
 	done := make(chan error, 1)
@@ -284,17 +265,8 @@ func TestRemotePlanIsRepaired(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	remote := &recordingRemote{replies: []string{`{"goal":"sum","steps":[{"id":"sum","tool":"no_such_tool","args":{}}],"answer":"x"}`}}
-	srv := httptest.NewServer(remote)
-	defer srv.Close()
-	t.Setenv("AGENTD_TEST_REMOTE_KEY", "sk-test-not-a-real-key")
-	d := startOnSimulatorWith(t, ctx, ollamasim.Config{Seed: 1, Script: ollamasim.NewRules(
-		ollamasim.Rule{Format: ollamasim.Present, Replies: []ollamasim.Reply{{Content: `{"nonsense": true}`}}},
-	)}, func(cfg *config.Config) {
+	d := withRemote(t, ctx, remote, func(cfg *config.Config) {
 		cfg.Planner.RepairAttempts = 1
-		cfg.Fallback.Enabled = true
-		cfg.Fallback.Provider = "openai"
-		cfg.Fallback.BaseURL = srv.URL + "/v1"
-		cfg.Fallback.APIKeyEnv = "AGENTD_TEST_REMOTE_KEY"
 	})
 	go func() { _ = d.Run(ctx) }()
 	r, err := d.Engine.Submit(ctx, exec.SubmitRequest{Request: "add one and one", Source: "api"})
@@ -332,17 +304,8 @@ func TestEgressForbiddenCombinations(t *testing.T) {
 	for _, mode := range []string{"auto", "local", "remote"} {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		remote := &recordingRemote{}
-		srv := httptest.NewServer(remote)
-		t.Setenv("AGENTD_TEST_REMOTE_KEY", "sk-test-not-a-real-key")
-		d := startOnSimulatorWith(t, ctx, ollamasim.Config{Seed: 1, Script: ollamasim.NewRules(
-			ollamasim.Rule{Format: ollamasim.Present, Replies: []ollamasim.Reply{{Content: `{"nonsense": true}`}}},
-		)}, func(cfg *config.Config) {
+		d := withRemote(t, ctx, remote, func(cfg *config.Config) {
 			cfg.Planner.Mode = mode
-			cfg.Planner.RepairAttempts = 0
-			cfg.Fallback.Enabled = true
-			cfg.Fallback.Provider = "openai"
-			cfg.Fallback.BaseURL = srv.URL + "/v1"
-			cfg.Fallback.APIKeyEnv = "AGENTD_TEST_REMOTE_KEY"
 			cfg.Workflows = []config.WorkflowConfig{{Name: "chart", Description: "A patient's chart.", Keywords: []string{"patient chart"},
 				Sensitive: true, Params: map[string]any{"type": "object", "properties": map[string]any{"id": map[string]any{"type": "string"}}, "required": []any{"id"}},
 				Steps: []config.WorkflowStep{{ID: "a", Tool: "calc", Args: map[string]any{"expression": "{{id}}"}}}}}
@@ -380,7 +343,6 @@ func TestEgressForbiddenCombinations(t *testing.T) {
 			}
 		}
 		cancel()
-		srv.Close()
 	}
 	t.Logf("policy figure: %d remote calls in forbidden combinations over %d runs; %d of %d allowed combinations reached the remote", forbidden, runs, allowedReached, allowedTotal)
 	if allowedReached != allowedTotal {
@@ -396,18 +358,8 @@ func TestCapRefusalIsDegradedOnEveryPath(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			remote := &recordingRemote{}
-			srv := httptest.NewServer(remote)
-			defer srv.Close()
-			t.Setenv("AGENTD_TEST_REMOTE_KEY", "sk-test-not-a-real-key")
-			d := startOnSimulatorWith(t, ctx, ollamasim.Config{Seed: 1, Script: ollamasim.NewRules(
-				ollamasim.Rule{Format: ollamasim.Present, Replies: []ollamasim.Reply{{Content: `{"nonsense": true}`}}},
-			)}, func(cfg *config.Config) {
+			d := withRemote(t, ctx, remote, func(cfg *config.Config) {
 				cfg.Planner.Mode = mode
-				cfg.Planner.RepairAttempts = 0
-				cfg.Fallback.Enabled = true
-				cfg.Fallback.Provider = "openai"
-				cfg.Fallback.BaseURL = srv.URL + "/v1"
-				cfg.Fallback.APIKeyEnv = "AGENTD_TEST_REMOTE_KEY"
 				cfg.Fallback.Caps.RunUSD = 1e-9 // no call fits
 			})
 			go func() { _ = d.Run(ctx) }()
