@@ -2,12 +2,13 @@
 // model, reliably by construction: the model's output is constrained by a
 // JSON Schema built from the tool catalog, parsed leniently, validated
 // strictly, and repaired with the validation errors fed back. Known
-// workflows skip the planner entirely, and the router decides when a
-// request should go to the remote planner instead.
+// workflows are plan templates that skip the planner. Where a request is
+// planned (template, local or remote) is internal/planning's decision,
+// which uses this package's request features and fingerprints.
 //
 // The package never imports the concrete model client, the store or the
 // tool registry: it declares the small interfaces it needs (ChatModel,
-// Catalog, History, RemoteGate) and the composition root adapts them.
+// Catalog) and the composition root adapts them.
 package localplanner
 
 import (

@@ -12,7 +12,7 @@ import (
 // or sending anything anywhere (`agentd plan`): the routing decision and,
 // when a plan was made, the plan with its planner calls.
 type Preview struct {
-	Decision localplanner.Decision
+	Decision Decision
 	Result   *localplanner.Result
 	// Notes say how the preview differs from a real run.
 	Notes []string
@@ -32,14 +32,14 @@ func (s *Service) Preview(ctx context.Context, text, workflow, planner string, s
 		if !ok {
 			return pv, fmt.Errorf("no workflow is named %q — see [[workflows]] in the config", workflow)
 		}
-		pv.Decision = localplanner.Decision{Workflow: workflow, Planner: localplanner.RouteLocal, Sensitive: sensitive || wf.Sensitive,
+		pv.Decision = Decision{Workflow: workflow, Planner: RouteLocal, Sensitive: sensitive || wf.Sensitive,
 			Fingerprint: localplanner.Fingerprint(text), Reasons: []string{"workflow " + workflow + " requested"}}
 		if wf.Mode == localplanner.ModeScratchpad {
-			pv.Decision.Route = localplanner.RouteScratchpad
+			pv.Decision.Route = RouteScratchpad
 			pv.Decision.Reasons = append(pv.Decision.Reasons, "workflow "+workflow+" runs in scratchpad mode: no plan")
 			return pv, nil
 		}
-		pv.Decision.Route = localplanner.RouteTemplate
+		pv.Decision.Route = RouteTemplate
 		res, err := s.templates.Plan(ctx, req, workflow)
 		pv.Result = res
 		return pv, err
@@ -50,9 +50,9 @@ func (s *Service) Preview(ctx context.Context, text, workflow, planner string, s
 		return pv, fmt.Errorf("route: %w", err)
 	}
 	switch d.Route {
-	case localplanner.RouteScratchpad:
+	case RouteScratchpad:
 		return pv, nil
-	case localplanner.RouteTemplate:
+	case RouteTemplate:
 		res, err := s.templates.Plan(ctx, req, d.Workflow)
 		if err == nil {
 			pv.Result = res

@@ -24,7 +24,7 @@ import (
 type Service struct {
 	cfg       *config.Config
 	policy    Policy
-	router    *localplanner.Router
+	router    *Router
 	templates *localplanner.Templates
 	local     *localplanner.Planner
 	catalog   localplanner.Catalog
@@ -56,7 +56,7 @@ type Options struct {
 	Catalog   localplanner.Catalog
 	Gate      *fallback.Gate // nil: remote fallback disabled
 	// History tells the router how often similar requests failed locally.
-	History localplanner.History
+	History History
 	Log     *slog.Logger
 	OnDraft func(runID string) func(soFar string)
 }
@@ -71,7 +71,7 @@ func New(cfg *config.Config, o Options) *Service {
 		catalog: o.Catalog, gate: o.Gate, log: log.With("component", "planning"), onDraft: o.OnDraft}
 	// The router asks the remote question through the service, so the
 	// egress policy is consulted there too.
-	s.router = localplanner.NewRouter(cfg.Planner, o.Catalog, o.Templates, o.History, routerGate{s}, log)
+	s.router = NewRouter(cfg.Planner, o.Catalog, o.Templates, o.History, routerGate{s}, log)
 	return s
 }
 
@@ -129,12 +129,12 @@ func (s *Service) Plan(ctx context.Context, req exec.PlanRequest) (exec.PlanResu
 		wf, ok := s.workflow(req.Workflow)
 		sensitive := req.Sensitive || (ok && wf.Sensitive)
 		if ok && wf.Mode == exec.ModeScratchpad {
-			return exec.PlanResult{Mode: exec.ModeScratchpad, Route: string(localplanner.RouteScratchpad), Sensitive: sensitive,
+			return exec.PlanResult{Mode: exec.ModeScratchpad, Route: string(RouteScratchpad), Sensitive: sensitive,
 				Reasons: []string{"workflow " + wf.Name + " runs in scratchpad mode"}}, nil
 		}
 		res, err := s.templates.Plan(ctx, lreq, req.Workflow)
 		if err == nil {
-			out := fromLocal(res, "template", string(localplanner.RouteTemplate), []string{"workflow " + req.Workflow + " requested"})
+			out := fromLocal(res, "template", string(RouteTemplate), []string{"workflow " + req.Workflow + " requested"})
 			out.Sensitive = sensitive
 			return out, nil
 		}
@@ -157,7 +157,7 @@ func (s *Service) Plan(ctx context.Context, req exec.PlanRequest) (exec.PlanResu
 	degraded := false
 	if v, ok := s.refused.LoadAndDelete(req.RunID); ok {
 		ref := v.(refusal)
-		if ref.passing && req.Async && d.Route != localplanner.RouteTemplate {
+		if ref.passing && req.Async && d.Route != RouteTemplate {
 			// The router wanted the remote planner and cannot have it
 			// for now; the requester can wait.
 			return result(exec.PlanResult{Route: "deferred", Reasons: append(reasons, "async run waits for the remote planner: "+ref.reason)}),
@@ -167,9 +167,9 @@ func (s *Service) Plan(ctx context.Context, req exec.PlanRequest) (exec.PlanResu
 		degraded = ref.degraded
 	}
 	switch d.Route {
-	case localplanner.RouteScratchpad:
+	case RouteScratchpad:
 		return result(exec.PlanResult{Mode: exec.ModeScratchpad, Route: string(d.Route), Reasons: reasons}), nil
-	case localplanner.RouteTemplate:
+	case RouteTemplate:
 		res, err := s.templates.Plan(ctx, lreq, d.Workflow)
 		if err == nil {
 			return result(fromLocal(res, "template", string(d.Route), reasons)), nil
@@ -177,7 +177,7 @@ func (s *Service) Plan(ctx context.Context, req exec.PlanRequest) (exec.PlanResu
 		reasons = append(reasons, fmt.Sprintf("template %s could not be used (%v): planning with the %s planner", d.Workflow, err, d.Planner))
 	}
 	var localErrs []string
-	if d.Planner == localplanner.RouteRemote {
+	if d.Planner == RouteRemote {
 		// The router asked the policy already (RemoteGate); ask again at
 		// the call, so no path reaches the remote planner without it.
 		e := s.policy.Decide(Ask{Purpose: PurposeRoute, RequestPlanner: req.Planner, RequestSensitive: req.Sensitive, Workflow: wf})

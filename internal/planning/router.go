@@ -1,8 +1,9 @@
-package localplanner
+package planning
 
 import (
 	"context"
 	"fmt"
+	"github.com/agentd/agentd/internal/localplanner"
 	"log/slog"
 	"strings"
 
@@ -18,14 +19,14 @@ type History interface {
 // RemoteGate says whether the remote planner may be used for a request
 // now (policy, budget, link, privacy), and why or why not.
 type RemoteGate interface {
-	AllowRemote(ctx context.Context, req Request) (bool, string)
+	AllowRemote(ctx context.Context, req localplanner.Request) (bool, string)
 }
 
 // NoRemote is the gate when remote fallback is off.
 type NoRemote struct{}
 
 // AllowRemote always refuses.
-func (NoRemote) AllowRemote(context.Context, Request) (bool, string) {
+func (NoRemote) AllowRemote(context.Context, localplanner.Request) (bool, string) {
 	return false, "remote fallback disabled"
 }
 
@@ -58,12 +59,12 @@ type Decision struct {
 	// it equals Route.
 	Planner       Route
 	Sensitive     bool
-	Features      Features
+	Features      localplanner.Features
 	Score         float64 // complexity, with history added
 	LocalFailures int
 	Fingerprint   string
 	Reasons       []string
-	Usage         Usage // the workflow classification call, if one was made
+	Usage         localplanner.Usage // the workflow classification call, if one was made
 }
 
 func (d *Decision) reason(format string, args ...any) {
@@ -74,8 +75,8 @@ func (d *Decision) reason(format string, args ...any) {
 // the remote planner, or scratchpad mode.
 type Router struct {
 	cfg       config.PlannerConfig
-	catalog   Catalog
-	templates *Templates
+	catalog   localplanner.Catalog
+	templates *localplanner.Templates
 	history   History
 	gate      RemoteGate
 	log       *slog.Logger
@@ -83,7 +84,7 @@ type Router struct {
 
 // NewRouter returns a router. templates and history may be nil; a nil gate
 // is NoRemote.
-func NewRouter(cfg config.PlannerConfig, catalog Catalog, templates *Templates, history History, gate RemoteGate, log *slog.Logger) *Router {
+func NewRouter(cfg config.PlannerConfig, catalog localplanner.Catalog, templates *localplanner.Templates, history History, gate RemoteGate, log *slog.Logger) *Router {
 	if gate == nil {
 		gate = NoRemote{}
 	}
@@ -100,8 +101,8 @@ func NewRouter(cfg config.PlannerConfig, catalog Catalog, templates *Templates, 
 // mode, the request's complexity and history choose local or remote. Remote
 // is chosen only when the gate allows it and the request and its workflow
 // are not sensitive. Only a cancelled context is an error.
-func (r *Router) Route(ctx context.Context, req Request) (Decision, error) {
-	d := Decision{Sensitive: req.Sensitive, Fingerprint: Fingerprint(req.Text)}
+func (r *Router) Route(ctx context.Context, req localplanner.Request) (Decision, error) {
+	d := Decision{Sensitive: req.Sensitive, Fingerprint: localplanner.Fingerprint(req.Text)}
 	if req.Sensitive {
 		d.reason("request is marked sensitive")
 	}
@@ -122,7 +123,7 @@ func (r *Router) Route(ctx context.Context, req Request) (Decision, error) {
 				return d, ctx.Err()
 			case err != nil:
 				d.reason("workflow classification failed: %v", err)
-			case name != NoWorkflow:
+			case name != localplanner.NoWorkflow:
 				d.Workflow = name
 				d.reason("router model classified the request as workflow %s", name)
 			default:
@@ -144,7 +145,7 @@ func (r *Router) Route(ctx context.Context, req Request) (Decision, error) {
 	}
 	d.Planner = planner
 	switch {
-	case wf != nil && wf.Mode == ModeScratchpad:
+	case wf != nil && wf.Mode == localplanner.ModeScratchpad:
 		d.Route = RouteScratchpad
 		d.reason("workflow %s runs in scratchpad mode", wf.Name)
 	case wf != nil && len(wf.Steps) > 0:
@@ -157,7 +158,7 @@ func (r *Router) Route(ctx context.Context, req Request) (Decision, error) {
 	return d, nil
 }
 
-func (r *Router) localOrRemote(ctx context.Context, req Request, wf *config.WorkflowConfig, d *Decision) (Route, error) {
+func (r *Router) localOrRemote(ctx context.Context, req localplanner.Request, wf *config.WorkflowConfig, d *Decision) (Route, error) {
 	mode, by := r.cfg.Mode, "config"
 	if mode == "" {
 		mode = "auto"
@@ -174,9 +175,9 @@ func (r *Router) localOrRemote(ctx context.Context, req Request, wf *config.Work
 	}
 	var known map[string]bool
 	if r.catalog != nil {
-		known = KnownWords(r.catalog.List())
+		known = localplanner.KnownWords(r.catalog.List())
 	}
-	d.Features = ExtractFeatures(req.Text, known)
+	d.Features = localplanner.ExtractFeatures(req.Text, known)
 	d.Score = d.Features.Score()
 	switch mode {
 	case "local":
@@ -214,7 +215,7 @@ func (r *Router) localOrRemote(ctx context.Context, req Request, wf *config.Work
 }
 
 // remote returns RouteRemote if the request may leave, else RouteLocal.
-func (r *Router) remote(ctx context.Context, req Request, d *Decision) Route {
+func (r *Router) remote(ctx context.Context, req localplanner.Request, d *Decision) Route {
 	if d.Sensitive {
 		d.reason("remote planner not used: the request is sensitive; local planner")
 		return RouteLocal
