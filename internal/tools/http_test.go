@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -48,9 +49,9 @@ func newTestServer(t *testing.T, h http.HandlerFunc) *httptest.Server {
 
 func TestHTTPGet(t *testing.T) {
 	const limit = 1000
-	var hits int
+	var hits atomic.Int64 // the servers' handlers run on their own goroutines
 	api := newTestServer(t, func(w http.ResponseWriter, r *http.Request) {
-		hits++
+		hits.Add(1)
 		switch r.URL.Path {
 		case "/json":
 			w.Header().Set("Content-Type", "application/json")
@@ -87,7 +88,7 @@ func TestHTTPGet(t *testing.T) {
 		}
 	})
 	other := newTestServer(t, func(w http.ResponseWriter, r *http.Request) {
-		hits++
+		hits.Add(1)
 		io.WriteString(w, "you should not see this")
 	})
 	redirector := newTestServer(t, func(w http.ResponseWriter, r *http.Request) {
@@ -200,7 +201,7 @@ func TestHTTPGet(t *testing.T) {
 		}
 	})
 
-	before := hits
+	before := hits.Load()
 	refusals := []struct {
 		name string
 		url  string
@@ -233,8 +234,8 @@ func TestHTTPGet(t *testing.T) {
 			wantErr(t, err, ErrRefused, tt.want...)
 		})
 	}
-	if hits != before {
-		t.Fatalf("a refused request reached a server (%d hits)", hits-before)
+	if n := hits.Load(); n != before {
+		t.Fatalf("a refused request reached a server (%d hits)", n-before)
 	}
 }
 
