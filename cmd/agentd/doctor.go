@@ -210,13 +210,10 @@ next:
 }
 
 func (m *Main) checkGPU(ctx context.Context, cfg *config.Config, add func(string, string, string, ...any)) {
-	p, err := vram.NewProber(cfg.VRAM.Probe, cfg.VRAM.SysfsRoot)
+	p, err := vram.NewProber(cfg.VRAM)
 	if err != nil {
 		add("gpu", "FAIL", "vram.probe: %v", err)
 		return
-	}
-	if nv, ok := p.(*vram.NVIDIA); ok {
-		nv.Path, nv.Timeout = cfg.VRAM.NvidiaSMI, cfg.VRAM.ProbeTimeout.D()
 	}
 	gpus, err := p.Probe(ctx)
 	switch {

@@ -117,12 +117,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 		}
 		d.ollama = append(d.ollama, endpointClient{cfg: ep, client: c})
 	}
-	prober, err := vram.NewProber(cfg.VRAM.Probe, cfg.VRAM.SysfsRoot)
+	prober, err := vram.NewProber(cfg.VRAM)
 	if err != nil {
 		return nil, fmt.Errorf("vram.probe: %w", err)
-	}
-	if nv, ok := prober.(*vram.NVIDIA); ok {
-		nv.Path, nv.Timeout = cfg.VRAM.NvidiaSMI, cfg.VRAM.ProbeTimeout.D()
 	}
 	d.Monitor = vram.NewMonitor(prober, &vram.Host{}, log)
 	d.Monitor.Interval = cfg.VRAM.SampleInterval.D()

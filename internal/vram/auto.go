@@ -2,8 +2,10 @@ package vram
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
+	"github.com/agentd/agentd/internal/config"
 	"sync"
 )
 
@@ -30,30 +32,33 @@ type Auto struct {
 
 var _ Prober = (*Auto)(nil)
 
-// NewAuto returns an Auto over NVIDIA (nvidia-smi in PATH), AMD (sysfs under
-// root, "" meaning "/") and None.
-func NewAuto(root string) *Auto {
+// NewAuto returns an Auto over nv, AMD (sysfs under root, "" meaning "/")
+// and None.
+func NewAuto(nv *NVIDIA, root string) *Auto {
 	return &Auto{Probers: []NamedProber{
-		{Name: SourceNVIDIA, Prober: &NVIDIA{}},
+		{Name: SourceNVIDIA, Prober: nv},
 		{Name: SourceAMD, Prober: &AMD{Root: root}},
 		{Name: SourceNone, Prober: None{}},
 	}}
 }
 
-// NewProber builds the probe for a config value of vram.probe: "auto",
-// "nvidia", "amd" or "none".
-func NewProber(source, root string) (Prober, error) {
-	switch source {
+// NewProber builds the probe the [vram] section asks for: vram.probe
+// ("auto", "nvidia", "amd" or "none"), with vram.nvidia_smi and
+// vram.probe_timeout applied to the NVIDIA probe whether it was named or
+// found by auto, and vram.sysfs_root to the AMD one.
+func NewProber(c config.VRAMConfig) (Prober, error) {
+	nv := &NVIDIA{Path: c.NvidiaSMI, Timeout: c.ProbeTimeout.D()}
+	switch c.Probe {
 	case SourceAuto, "":
-		return NewAuto(root), nil
+		return NewAuto(nv, c.SysfsRoot), nil
 	case SourceNVIDIA:
-		return &NVIDIA{}, nil
+		return nv, nil
 	case SourceAMD:
-		return &AMD{Root: root}, nil
+		return &AMD{Root: c.SysfsRoot}, nil
 	case SourceNone:
 		return None{}, nil
 	}
-	return nil, fmt.Errorf("vram.probe %q: must be one of auto, nvidia, amd, none", source)
+	return nil, fmt.Errorf("vram.probe %q: must be one of auto, nvidia, amd, none", c.Probe)
 }
 
 // Source is the name of the chosen prober, or "" before one has worked.

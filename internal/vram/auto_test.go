@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/agentd/agentd/internal/config"
 )
 
 // scriptedProber returns its results in turn and counts calls.
@@ -125,7 +128,7 @@ func TestNewProber(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.source, func(t *testing.T) {
-			p, err := NewProber(tt.source, "/")
+			p, err := NewProber(config.VRAMConfig{Probe: tt.source, SysfsRoot: "/"})
 			if tt.wantErr {
 				if err == nil || !strings.Contains(err.Error(), "must be one of auto, nvidia, amd, none") {
 					t.Fatalf("error = %v, want the allowed values named", err)
@@ -141,3 +144,16 @@ func TestNewProber(t *testing.T) {
 }
 
 func typeName(v any) string { return fmt.Sprintf("%T", v) }
+
+// vram.nvidia_smi and vram.probe_timeout reach the NVIDIA probe when auto
+// finds it, not only when the config names it.
+func TestNewProberAutoKeepsNvidiaSettings(t *testing.T) {
+	p, err := NewProber(config.VRAMConfig{Probe: "auto", NvidiaSMI: "/opt/nvidia/bin/nvidia-smi", ProbeTimeout: config.Duration(3 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nv, ok := p.(*Auto).Probers[0].Prober.(*NVIDIA)
+	if !ok || nv.Path != "/opt/nvidia/bin/nvidia-smi" || nv.Timeout != 3*time.Second {
+		t.Errorf("auto's NVIDIA probe = %+v, want the configured path and timeout", nv)
+	}
+}
