@@ -510,3 +510,12 @@ func pollUntil(t *testing.T, what string, cond func() bool) {
 	}
 	t.Fatalf("timed out waiting for %s", what)
 }
+
+// A blank request says what is missing and how to give it, before any
+// daemon is asked.
+func TestSubmitEmptyRequestSaysWhatToDo(t *testing.T) {
+	out, code := run(t, nil, "submit", "")
+	if code != 2 || !strings.Contains(out, "the request is empty") || !strings.Contains(out, "--workflow") {
+		t.Errorf("exit %d, output %q", code, out)
+	}
+}

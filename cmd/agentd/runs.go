@@ -51,6 +51,9 @@ func (m *Main) submitCmd(ctx context.Context, args []string) error {
 	}
 	text := strings.TrimSpace(strings.Join(pos, " "))
 	if text == "" && *workflow == "" {
+		if len(pos) > 0 { // a request was given, and it is blank
+			return usagef("the request is empty: write what agentd should do, in quotes (agentd submit \"What is 17%% of 2,340?\"), or name a workflow with --workflow\n%s", submitUsage)
+		}
 		return usagef("%s", submitUsage)
 	}
 	switch *planner {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -114,23 +115,54 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		return true
 	}
 	var tooBig *http.MaxBytesError
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
 	switch {
+	case errors.As(err, &typeErr):
+		// Name the field and the types, not the Go struct behind them.
+		WriteError(w, http.StatusBadRequest, "bad_json",
+			fmt.Sprintf("field %q must be %s, not %s", typeErr.Field, jsonKind(typeErr.Type), typeErr.Value))
+	case errors.As(err, &syntaxErr):
+		WriteError(w, http.StatusBadRequest, "bad_json",
+			fmt.Sprintf("the request body is not valid JSON (at byte %d): %v", syntaxErr.Offset, strings.TrimPrefix(err.Error(), "json: ")))
 	case errors.As(err, &tooBig):
 		WriteError(w, http.StatusRequestEntityTooLarge, "too_large",
 			fmt.Sprintf("request body is over the limit of %d bytes (server.max_request_bytes)", tooBig.Limit))
 	case errors.Is(err, io.EOF):
 		WriteError(w, http.StatusBadRequest, "bad_json", "the request body is empty; send a JSON object")
 	default:
-		WriteError(w, http.StatusBadRequest, "bad_json", "the request body is not the expected JSON: "+err.Error())
+		WriteError(w, http.StatusBadRequest, "bad_json", "the request body is not the expected JSON: "+strings.TrimPrefix(err.Error(), "json: "))
 	}
 	return false
+}
+
+// jsonKind names a Go type as the JSON a client should send.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "another type"
 }
 
 // engineError answers an error from the engine or the store.
 func (rt *routes) engineError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	switch {
 	case errors.Is(err, ErrNotFound):
-		WriteError(w, http.StatusNotFound, "not_found", what+": "+err.Error())
+		msg := err.Error()
+		if !strings.HasPrefix(msg, what) { // the store's error may name the run already
+			msg = what + ": " + msg
+		}
+		WriteError(w, http.StatusNotFound, "not_found", msg)
 	case errors.Is(err, ErrQueueFull):
 		w.Header().Set("Retry-After", strconv.Itoa(rt.d.RetryAfter))
 		WriteError(w, http.StatusServiceUnavailable, "queue_full",

@@ -425,3 +425,35 @@ func TestRegisterRoutesNeedsItsDependencies(t *testing.T) {
 		t.Error("RegisterRoutes accepted empty Deps")
 	}
 }
+
+// Errors are JSON everywhere under /api/, and say what is wrong in the
+// client's terms: no route, a wrong method with the allowed ones, a field
+// of the wrong type (not a Go struct name), a missing run said once.
+func TestErrorsSpeakJSON(t *testing.T) {
+	env := newTestEnv(t)
+	defer env.stop()
+	tests := []struct {
+		method, path, body string
+		status             int
+		code, want, avoid  string
+	}{
+		{"GET", "/api/v1/nothing-here", "", 404, "no_route", "no API route GET /api/v1/nothing-here", ""},
+		{"DELETE", "/api/v1/runs", "", 405, "method_not_allowed", "use GET or POST", ""},
+		{"POST", "/api/v1/runs", `{"request": 42}`, 400, "bad_json", `field "request" must be a string, not number`, "submitBody"},
+		{"POST", "/api/v1/runs", `{"request": "x", "bogus": 1}`, 400, "bad_json", `unknown field "bogus"`, "json:"},
+		{"POST", "/api/v1/runs", `{"request": `, 400, "bad_json", "", "Go"},
+		{"GET", "/api/v1/runs/r_missing", "", 404, "not_found", "run r_missing: not found", "r_missing: run r_missing"},
+	}
+	for _, tt := range tests {
+		resp, body := env.do(tt.method, tt.path, tt.body, true)
+		var e ErrorBody
+		if err := json.Unmarshal(body, &e); err != nil {
+			t.Errorf("%s %s: %d, body is not JSON: %s", tt.method, tt.path, resp.StatusCode, body)
+			continue
+		}
+		if resp.StatusCode != tt.status || e.Error.Code != tt.code || !strings.Contains(e.Error.Message, tt.want) ||
+			(tt.avoid != "" && strings.Contains(e.Error.Message, tt.avoid)) {
+			t.Errorf("%s %s %s: %d %s %q; want %d %s containing %q", tt.method, tt.path, tt.body, resp.StatusCode, e.Error.Code, e.Error.Message, tt.status, tt.code, tt.want)
+		}
+	}
+}

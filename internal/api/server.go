@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -69,7 +70,38 @@ func New(cfg Config, ln net.Listener, token *TokenFile, status func(context.Cont
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.Handle("GET /api/v1/status", http.HandlerFunc(s.getStatus))
+	// Every path under /api/ that no route takes answers in the API's
+	// JSON error shape, as the docs promise, not net/http's plain text.
+	for _, m := range apiMethods {
+		s.mux.HandleFunc(m+" /api/", s.noRoute)
+	}
 	return s
+}
+
+// apiMethods are the methods the API's routes use.
+var apiMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// noRoute answers a request no API route takes: 405 with Allow when the
+// path exists for other methods, 404 otherwise.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range apiMethods {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != m+" /api/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		WriteError(w, http.StatusMethodNotAllowed, "method_not_allowed",
+			fmt.Sprintf("%s is not allowed on %s; use %s (see docs/api.md)", r.Method, r.URL.Path, strings.Join(allow, " or ")))
+		return
+	}
+	WriteError(w, http.StatusNotFound, "no_route", fmt.Sprintf("no API route %s %s (see docs/api.md)", r.Method, r.URL.Path))
 }
 
 // Handle registers an authenticated handler.

@@ -72,11 +72,11 @@ func mapExecErr(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, exec.ErrQueueFull):
-		return fmt.Errorf("%w: %v", api.ErrQueueFull, err)
+		return asAPI(api.ErrQueueFull, err)
 	case errors.Is(err, exec.ErrRunFinished):
-		return fmt.Errorf("%w: %v", api.ErrConflict, err)
+		return asAPI(api.ErrConflict, err)
 	case errors.Is(err, exec.ErrNoPendingApproval), errors.Is(err, db.ErrNotFound):
-		return fmt.Errorf("%w: %v", api.ErrNotFound, err)
+		return asAPI(api.ErrNotFound, err)
 	}
 	return err
 }
@@ -236,9 +236,9 @@ func (r reviewsAPI) ResolveReview(ctx context.Context, runID, stepID, action, by
 	err := r.d.Engine.ResolveReview(ctx, runID, stepID, action, by, note)
 	switch {
 	case errors.Is(err, exec.ErrNoReview):
-		return fmt.Errorf("%w: %v", api.ErrNotFound, err)
+		return asAPI(api.ErrNotFound, err)
 	case errors.Is(err, exec.ErrInvalidReview):
-		return fmt.Errorf("%w: %v", api.ErrInvalid, err)
+		return asAPI(api.ErrInvalid, err)
 	}
 	return mapExecErr(err)
 }
@@ -259,3 +259,13 @@ func (b budgetsAPI) EnableProvider(ctx context.Context, by string) (fallback.Pro
 	}
 	return b.d.Gate.EnableProvider(ctx, by)
 }
+
+// apiError gives err the API's class (api.ErrNotFound, ...) for errors.Is,
+// keeping err's own message: the class is for the status code, the message
+// for the person, and it is not said twice.
+type apiError struct{ class, err error }
+
+func asAPI(class, err error) error { return apiError{class: class, err: err} }
+
+func (e apiError) Error() string   { return e.err.Error() }
+func (e apiError) Unwrap() []error { return []error{e.class, e.err} }
