@@ -308,11 +308,12 @@ func (rt *routes) streamCompletion(w http.ResponseWriter, r *http.Request, req c
 
 	// Progress comments come from the run's step events.
 	var progress <-chan events.Event
-	if _, sub, err := rt.d.Events.Subscribe(r.Context(), since, 64, func(e events.Event) bool {
+	var backlog []events.Event // published between submission and this subscription
+	if past, sub, err := rt.d.Events.Subscribe(r.Context(), since, 64, func(e events.Event) bool {
 		return e.RunID == rn.ID && (e.Type == events.StepStatus || e.Type == events.RunStatus)
 	}); err == nil {
 		defer sub.Close()
-		progress = sub.C
+		progress, backlog = sub.C, past
 	}
 	type result struct {
 		rn  *run.Run
@@ -337,6 +338,9 @@ func (rt *routes) streamCompletion(w http.ResponseWriter, r *http.Request, req c
 			fmt.Fprintf(w, ": run %s %s\n", rn.ID, sanitizeComment(p.Status))
 		}
 		flush()
+	}
+	for _, e := range backlog {
+		comment(e)
 	}
 	var res result
 wait:
