@@ -92,30 +92,30 @@ func (r routerGate) AllowRemote(ctx context.Context, req localplanner.Request) (
 	preq := fallback.PlanRequest{RunID: req.RunID, Purpose: "plan", UserRequest: req.Text, Sensitive: req.Sensitive}
 	ok, why := r.s.gate.AllowRemote(ctx, preq)
 	if !ok {
-		reason, passing := r.s.passing(ctx, preq)
-		r.s.refused.Store(req.RunID, refusal{reason: reason, passing: passing,
-			degraded: fallback.Degrades(r.s.gate.Check(ctx, preq))})
+		r.s.refused.Store(req.RunID, r.s.refusalOf(ctx, preq))
 	}
 	return ok, why
 }
 
-// passing reports whether the remote planner is refused for a reason that
-// will pass by itself: the link is down or too slow, or a day or month
-// budget window is spent (a run's own cap will not pass).
-func (s *Service) passing(ctx context.Context, req fallback.PlanRequest) (string, bool) {
+// refusalOf asks the gate once why the remote planner is refused now: a
+// reason that will pass by itself (the link is down or too slow, a day or
+// month budget window is spent; a run's own cap will not pass), and
+// whether the refusal degrades the run (a cap, a suspended provider).
+func (s *Service) refusalOf(ctx context.Context, req fallback.PlanRequest) refusal {
 	if s.gate == nil {
-		return "", false
+		return refusal{}
 	}
 	err := s.gate.Check(ctx, req)
+	ref := refusal{degraded: fallback.Degrades(err)}
 	var le *fallback.LinkError
 	var ce *fallback.CapError
 	switch {
 	case errors.As(err, &le):
-		return le.Error(), true
+		ref.reason, ref.passing = le.Error(), true
 	case errors.As(err, &ce) && ce.Cap != "run_usd":
-		return ce.Error(), true
+		ref.reason, ref.passing = ce.Error(), true
 	}
-	return "", false
+	return ref
 }
 
 func fromLocal(res *localplanner.Result, source, route string, reasons []string) exec.PlanResult {
@@ -220,15 +220,14 @@ func (s *Service) Plan(ctx context.Context, req exec.PlanRequest) (exec.PlanResu
 	} else {
 		reasons = append(reasons, "local planner failed; not escalating: "+why)
 		e := s.policy.Decide(Ask{Purpose: PurposeEscalate, RequestPlanner: req.Planner, RequestSensitive: req.Sensitive, Workflow: wf})
-		if e.Allowed && s.gate != nil && fallback.Degrades(s.gate.Check(ctx, fallback.PlanRequest{RunID: req.RunID, Purpose: "plan", UserRequest: req.Request})) {
+		if e.Allowed {
+			ref := s.refusalOf(ctx, fallback.PlanRequest{RunID: req.RunID, Purpose: "plan", UserRequest: req.Request})
 			// Refused for a cap before the call is degraded, as a call
 			// refused at its reservation is.
-			degraded = true
-		}
-		if e.Allowed && req.Async {
-			if reason, wait := s.passing(ctx, fallback.PlanRequest{RunID: req.RunID, Purpose: "plan", UserRequest: req.Request}); wait {
-				return result(exec.PlanResult{Route: "deferred", Reasons: append(reasons, "async run waits for the remote planner: "+reason),
-					Errors: localErrs, Degraded: degraded}), &exec.DeferError{Reason: reason}
+			degraded = degraded || ref.degraded
+			if ref.passing && req.Async {
+				return result(exec.PlanResult{Route: "deferred", Reasons: append(reasons, "async run waits for the remote planner: "+ref.reason),
+					Errors: localErrs, Degraded: degraded}), &exec.DeferError{Reason: ref.reason}
 			}
 		}
 	}
