@@ -15,6 +15,7 @@ import (
 	"github.com/agentd/agentd/internal/exec"
 	"github.com/agentd/agentd/internal/ollamasim"
 	"github.com/agentd/agentd/internal/scenarios"
+	"github.com/agentd/agentd/internal/vram"
 )
 
 func init() {
@@ -75,13 +76,24 @@ func (m *Main) demo(ctx context.Context, args []string) error {
 	cfg.Fallback.Enabled = false // nothing leaves the machine in a demo
 	cfg.Workflows = append(slices.Clone(cfg.Workflows), scenarios.Workflows()...)
 	cfg.Executor.MaxConcurrentSteps = max(cfg.Executor.MaxConcurrentSteps, 10)
+	// The reference documents the research scenario cites, for search_docs
+	// (embedded by the simulated embedding model).
+	docs := filepath.Join(*state, "docs")
+	if err := scenarios.WriteDocs(docs); err != nil {
+		_ = sim.Close()
+		return fmt.Errorf("demo documents: %w", err)
+	}
+	if len(cfg.Tools.Docs.Folders) == 0 {
+		cfg.Tools.Docs.Folders = []string{docs}
+	}
 	if err := cfg.Validate(); err != nil {
 		_ = sim.Close()
 		return err
 	}
 
 	d, err := daemon.New(ctx, cfg, daemon.Options{ConfigPath: *cfgPath, Demo: true, GPUCapacity: uint64(ollamasim.DefaultVRAM),
-		Tools: scenarios.Registry(scenarios.Options{TimeScale: *timeScale}), Closers: []func(){func() { _ = sim.Close() }}}, log)
+		Prober: simulatedGPU{sim},
+		Tools:  scenarios.Registry(scenarios.Options{TimeScale: *timeScale}), Closers: []func(){func() { _ = sim.Close() }}}, log)
 	if err != nil {
 		_ = sim.Close()
 		return err
@@ -118,4 +130,21 @@ func (m *Main) demo(ctx context.Context, args []string) error {
 		}()
 	}
 	return d.Run(ctx)
+}
+
+// simulatedGPU is the demo's GPU probe: the one GPU the Ollama simulator
+// models, its memory held by the models it has loaded and its use the share
+// of their slots that are busy. It says it is simulated.
+type simulatedGPU struct{ sim *ollamasim.Server }
+
+func (g simulatedGPU) Probe(context.Context) ([]vram.GPU, error) {
+	dev := g.sim.Device()
+	total, used := uint64(dev.VRAMTotal), uint64(max(dev.VRAMUsed, 0))
+	free := total - min(used, total)
+	util := 0.0
+	if dev.Slots > 0 {
+		util = 100 * float64(dev.Active) / float64(dev.Slots)
+	}
+	return []vram.GPU{{Source: "simulated", Name: "Simulated GPU (demo)", MemoryTotalBytes: &total,
+		MemoryUsedBytes: &used, MemoryFreeBytes: &free, UtilizationPercent: &util, Simulated: true}}, nil
 }

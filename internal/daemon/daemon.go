@@ -42,6 +42,9 @@ type Options struct {
 	// (bytes; 0 = what the GPU probe reports). The demo sets it to the
 	// simulator's GPU.
 	GPUCapacity uint64
+	// Prober replaces the GPU probe vram.probe selects (the demo's
+	// simulated GPU).
+	Prober vram.Prober
 	// Tools replaces the tool registry built from config (demo fixtures).
 	Tools func(config.ToolsConfig, tools.Deps) (*tools.Registry, error)
 	// Closers run after every component has stopped (the demo's simulator).
@@ -117,9 +120,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 		}
 		d.ollama = append(d.ollama, endpointClient{cfg: ep, client: c})
 	}
-	prober, err := vram.NewProber(cfg.VRAM)
-	if err != nil {
-		return nil, fmt.Errorf("vram.probe: %w", err)
+	prober := opts.Prober
+	if prober == nil {
+		if prober, err = vram.NewProber(cfg.VRAM); err != nil {
+			return nil, fmt.Errorf("vram.probe: %w", err)
+		}
 	}
 	d.Monitor = vram.NewMonitor(prober, &vram.Host{}, log)
 	d.Monitor.Interval = cfg.VRAM.SampleInterval.D()

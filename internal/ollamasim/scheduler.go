@@ -416,3 +416,15 @@ func (s *scheduler) pendingCount() int {
 	defer s.mu.Unlock()
 	return s.pending
 }
+
+// device sums the runners into the simulated GPU's state.
+func (s *scheduler) device() Device {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := Device{VRAMTotal: s.vram, VRAMUsed: s.vramUsedLocked()}
+	for _, r := range s.runners {
+		d.Active += r.active
+		d.Slots += r.slots
+	}
+	return d
+}

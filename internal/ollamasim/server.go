@@ -208,3 +208,18 @@ func decodeBody(r *http.Request, v any) error {
 	}
 	return nil
 }
+
+// Device is the simulated accelerator as the scheduler models it now.
+type Device struct {
+	VRAMTotal int64 // bytes
+	VRAMUsed  int64 // bytes held by loaded models
+	Active    int   // requests running on a slot
+	Slots     int   // slots of the loaded models
+}
+
+// Device reports the simulated GPU's memory and use (keep_alive expiry is
+// applied first), for a demo's GPU panel.
+func (s *Server) Device() Device {
+	s.sched.snapshot()
+	return s.sched.device()
+}

@@ -324,3 +324,25 @@ func TestOrderDenied(t *testing.T) {
 		}
 	}
 }
+
+// A newcomer's own requests, not scripted scenarios, get a sensible plan
+// and a right answer in the demo: arithmetic through calc, the time
+// through now, anything else through a task step that says it is simulated.
+func TestDemoAnswersOpenRequests(t *testing.T) {
+	h := start(t)
+	for _, c := range []struct{ request, want string }{
+		{"What is 17% of 2,340?", "397.8"},
+		{"hi there", "simulated model"},
+		{"What day is it today?", time.Now().UTC().Weekday().String()},
+		{"what is 12 times 7", "84"},
+	} {
+		r, err := h.d.Engine.Submit(context.Background(), exec.SubmitRequest{Request: c.request, Source: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := h.wait(t, r.ID)
+		if got.Status != run.Done || !strings.Contains(got.Answer, c.want) {
+			t.Errorf("%q: run %s, answer %q; want done with %q (error %q)", c.request, got.Status, got.Answer, c.want, got.Error)
+		}
+	}
+}

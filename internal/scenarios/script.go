@@ -70,7 +70,13 @@ func (s *script) Respond(req *api.ChatRequest) (ollamasim.Reply, bool) {
 		return ollamasim.Reply{Content: reactTurn(sc, assistants)}, true
 	case strings.HasPrefix(system, markPlanner):
 		if !found {
-			return ollamasim.Reply{}, false
+			// A request of the newcomer's own: plan it with the demo's tools.
+			req := openRequest(users)
+			hasDocs := strings.Contains(system, "search_docs")
+			for _, u := range users {
+				hasDocs = hasDocs || strings.Contains(u, "search_docs")
+			}
+			return ollamasim.Reply{Content: PlanJSON(openPlan(req, hasDocs))}, true
 		}
 		replan := false
 		for _, u := range users {
@@ -96,6 +102,9 @@ func (s *script) Respond(req *api.ChatRequest) (ollamasim.Reply, bool) {
 		return ollamasim.Reply{Content: mustJSON(sc.Params)}, true
 	case strings.HasPrefix(system, markSummarizer):
 		if !found {
+			if answer, ok := openSummary(last); ok {
+				return ollamasim.Reply{Content: answer}, true
+			}
 			return ollamasim.Reply{}, false
 		}
 		return ollamasim.Reply{Content: sc.Answer}, true
@@ -105,6 +114,9 @@ func (s *script) Respond(req *api.ChatRequest) (ollamasim.Reply, bool) {
 		if json.Unmarshal([]byte(m[2]), &args) == nil {
 			return ollamasim.Reply{ToolCalls: []ollamasim.ToolCallReply{{Name: m[1], Arguments: args}}}, true
 		}
+	}
+	if strings.Contains(last, openTaskMarker) {
+		return ollamasim.Reply{Content: openTaskAnswer(last)}, true
 	}
 	if t, ok := s.task(last); ok {
 		if len(t.ToolCalls) > 0 && len(req.Tools) > 0 && toolMsgs == 0 {
@@ -117,6 +129,23 @@ func (s *script) Respond(req *api.ChatRequest) (ollamasim.Reply, bool) {
 		return ollamasim.Reply{Content: t.Answer}, true
 	}
 	return ollamasim.Reply{}, false
+}
+
+// openRequest is the user's request in the planner's prompt: the last
+// user message that is not a repair request, or the "Request:" line of a
+// replan message. (The examples before it are user turns too.)
+func openRequest(users []string) string {
+	for i := len(users) - 1; i >= 0; i-- {
+		u := users[i]
+		if strings.HasPrefix(u, "That plan cannot run.") {
+			continue
+		}
+		if first, _, _ := strings.Cut(u, "\n"); strings.HasPrefix(first, "Request: ") && strings.Contains(u, markReplan) {
+			return strings.TrimSpace(strings.TrimPrefix(first, "Request: "))
+		}
+		return strings.TrimSpace(u)
+	}
+	return ""
 }
 
 // byRequest finds the scenario whose request text appears in a user

@@ -17,7 +17,7 @@ import (
 // source could not report the value ("[N/A]", "[Not Supported]", a missing
 // sysfs file); it never stands for zero.
 type GPU struct {
-	Source             string   `json:"source"` // "nvidia" or "amd"
+	Source             string   `json:"source"` // "nvidia", "amd" or "simulated"
 	Index              int      `json:"index"`
 	UUID               string   `json:"uuid,omitempty"`
 	Name               string   `json:"name"`
@@ -28,6 +28,9 @@ type GPU struct {
 	TemperatureC       *float64 `json:"temperature_c"`
 	PowerDrawW         *float64 `json:"power_draw_w"`
 	PowerLimitW        *float64 `json:"power_limit_w"`
+	// Simulated marks a GPU that does not exist: the demo's, modelled by
+	// the Ollama simulator. Dashboards and status label it so.
+	Simulated bool `json:"simulated,omitempty"`
 }
 
 // ID names the GPU stably across samples: its UUID when the source has one,
