@@ -25,6 +25,10 @@ type Store struct {
 	lock  *fileLock
 	// Now is the clock used for timestamps; tests replace it.
 	Now func() time.Time
+	// PruneBatch overrides the package's PruneBatch (tests).
+	PruneBatch int
+	// pruneHook sees each prune batch (tests).
+	pruneHook func(table string, deleted int64)
 }
 
 // Options change how Open behaves.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -297,5 +298,56 @@ func TestSamplesDownsample(t *testing.T) {
 	hist, err := s.GPUHistory(ctx, base, 100)
 	if err != nil || len(hist) != 2 || *hist[1].MemUsed != 119 {
 		t.Fatalf("history = %+v, %v", hist, err)
+	}
+}
+
+// A first prune over a large backlog deletes in bounded batches (other
+// writers get in between) and checkpoints, so the WAL does not keep the
+// size of everything deleted.
+func TestPruneInBoundedBatchesAndCheckpoints(t *testing.T) {
+	s := openTest(t, Options{})
+	s.PruneBatch = 50
+	perTable := map[string][]int64{}
+	s.pruneHook = func(table string, n int64) { perTable[table] = append(perTable[table], n) }
+	ctx := context.Background()
+	old := time.Now().Add(-90 * 24 * time.Hour)
+	const runs, eventsPerRun = 260, 4
+	var evs []events.Event
+	seq := int64(0)
+	for i := range runs {
+		id := fmt.Sprintf("r%04d", i)
+		if err := s.InsertRun(ctx, &run.Run{ID: id, CreatedAt: old, Status: run.Done, Source: "api", Request: "q", Planner: "auto"}); err != nil {
+			t.Fatal(err)
+		}
+		for range eventsPerRun {
+			seq++
+			evs = append(evs, events.Event{Seq: seq, Time: old, Type: events.RunStatus, RunID: id, Data: []byte(`{"status":"done"}`)})
+		}
+	}
+	if err := s.AppendEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Prune(ctx, Retention{Runs: 30 * 24 * time.Hour, Events: 24 * time.Hour, Samples: time.Hour, Ledgers: 400 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Runs != runs {
+		t.Errorf("pruned %d runs, want %d", res.Runs, runs)
+	}
+	if left, _ := s.ListRuns(ctx, RunFilter{}); len(left) != 0 {
+		t.Errorf("%d runs left", len(left))
+	}
+	if got := perTable["runs"]; len(got) < runs/50 {
+		t.Errorf("runs pruned in %d batches %v, want at least %d", len(got), got, runs/50)
+	}
+	for table, batches := range perTable {
+		for _, n := range batches {
+			if n > 50 {
+				t.Errorf("%s: one batch deleted %d rows, over the bound 50", table, n)
+			}
+		}
+	}
+	if st, err := os.Stat(s.path + "-wal"); err == nil && st.Size() > 0 {
+		t.Errorf("WAL is %d bytes after the prune's checkpoint, want truncated", st.Size())
 	}
 }

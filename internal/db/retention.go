@@ -20,51 +20,74 @@ type PruneResult struct {
 	Runs, Events, Samples, Ledgers int64
 }
 
-// Prune deletes records older than the retention allows. Runs that are not
-// finished are never pruned, whatever their age.
+// PruneBatch bounds the rows one prune transaction deletes (runs count
+// with everything they own, which cascades). Between batches other writers
+// get the database, so a first prune over a large backlog never holds
+// writes for seconds.
+const PruneBatch = 500
+
+// Prune deletes records older than the retention allows, PruneBatch rows
+// per transaction, then checkpoints the WAL so the file shrinks back. Runs
+// that are not finished are never pruned, whatever their age.
 func (s *Store) Prune(ctx context.Context, r Retention) (PruneResult, error) {
 	now := s.Now()
 	var res PruneResult
-	exec := func(n *int64, q string, args ...any) error {
-		out, err := s.write.ExecContext(ctx, q, args...)
-		if err != nil {
-			return fmt.Errorf("prune: %w", err)
+	// batched deletes the rows of table matching cond, a batch at a time.
+	batched := func(n *int64, table, cond string, args ...any) error {
+		q := `DELETE FROM ` + table + ` WHERE rowid IN (SELECT rowid FROM ` + table + ` WHERE ` + cond + ` LIMIT ?)`
+		for {
+			out, err := s.write.ExecContext(ctx, q, append(args, s.pruneBatch())...)
+			if err != nil {
+				return fmt.Errorf("prune %s: %w", table, err)
+			}
+			c, _ := out.RowsAffected()
+			*n += c
+			if s.pruneHook != nil {
+				s.pruneHook(table, c)
+			}
+			if c < int64(s.pruneBatch()) {
+				return nil
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 		}
-		c, _ := out.RowsAffected()
-		*n += c
-		return nil
 	}
 	cut := func(d time.Duration) int64 { return ms(now.Add(-d)) }
 	steps := []func() error{
 		func() error {
-			return exec(&res.Runs, `DELETE FROM runs WHERE status IN ('done','partial','failed','canceled') AND created_at < ?`, cut(r.Runs))
+			return batched(&res.Runs, "runs", `status IN ('done','partial','failed','canceled') AND created_at < ?`, cut(r.Runs))
 		},
-		func() error { return exec(&res.Events, `DELETE FROM events WHERE ts < ?`, cut(r.Events)) },
+		func() error { return batched(&res.Events, "events", `ts < ?`, cut(r.Events)) },
+		func() error { return batched(&res.Samples, "gpu_samples", `ts < ? AND resolution_s < 3600`, cut(r.Samples)) },
+		func() error { return batched(&res.Samples, "host_samples", `ts < ? AND resolution_s < 3600`, cut(r.Samples)) },
+		func() error { return batched(&res.Samples, "gpu_samples", `ts < ?`, cut(r.Runs)) },
+		func() error { return batched(&res.Samples, "host_samples", `ts < ?`, cut(r.Runs)) },
 		func() error {
-			return exec(&res.Samples, `DELETE FROM gpu_samples WHERE ts < ? AND resolution_s < 3600`, cut(r.Samples))
+			return batched(&res.Ledgers, "budget_reservations", `created_at < ? AND status <> 'reserved'`, cut(r.Ledgers))
 		},
-		func() error {
-			return exec(&res.Samples, `DELETE FROM host_samples WHERE ts < ? AND resolution_s < 3600`, cut(r.Samples))
-		},
-		func() error {
-			return exec(&res.Samples, `DELETE FROM gpu_samples WHERE ts < ?`, cut(r.Runs))
-		},
-		func() error {
-			return exec(&res.Samples, `DELETE FROM host_samples WHERE ts < ?`, cut(r.Runs))
-		},
-		func() error {
-			return exec(&res.Ledgers, `DELETE FROM budget_reservations WHERE created_at < ? AND status <> 'reserved'`, cut(r.Ledgers))
-		},
-		func() error {
-			return exec(&res.Ledgers, `DELETE FROM egress_ledger WHERE created_at < ?`, cut(r.Ledgers))
-		},
+		func() error { return batched(&res.Ledgers, "egress_ledger", `created_at < ?`, cut(r.Ledgers)) },
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return res, err
 		}
 	}
+	if res != (PruneResult{}) {
+		// Hand the freed pages back: without a checkpoint the WAL keeps the
+		// size of everything the prune wrote.
+		if _, err := s.write.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			return res, fmt.Errorf("prune: checkpoint: %w", err)
+		}
+	}
 	return res, nil
+}
+
+func (s *Store) pruneBatch() int {
+	if s.PruneBatch > 0 {
+		return s.PruneBatch
+	}
+	return PruneBatch
 }
 
 // Pruner runs Prune on an interval.
