@@ -59,8 +59,12 @@ func (s *Store) Prune(ctx context.Context, r Retention) (PruneResult, error) {
 			return batched(&res.Runs, "runs", `status IN ('done','partial','failed','canceled') AND created_at < ?`, cut(r.Runs))
 		},
 		func() error { return batched(&res.Events, "events", `ts < ?`, cut(r.Events)) },
-		func() error { return batched(&res.Samples, "gpu_samples", `ts < ? AND resolution_s < 3600`, cut(r.Samples)) },
-		func() error { return batched(&res.Samples, "host_samples", `ts < ? AND resolution_s < 3600`, cut(r.Samples)) },
+		func() error {
+			return batched(&res.Samples, "gpu_samples", `ts < ? AND resolution_s < 3600`, cut(r.Samples))
+		},
+		func() error {
+			return batched(&res.Samples, "host_samples", `ts < ? AND resolution_s < 3600`, cut(r.Samples))
+		},
 		func() error { return batched(&res.Samples, "gpu_samples", `ts < ?`, cut(r.Runs)) },
 		func() error { return batched(&res.Samples, "host_samples", `ts < ?`, cut(r.Runs)) },
 		func() error {
