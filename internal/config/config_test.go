@@ -56,6 +56,8 @@ func TestParseErrors(t *testing.T) {
 		{"unknown section", "[serverr]\nx = 1\n", ErrUnknownKey, []string{"serverr"}},
 		{"bad duration", "[executor]\nstep_timeout = \"5 mins\"\n", ErrInvalid, []string{"5 mins", "\"5m\""}},
 		{"bad size", "[executor]\ntool_output_cap = \"lots\"\n", ErrInvalid, []string{"lots", "512MiB"}},
+		{"wrong type", "[executor]\nmax_concurrent_runs = \"four\"\n", ErrInvalid, []string{"test.toml:2: executor.max_concurrent_runs: must be a whole number, got the string \"four\""}},
+		{"two wrong types", "[executor]\nqueue_size = 1.5\n[logging]\nlevel = 3\n", ErrInvalid, []string{"test.toml:2: executor.queue_size", "test.toml:4: logging.level: must be a string, got the whole number 3"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

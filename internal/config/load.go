@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
@@ -27,24 +28,80 @@ const SystemPath = "/etc/agentd/config.toml"
 // EnvPath names the environment variable that points at a config file.
 const EnvPath = "AGENTD_CONFIG"
 
-// Parse reads TOML from r over Default(), strictly: unknown keys are errors
-// naming their full path and line. name is used in messages only. The result
-// is not yet validated.
+// Parse reads TOML from r over Default(), strictly. Every unknown key and
+// every value of the wrong type is a Problem naming its key path and line,
+// all of them at once in a Problems error; only a syntax error stops at the
+// first, since the rest of the file cannot be read. name is used in messages
+// only. The result is not yet validated: Check does both.
 func Parse(r io.Reader, name string) (*Config, error) {
+	cfg, _, probs, err := parse(r, name)
+	if err != nil {
+		return nil, err
+	}
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return cfg, nil
+}
+
+// Check parses like Parse and validates what it read, so that the file's
+// unknown keys, wrong types and invalid values are listed together, in line
+// order.
+func Check(r io.Reader, name string) (*Config, error) {
+	cfg, lines, probs, err := parse(r, name)
+	if err != nil {
+		return nil, err
+	}
+	// cfg holds everything that decoded; a key that did not keeps its
+	// default. Validation may still refuse that stand-in (a list emptied of
+	// its bad element); the key's problem is already listed.
+	for _, vp := range validationProblems(name, lines, cfg.Validate()) {
+		if !probs.cover(vp) {
+			probs = append(probs, vp)
+		}
+	}
+	if len(probs) > 0 {
+		probs.sortByLine()
+		return nil, probs
+	}
+	return cfg, nil
+}
+
+// parse decodes what it can of the document and lists what it cannot.
+func parse(r io.Reader, name string) (*Config, keyLines, Problems, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
+		return nil, nil, nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	var doc map[string]any
+	if err := toml.Unmarshal(data, &doc); err != nil {
+		return nil, nil, nil, syntaxError(name, err)
+	}
+	lines := readKeyLines(data)
+	shapes := &shapeChecker{}
+	shapes.table("", reflect.TypeFor[Config](), doc)
+	var probs Problems
+	for _, e := range shapes.errs {
+		probs = append(probs, &Problem{File: name, Line: lines.find(e.(keyed).keyPath()), Err: e})
+	}
+	if len(probs) > 0 {
+		// What is left of the document, without the keys at fault.
+		if data, err = toml.Marshal(doc); err != nil {
+			return nil, nil, nil, fmt.Errorf("read %s: %w", name, err)
+		}
 	}
 	cfg := Default()
 	// Sections that hold lists replace the defaults rather than merging into
 	// them, so the operator's list is the whole list.
-	if hasKey(data, "ollama", "endpoints") {
+	if hasKey(doc, "ollama", "endpoints") {
 		cfg.Ollama.Endpoints = nil
 	}
 	dec := toml.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(cfg); err != nil {
-		return nil, describeDecodeError(name, err)
+		// The shape check finds everything go-toml refuses; should the two
+		// ever differ, go-toml's finding is still reported, not lost.
+		probs = append(probs, decodeProblems(name, lines, err)...)
 	}
 	// An endpoint written without its server's limits has Ollama's
 	// defaults, like the default endpoint: { name, url } is enough.
@@ -58,17 +115,14 @@ func Parse(r io.Reader, name string) (*Config, error) {
 			ep.MaxQueue = def.MaxQueue
 		}
 	}
-	return cfg, nil
+	probs.sortByLine()
+	return cfg, lines, probs, nil
 }
 
 // hasKey reports whether the document sets table.key, so list defaults can be
 // replaced rather than appended to.
-func hasKey(data []byte, table, key string) bool {
-	var raw map[string]any
-	if toml.Unmarshal(data, &raw) != nil {
-		return false
-	}
-	t, ok := raw[table].(map[string]any)
+func hasKey(doc map[string]any, table, key string) bool {
+	t, ok := doc[table].(map[string]any)
 	if !ok {
 		return false
 	}
@@ -76,34 +130,52 @@ func hasKey(data []byte, table, key string) bool {
 	return ok
 }
 
-func describeDecodeError(name string, err error) error {
-	var strict *toml.StrictMissingError
-	if errors.As(err, &strict) {
-		msgs := make([]string, 0, len(strict.Errors))
-		for _, e := range strict.Errors {
-			row, _ := e.Position()
-			msgs = append(msgs, fmt.Sprintf("%s:%d: unknown key %q — remove it or check its spelling against `agentd config example`",
-				name, row, strings.Join(e.Key(), ".")))
-		}
-		return fmt.Errorf("%w: %s", ErrUnknownKey, strings.Join(msgs, "; "))
-	}
+func syntaxError(name string, err error) error {
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
 		row, col := de.Position()
-		kind := ErrSyntax
-		// A well-formed value of the wrong shape (a duration like "5 mins", a
-		// string where a number belongs) is a value error, not a syntax one.
-		if msg := de.Error(); strings.Contains(msg, "invalid duration") || strings.Contains(msg, "invalid size") || strings.Contains(msg, "cannot decode") {
-			kind = ErrInvalid
-		}
-		if key := strings.Join(de.Key(), "."); key != "" {
-			return fmt.Errorf("%w: %s:%d:%d: %s: %s", kind, name, row, col, key, de.Error())
-		}
-		return fmt.Errorf("%w: %s:%d:%d: %s", kind, name, row, col, de.Error())
+		return &SyntaxError{File: name, Line: row, Column: col, Msg: strings.TrimPrefix(de.Error(), "toml: ")}
 	}
-	// Type errors from custom unmarshalers (durations, sizes) arrive wrapped
-	// without a position; keep the parser's words.
-	return fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
+	return &SyntaxError{File: name, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
+}
+
+// validationProblems places each of Validate's errors on its key's line.
+func validationProblems(file string, lines keyLines, err error) Problems {
+	if err == nil {
+		return nil
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	ps := make(Problems, 0, len(errs))
+	for _, e := range errs {
+		line := 0
+		if k, ok := e.(keyed); ok {
+			line = lines.find(k.keyPath())
+		}
+		ps = append(ps, &Problem{File: file, Line: line, Err: e})
+	}
+	return ps
+}
+
+// decodeProblems words an error of go-toml's decoder as Problems.
+func decodeProblems(name string, lines keyLines, err error) Problems {
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) {
+		ps := make(Problems, 0, len(strict.Errors))
+		for _, e := range strict.Errors {
+			row, _ := e.Position()
+			ps = append(ps, &Problem{File: name, Line: row, Err: &UnknownKeyError{Path: joinParts(e.Key())}})
+		}
+		return ps
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		path := joinParts(de.Key())
+		return Problems{{File: name, Line: lines.find(path), Err: &ValueError{Path: path, Reason: goToTOMLWords(de.Error())}}}
+	}
+	return Problems{{File: name, Err: &ValueError{Path: "(file)", Reason: goToTOMLWords(err.Error())}}}
 }
 
 // Load reads and validates the file at path. An empty path uses the lookup
@@ -120,10 +192,11 @@ func Load(path string) (*Config, string, error) {
 			return nil, path, fmt.Errorf("open config: %w — pass --config FILE, or run `agentd config example > %s` to start one", err, path)
 		}
 		defer f.Close()
-		cfg, err = Parse(f, path)
+		cfg, err = Check(f, path)
 		if err != nil {
 			return nil, path, err
 		}
+		return cfg, path, nil
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, path, err

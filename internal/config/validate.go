@@ -19,11 +19,17 @@ type FieldError struct {
 }
 
 func (e *FieldError) Error() string {
+	if e.Value == nil {
+		// A whole table or list is at fault, not one value it holds.
+		return fmt.Sprintf("%s: %s", e.Path, e.Allowed)
+	}
 	return fmt.Sprintf("%s = %v: %s", e.Path, fmtValue(e.Value), e.Allowed)
 }
 
 // Unwrap lets callers test errors.Is(err, ErrInvalid).
 func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+func (e *FieldError) keyPath() string { return e.Path }
 
 func fmtValue(v any) string {
 	switch x := v.(type) {
@@ -31,6 +37,9 @@ func fmtValue(v any) string {
 		return fmt.Sprintf("%q", x)
 	case Duration:
 		return fmt.Sprintf("%q", x.String())
+	case []string:
+		// As the file writes it: ["a", "b"], not Go's [a b].
+		return "[" + strings.Join(quoteAll(x), ", ") + "]"
 	}
 	return fmt.Sprint(v)
 }
@@ -96,7 +105,7 @@ func (c *Config) Validate() error {
 	v.positive("planner.prompt_token_budget", c.Planner.PromptTokenBudget)
 	for i, ex := range c.Planner.Examples {
 		if strings.TrimSpace(ex.Request) == "" || strings.TrimSpace(ex.Plan) == "" {
-			v.add(fmt.Sprintf("planner.examples[%d]", i), ex.Request, "needs both request and plan")
+			v.add(fmt.Sprintf("planner.examples[%d]", i), nil, "needs both request and plan")
 		}
 	}
 
@@ -180,7 +189,7 @@ func IsLoopback(host string) bool {
 
 func (c *Config) validateOllama(v *validator) {
 	if len(c.Ollama.Endpoints) == 0 {
-		v.add("ollama.endpoints", "[]", "needs at least one endpoint, like { name = \"local\", url = \"http://127.0.0.1:11434\" }")
+		v.add("ollama.endpoints", nil, "needs at least one endpoint, like { name = \"local\", url = \"http://127.0.0.1:11434\" }")
 	}
 	seen := map[string]bool{}
 	for i, ep := range c.Ollama.Endpoints {
@@ -215,7 +224,7 @@ func (c *Config) validateModels(v *validator) {
 		}
 	}
 	for name, o := range m.Options {
-		p := fmt.Sprintf("models.options.%q", name)
+		p := joinKey("models.options", name)
 		if o.NumCtx < 0 {
 			v.add(p+".num_ctx", o.NumCtx, "must be zero (model default) or more")
 		}
@@ -275,7 +284,7 @@ func (c *Config) validateTools(v *validator) {
 		}
 	}
 	for name, a := range c.Tools.Approval {
-		v.oneOf(fmt.Sprintf("tools.approval.%s", name), a, "none", "required")
+		v.oneOf(joinKey("tools.approval", name), a, "none", "required")
 	}
 	for i, h := range c.Tools.HTTP.AllowHosts {
 		if h == "" || strings.Contains(h, "/") {
@@ -284,7 +293,7 @@ func (c *Config) validateTools(v *validator) {
 	}
 	for i, d := range c.Tools.SQLite.Databases {
 		if d.Name == "" || d.Path == "" {
-			v.add(fmt.Sprintf("tools.sqlite.databases[%d]", i), d.Name, "needs both name and path")
+			v.add(fmt.Sprintf("tools.sqlite.databases[%d]", i), nil, "needs both name and path")
 		}
 	}
 	if c.Tools.Docs.ChunkChars < 200 {
@@ -313,7 +322,7 @@ func (c *Config) validateWorkflows(v *validator) {
 			v.oneOf(p+".planner", w.Planner, "auto", "local", "remote")
 		}
 		if w.Mode != "scratchpad" && len(w.Steps) == 0 && len(w.Keywords) > 0 {
-			v.add(p+".steps", "[]", "a workflow with keywords needs steps (a plan template), or mode = \"scratchpad\"")
+			v.add(p+".steps", nil, "a workflow with keywords needs steps (a plan template), or mode = \"scratchpad\"")
 		}
 		for j, s := range w.Steps {
 			sp := fmt.Sprintf("%s.steps[%d]", p, j)
@@ -321,7 +330,7 @@ func (c *Config) validateWorkflows(v *validator) {
 				v.add(sp+".id", s.ID, "must be set")
 			}
 			if (s.Tool == "") == (s.Task == "") {
-				v.add(sp, s.ID, "needs exactly one of tool or task")
+				v.add(sp, nil, "needs exactly one of tool or task")
 			}
 			if s.Tier != "" {
 				v.oneOf(sp+".tier", s.Tier, "fast", "standard")
@@ -360,8 +369,12 @@ func (c *Config) validateFallback(v *validator) {
 		}
 	}
 	for name, p := range f.Prices {
-		if p.InputPerMTok < 0 || p.OutputPerMTok < 0 {
-			v.add(fmt.Sprintf("fallback.prices.%q", name), p, "prices must be zero or more USD per million tokens")
+		path := joinKey("fallback.prices", name)
+		if p.InputPerMTok < 0 {
+			v.add(path+".input_per_mtok", p.InputPerMTok, "must be zero or more USD per million tokens")
+		}
+		if p.OutputPerMTok < 0 {
+			v.add(path+".output_per_mtok", p.OutputPerMTok, "must be zero or more USD per million tokens")
 		}
 	}
 	v.minDuration("fallback.link.latency_budget", f.Link.LatencyBudget, 100*time.Millisecond)
