@@ -224,8 +224,11 @@ func fileExists(p string) bool {
 }
 
 // ResolveStateDir decides where agentd keeps its state when storage.state_dir
-// is empty: systemd's $STATE_DIRECTORY, /var/lib/agentd for root, otherwise
-// the user's XDG state directory, so `agentd serve` works unprivileged.
+// is empty: systemd's $STATE_DIRECTORY, /var/lib/agentd for root and for the
+// agentd service user, otherwise the user's XDG state directory, so
+// `agentd serve` works unprivileged. (The packaged config names
+// /var/lib/agentd outright, so on a packaged host every user's commands
+// agree with the service.)
 func ResolveStateDir(configured string, getenv func(string) string, uid int) string {
 	if configured != "" {
 		return configured
@@ -233,8 +236,8 @@ func ResolveStateDir(configured string, getenv func(string) string, uid int) str
 	if d := getenv("STATE_DIRECTORY"); d != "" {
 		return strings.Split(d, ":")[0]
 	}
-	if uid == 0 {
-		return "/var/lib/agentd"
+	if usesSystemStateDir(uid) {
+		return SystemStateDir
 	}
 	if d := getenv("XDG_STATE_HOME"); d != "" {
 		return filepath.Join(d, "agentd")
