@@ -64,11 +64,13 @@ deb: build $(GOBIN)/nfpm ## Build the Debian package into dist/
 	rm -f dist/agentd_*.deb
 	gzip -9nc packaging/agentd.8 > dist/agentd.8.gz
 	gzip -9nc packaging/changelog > dist/changelog.gz
+	packaging/packaged-config.sh config.toml.example dist/config.toml
+	./$(BIN) config check dist/config.toml
 	VERSION='$(VERSION)' ARCH='$(ARCH)' $(GOBIN)/nfpm package --config packaging/nfpm.yaml --packager deb --target dist/
 
 .PHONY: check-deb
 check-deb: deb ## Check the package with lintian, then (as root, on a machine without agentd) install, verify the unit, purge
-	lintian --fail-on error --suppress-tags statically-linked-binary,non-standard-file-perm dist/agentd_*.deb
+	lintian --fail-on error,warning dist/agentd_*.deb
 	@if [ "$$(id -u)" = 0 ] && { dpkg -s agentd >/dev/null 2>&1 || [ -e /var/lib/agentd ] || id agentd >/dev/null 2>&1; }; then \
 		echo "check-deb: agentd is installed here (package, /var/lib/agentd or the agentd user): the install/purge cycle would delete it — run check-deb in a throwaway container or VM"; \
 		exit 1; \
