@@ -161,6 +161,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 	}
 
 	d.group.add("http", d.Server)
+	d.group.add("discovery", d.discovery()) // after the listener: the CLI finds this daemon while it serves
 	return d, nil
 }
 
