@@ -11,11 +11,14 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/agentd/agentd/internal/api"
+	"github.com/agentd/agentd/internal/config"
+	"github.com/agentd/agentd/internal/daemon"
 )
 
 // apiClient talks to a running agentd over its HTTP API, as the dashboard
@@ -23,7 +26,11 @@ import (
 type apiClient struct {
 	base  string // http://host:port
 	token string
-	http  *http.Client
+	// tokenErr is why no token could be read. It is reported only if the
+	// daemon asks for one (401): when nothing answers, what to start
+	// matters more.
+	tokenErr error
+	http     *http.Client
 }
 
 // clientFlags are the flags every API command takes.
@@ -34,20 +41,27 @@ type clientFlags struct {
 func (m *Main) clientFlagSet(name string) (*flag.FlagSet, clientFlags) {
 	fs, cfg := m.flags(name)
 	cf := clientFlags{config: cfg}
-	cf.addr = fs.String("addr", "", "agentd's address, host:port or URL (default: server.listen from the config)")
-	cf.token = fs.String("token", "", "API token (default: $AGENTD_TOKEN, then the token file from the config)")
+	cf.addr = fs.String("addr", "", "agentd's address, host:port or URL (default: the agentd running on this machine, else server.listen from the config)")
+	cf.token = fs.String("token", "", "API token (default: $AGENTD_TOKEN, then the running agentd's token file, then the config's)")
 	return fs, cf
 }
 
-// client resolves the address and token: flags first, then $AGENTD_TOKEN,
-// then the config's server.listen and token file.
+// client resolves the address and token: --addr and --token (or
+// $AGENTD_TOKEN) first; then the running daemon found through its discovery
+// file, a demo included (see runningDaemon); then the config's server.listen
+// and token file.
 func (m *Main) client(cf clientFlags) (*apiClient, error) {
 	cfg, _, err := m.loadConfig(*cf.config)
 	if err != nil {
 		return nil, err
 	}
+	running, found := m.runningDaemon(cfg, *cf.config != "", *cf.addr)
 	addr := *cf.addr
-	if addr == "" {
+	switch {
+	case addr != "":
+	case found:
+		addr = running.URL
+	default:
 		addr = cfg.Server.Listen
 	}
 	base, err := baseURL(addr)
@@ -60,21 +74,52 @@ func (m *Main) client(cf clientFlags) (*apiClient, error) {
 		c.token = strings.TrimSpace(*cf.token)
 	case m.Getenv("AGENTD_TOKEN") != "":
 		c.token = strings.TrimSpace(m.Getenv("AGENTD_TOKEN"))
+	case found:
+		c.token, c.tokenErr = readTokenFile(running.TokenFile)
 	case cfg.Server.Auth != "token":
 	default:
-		path := cfg.ResolvePaths().TokenFile
-		b, err := os.ReadFile(path)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return nil, fmt.Errorf("no API token at %s — start agentd once to create it (`agentd serve`), or pass --token / set $AGENTD_TOKEN", path)
-		case errors.Is(err, fs.ErrPermission):
-			return nil, fmt.Errorf("cannot read the API token at %s (permission denied) — run as the agentd user (sudo -u agentd agentd ...), or pass --token / set $AGENTD_TOKEN", path)
-		case err != nil:
-			return nil, fmt.Errorf("read the API token: %w", err)
-		}
-		c.token = strings.TrimSpace(string(b))
+		c.token, c.tokenErr = readTokenFile(cfg.ResolvePaths().TokenFile)
 	}
 	return c, nil
+}
+
+// runningDaemon finds a live agentd on this machine through its discovery
+// file: the one in the config's state dir first, then the demo's. When the
+// command names a daemon (--addr, or --config whose server.listen it is),
+// only one answering on that port counts.
+func (m *Main) runningDaemon(cfg *config.Config, explicitConfig bool, addr string) (*daemon.Discovery, bool) {
+	if addr == "" && explicitConfig {
+		addr = cfg.Server.Listen
+	}
+	for _, dir := range []string{cfg.ResolvePaths().StateDir, m.demoStateDir()} {
+		d, ok := daemon.ReadDiscovery(dir)
+		if ok && (addr == "" || portOf(addr) == portOf(d.URL)) {
+			return d, true
+		}
+	}
+	return nil, false
+}
+
+// portOf is the port of host:port or of a URL, "" when it has none.
+func portOf(addr string) string {
+	if u, err := url.Parse(addr); err == nil && u.Host != "" {
+		return u.Port()
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	return port
+}
+
+// readTokenFile reads the API token for a client command, saying what to do
+// when it cannot.
+func readTokenFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("no API token at %s — start agentd once to create it (`agentd serve`), or pass --token / set $AGENTD_TOKEN", path)
+	case err != nil:
+		return "", tokenAccessError(err, path)
+	}
+	return strings.TrimSpace(string(b)), nil
 }
 
 // baseURL turns server.listen (or --addr) into a URL to dial: a wildcard
@@ -153,7 +198,7 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 		}
 		var op *net.OpError
 		if errors.As(err, &op) && op.Op == "dial" {
-			return fmt.Errorf("agentd is not answering on %s — start it with `agentd serve` or `sudo systemctl start agentd`", c.base)
+			return fmt.Errorf("agentd is not answering on %s — start it with `agentd serve` or `sudo systemctl start agentd` (or try it without models: `agentd demo`)", c.base)
 		}
 		return fmt.Errorf("agentd at %s: %w — is it running? (`agentd serve` or `sudo systemctl start agentd`)", c.base, err)
 	}
@@ -177,7 +222,10 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 	}
 	switch resp.StatusCode {
 	case http.StatusUnauthorized:
-		e.Message = fmt.Sprintf("agentd at %s refused the API token (401) — print the right one with `agentd token` (as the agentd user), or pass --token / set $AGENTD_TOKEN", c.base)
+		if c.tokenErr != nil {
+			return c.tokenErr
+		}
+		e.Message = fmt.Sprintf("agentd at %s refused the API token (401): it is not this daemon's — pass the one `agentd token` prints on its machine (for a packaged service: `sudo -u agentd agentd token`) with --token or $AGENTD_TOKEN", c.base)
 	case http.StatusNotFound:
 		if e.Message == "" || strings.Contains(e.Message, "404 page not found") {
 			e.Message = fmt.Sprintf("agentd at %s has no %s (404) — is it an older version?", c.base, path)

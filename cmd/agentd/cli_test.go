@@ -519,3 +519,52 @@ func TestSubmitEmptyRequestSaysWhatToDo(t *testing.T) {
 		t.Errorf("exit %d, output %q", code, out)
 	}
 }
+
+// The CLI finds the running daemon by itself: with the demo running on its
+// own state dir and token, `agentd token` prints the demo's token and
+// `agentd runs` is accepted, with no --addr or --token; once the demo stops,
+// the commands say what to start.
+func TestCLIFindsTheRunningDemo(t *testing.T) {
+	home := t.TempDir()
+	addr := freePort(t)
+	// The config the CLI finds names another state dir and port, as a
+	// normal install's would.
+	other := writeConfig(t, fmt.Sprintf("[server]\nlisten = %q\n[storage]\nstate_dir = %q\n", freePort(t), t.TempDir()))
+	env := []string{"HOME=" + home, "XDG_STATE_HOME=" + filepath.Join(home, "state"), "AGENTD_CONFIG=" + other, "AGENTD_TOKEN="}
+	demo := exec.Command(agentdBin, "demo", "--listen", addr, "--time-scale", "0")
+	demo.Env = append(os.Environ(), env...)
+	logs := &strings.Builder{}
+	demo.Stdout, demo.Stderr = logs, logs
+	if err := demo.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = demo.Process.Kill(); _, _ = demo.Process.Wait() })
+	pollUntil(t, "the demo's discovery file", func() bool {
+		_, err := os.Stat(filepath.Join(home, "state", "agentd-demo", "daemon.json"))
+		return err == nil
+	})
+
+	want, err := os.ReadFile(filepath.Join(home, "state", "agentd-demo", "api.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, code := run(t, env, "token")
+	if code != 0 || !strings.HasPrefix(out, "agentd token: the running DEMO's token (http://"+addr+",") || !strings.Contains(out, strings.TrimSpace(string(want))) {
+		t.Errorf("token: exit %d, want the demo's token %s:\n%s", code, want, out)
+	}
+	if out, code := run(t, env, "runs"); code != 0 {
+		t.Errorf("runs against the demo: exit %d\n%s", code, out)
+	}
+
+	if err := demo.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = demo.Process.Wait()
+	if _, err := os.Stat(filepath.Join(home, "state", "agentd-demo", "daemon.json")); !os.IsNotExist(err) {
+		t.Errorf("discovery file left after a clean stop (%v):\n%s", err, logs)
+	}
+	out, code = run(t, env, "runs")
+	if code != 1 || !strings.Contains(out, "agentd is not answering") || !strings.Contains(out, "agentd demo") {
+		t.Errorf("runs with nothing running: exit %d\n%s", code, out)
+	}
+}

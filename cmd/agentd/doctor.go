@@ -45,7 +45,20 @@ func (m *Main) doctor(ctx context.Context, args []string) error {
 	add("config", "ok", "%s", displayPath(used))
 	paths := cfg.ResolvePaths()
 
+	if owner := ownerOf(paths.StateDir); os.Geteuid() != 0 && owner != "" && owner != currentUser() {
+		// Another user's agentd (the service's): checking it from here would
+		// only report permission errors.
+		again := "sudo -u " + owner + " agentd doctor"
+		if *cfgPath != "" {
+			again += " --config " + *cfgPath
+		}
+		add("state dir", "FAIL", "%s belongs to %s: run doctor as that user, `%s`", paths.StateDir, owner, again)
+		m.printChecks(results)
+		return errSilent
+	}
 	if err := daemon.EnsureStateDir(paths.StateDir); err != nil {
+		add("state dir", "FAIL", "%v", err)
+	} else if err := checkStateFiles(paths); err != nil {
 		add("state dir", "FAIL", "%v", err)
 	} else {
 		add("state dir", "ok", "%s is writable", paths.StateDir)
@@ -77,10 +90,17 @@ func (m *Main) checkDatabase(ctx context.Context, paths config.Paths, add func(s
 	}
 	s, err := db.Open(ctx, paths.Database, db.Options{NoLock: true, NoMigrate: true})
 	if err != nil {
-		add("database", "FAIL", "%v", err)
+		add("database", "FAIL", "%v", explainStateAccess(err, paths.StateDir))
 		return
 	}
-	defer s.Close()
+	defer func() {
+		s.Close()
+		// SQLite may have created the -wal and -shm files: as root, they
+		// must stay the service's, or it cannot open its database.
+		for _, f := range []string{paths.Database, paths.Database + "-wal", paths.Database + "-shm"} {
+			keepStateDirOwner(f)
+		}
+	}()
 	v, err := s.SchemaVersion(ctx)
 	if err != nil {
 		add("database", "FAIL", "%s: cannot read schema version: %v — restore a backup (`agentd db backup` makes them)", paths.Database, err)
@@ -107,7 +127,7 @@ func (m *Main) checkToken(paths config.Paths, add func(string, string, string, .
 	case errors.Is(err, fs.ErrNotExist):
 		add("token", "ok", "%s not created yet: made at first start", paths.TokenFile)
 	case err != nil:
-		add("token", "FAIL", "%v", err)
+		add("token", "FAIL", "%v", tokenAccessError(err, paths.TokenFile))
 	case st.Mode().Perm()&0o077 != 0:
 		add("token", "FAIL", "%s is readable by others (mode %o) — run `chmod 600 %s`", paths.TokenFile, st.Mode().Perm(), paths.TokenFile)
 	default:
@@ -117,6 +137,15 @@ func (m *Main) checkToken(paths config.Paths, add func(string, string, string, .
 
 func (m *Main) checkOllama(ctx context.Context, cfg *config.Config, add func(string, string, string, ...any)) {
 	needed := neededModels(cfg)
+	reachable := 0
+	defer func() {
+		if reachable == 0 && len(cfg.Ollama.Endpoints) > 0 {
+			add("ollama", "hint", "no Ollama answers, so runs would wait for one. Two ways on:")
+			for _, line := range ollamaWaysOn(cfg) {
+				add("ollama", "hint", "- %s", line)
+			}
+		}
+	}()
 	for _, ep := range cfg.Ollama.Endpoints {
 		c, err := daemon.NewOllamaClient(ep.URL, cfg.Ollama.ConnectTimeout.D())
 		if err != nil {
@@ -130,6 +159,7 @@ func (m *Main) checkOllama(ctx context.Context, cfg *config.Config, add func(str
 			add("ollama", "FAIL", "%s: not reachable at %s — is `ollama serve` running? (or fix ollama.endpoints)", ep.Name, ep.URL)
 			continue
 		}
+		reachable++
 		add("ollama", "ok", "%s: %s, version %s", ep.Name, ep.URL, v)
 		tags, err := c.List(cctx)
 		cancel()
@@ -159,6 +189,20 @@ func (m *Main) checkOllama(ctx context.Context, cfg *config.Config, add func(str
 				add("models", "FAIL", "%s: %s is missing — run: ollama pull %s", ep.Name, n, n.name)
 			}
 		}
+	}
+}
+
+// ollamaWaysOn is what to do when no Ollama answers: install it and pull the
+// models the config uses, or try agentd on its simulator. The startup banner
+// and doctor say the same words.
+func ollamaWaysOn(cfg *config.Config) []string {
+	pulls := make([]string, 0, 4)
+	for _, n := range neededModels(cfg) {
+		pulls = append(pulls, "ollama pull "+n.name)
+	}
+	return []string{
+		"install Ollama (https://ollama.com/download), start it (`ollama serve`) and pull the configured models: " + strings.Join(pulls, "; "),
+		"or try agentd without any model, on its built-in Ollama simulator: `agentd demo` (`make demo` in the source tree)",
 	}
 }
 

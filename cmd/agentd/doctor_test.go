@@ -153,3 +153,37 @@ max_queue = 4
 		})
 	}
 }
+
+// With no Ollama answering (a closed port on 127.0.0.1), doctor fails the
+// check and says the two ways on, naming the configured models.
+func TestDoctorWithoutOllama(t *testing.T) {
+	closed := freePort(t)
+	cfg := writeConfig(t, fmt.Sprintf(`
+[storage]
+state_dir = %q
+[vram]
+probe = "none"
+[server]
+listen = %q
+[models]
+planner = "gemma3:12b"
+[[ollama.endpoints]]
+name = "local"
+url = "http://%s"
+`, t.TempDir(), freePort(t), closed))
+	out, code := run(t, nil, "doctor", "--config", cfg)
+	if code != 1 {
+		t.Errorf("doctor exit = %d, want 1\n%s", code, out)
+	}
+	for _, want := range []string{
+		"FAIL  ollama     local: not reachable at http://" + closed + " — is `ollama serve` running?",
+		"hint  ollama     no Ollama answers, so runs would wait for one. Two ways on:",
+		"hint  ollama     - install Ollama (https://ollama.com/download), start it (`ollama serve`) and pull the configured models: ollama pull gemma3:12b; ",
+		"; ollama pull granite4:tiny-h",
+		"hint  ollama     - or try agentd without any model, on its built-in Ollama simulator: `agentd demo` (`make demo` in the source tree)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doctor output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/agentd/agentd/internal/ollamatest"
+	"github.com/agentd/agentd/packaging/systemdunit"
 )
 
 var agentdBin string
@@ -184,6 +186,43 @@ func TestServeStatusAuthAndCleanStop(t *testing.T) {
 	if !strings.Contains(d.logs.String(), "agentd stopped") {
 		t.Errorf("no clean stop in logs:\n%s", d.logs)
 	}
+	// Once, in words: the dashboard, the token command, and with no Ollama
+	// the two ways on.
+	for _, want := range []string{
+		"agentd is starting: dashboard http://" + addr + "/\n",
+		"agentd token`",
+		"no Ollama answers at http://127.0.0.1:1, so runs wait for one. Two ways on:",
+		"ollama pull gemma3:12b",
+		"`agentd demo`",
+	} {
+		if strings.Count(d.logs.String(), want) != 1 {
+			t.Errorf("start banner: want %q once in:\n%s", want, d.logs)
+		}
+	}
+}
+
+// The unit `agentd install` writes is the packaged unit, byte for byte, for
+// the packaged layout: every hardening directive included.
+func TestInstalledUnitIsThePackagedUnit(t *testing.T) {
+	sc, err := serviceConfig("/usr/bin/agentd", "/etc/agentd/config.toml", "agentd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit, _ := sc.Option["SystemdScript"].(string)
+	if unit != systemdunit.Packaged {
+		t.Errorf("agentd install would write:\n%s\nthe package ships:\n%s", unit, systemdunit.Packaged)
+	}
+	for _, directive := range []string{"ProtectClock=yes", "ProtectHostname=yes", "ProtectKernelLogs=yes", "RestrictNamespaces=yes",
+		"RestrictRealtime=yes", "SystemCallArchitectures=native", "LimitNOFILE=65536", "ProtectSystem=strict", "NoNewPrivileges=yes"} {
+		if !strings.Contains(unit, "\n"+directive+"\n") {
+			t.Errorf("installed unit lacks %s", directive)
+		}
+	}
+	// kardianos renders SystemdScript as a template: nothing in it may be
+	// taken for one.
+	if strings.Contains(unit, "{{") {
+		t.Error("the unit contains {{, which kardianos would render")
+	}
 }
 
 func TestSecondDaemonAndBusyPortAreOneLine(t *testing.T) {
@@ -322,4 +361,31 @@ func TestDBBackupWhileRunning(t *testing.T) {
 		t.Errorf("backup is not an SQLite file: %q", head)
 	}
 	_ = context.Background
+}
+
+// A state file agentd may not open names the command that fixes it; other
+// errors pass unchanged.
+func TestPermissionErrorsSayTheFix(t *testing.T) {
+	dir := t.TempDir()
+	denied := &os.PathError{Op: "open", Path: filepath.Join(dir, "agentd.db.lock"), Err: syscall.EACCES}
+	got := explainStateAccess(denied, dir).Error()
+	if !strings.Contains(got, "fix with `sudo chown -R ") || !strings.HasSuffix(got, " "+dir+"`") || !errors.Is(explainStateAccess(denied, dir), os.ErrPermission) {
+		t.Errorf("permission error: %s", got)
+	}
+	readonly := fmt.Errorf("persist: attempt to write a readonly database (8) in %s", dir)
+	if got := explainStateAccess(readonly, dir).Error(); !strings.Contains(got, "sudo chown -R") {
+		t.Errorf("SQLite's readonly database: %s", got)
+	}
+	for _, err := range []error{
+		&os.PathError{Op: "open", Path: filepath.Join(dir, "x"), Err: syscall.ENOTDIR},
+		&os.PathError{Op: "open", Path: "/etc/agentd/tls.key", Err: syscall.EACCES}, // not the state dir
+	} {
+		if got := explainStateAccess(err, dir); got != err {
+			t.Errorf("explainStateAccess(%v) = %v, want it unchanged", err, got)
+		}
+	}
+	tok := tokenAccessError(&os.PathError{Op: "open", Path: filepath.Join(dir, "api.token"), Err: syscall.EACCES}, filepath.Join(dir, "api.token"))
+	if !strings.Contains(tok.Error(), "permission denied") || !strings.Contains(tok.Error(), "agentd token`") {
+		t.Errorf("token permission error: %v", tok)
+	}
 }

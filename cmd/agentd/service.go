@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 
+	"github.com/agentd/agentd/packaging/systemdunit"
 	"github.com/kardianos/service"
 )
 
@@ -24,44 +25,11 @@ func init() {
 // foreground path serves it too.
 func serviceManaged() bool { return runtime.GOOS != "linux" }
 
-// unitTemplate is the systemd unit `agentd install` writes, in kardianos'
-// template language. It carries the same hardening as packaging/agentd.service.
-const unitTemplate = `[Unit]
-Description={{Description}}
-After=network-online.target ollama.service
-Wants=network-online.target
-ConditionFileIsExecutable={{Path | cmdEscape}}
-
-[Service]
-Type=notify
-NotifyAccess=main
-ExecStart={{Path | cmdEscape}}{{range Arguments}} {{. | cmd}}{{end}}
-{{if UserName}}User={{UserName}}
-Group={{UserName}}
-{{end}}EnvironmentFile=-/etc/default/agentd
-StateDirectory=agentd
-StateDirectoryMode=0750
-ConfigurationDirectory=agentd
-Restart=on-failure
-RestartSec=5s
-TimeoutStopSec=15s
-UMask=0027
-NoNewPrivileges=yes
-ProtectSystem=strict
-ProtectHome=yes
-PrivateTmp=yes
-ProtectKernelTunables=yes
-ProtectKernelModules=yes
-ProtectControlGroups=yes
-RestrictSUIDSGID=yes
-LockPersonality=yes
-CapabilityBoundingSet=
-
-[Install]
-WantedBy=multi-user.target
-`
-
-func serviceConfig(configPath, user string) *service.Config {
+// serviceConfig describes the service for kardianos/service: on systemd
+// the unit is the packaged one (packaging/systemdunit), rendered for this
+// executable, config and user, so `agentd install` and the .deb install
+// the same hardening.
+func serviceConfig(exe, configPath, user string) (*service.Config, error) {
 	args := []string{"serve"}
 	if configPath != "" {
 		if abs, err := filepath.Abs(configPath); err == nil {
@@ -69,17 +37,28 @@ func serviceConfig(configPath, user string) *service.Config {
 		}
 		args = append(args, "--config", configPath)
 	}
+	unit, err := systemdunit.Render(exe, args, user)
+	if err != nil {
+		return nil, err
+	}
 	return &service.Config{
 		Name:        "agentd",
 		DisplayName: "agentd",
 		Description: "agentd: local plan-and-execute AI agents on Ollama",
+		Executable:  exe,
 		Arguments:   args,
 		UserName:    user,
-		Option: service.KeyValue{
-			"SystemdScript": unitTemplate,
-			"Restart":       "on-failure",
-		},
+		Option:      service.KeyValue{"SystemdScript": unit},
+	}, nil
+}
+
+// executable is this binary's absolute path, which the service runs.
+func executable() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find agentd's own path: %w", err)
 	}
+	return filepath.Abs(exe)
 }
 
 func serviceAction(action string) func(*Main, context.Context, []string) error {
@@ -101,7 +80,15 @@ func serviceAction(action string) func(*Main, context.Context, []string) error {
 			_ = cfg
 			path = used
 		}
-		s, err := service.New(&program{}, serviceConfig(path, user))
+		exe, err := executable()
+		if err != nil {
+			return err
+		}
+		sc, err := serviceConfig(exe, path, user)
+		if err != nil {
+			return err
+		}
+		s, err := service.New(&program{}, sc)
 		if err != nil {
 			return fmt.Errorf("service: %w", err)
 		}
