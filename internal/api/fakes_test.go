@@ -95,7 +95,7 @@ func (e *fakeEngine) Submit(_ context.Context, req SubmitRequest) (*run.Run, err
 	e.runs[id] = fr
 	e.order = append(e.order, id)
 	cp := fr.run
-	e.bus.Publish(events.RunCreated, id, cp)
+	e.bus.Emit(id, events.RunCreatedData{Status: string(cp.Status), Source: cp.Source, Workflow: cp.Workflow, Priority: cp.Priority})
 	go e.execute(ctx, fr)
 	return &cp, nil
 }
@@ -120,7 +120,7 @@ func (e *fakeEngine) setRunStatus(fr *fakeRun, st run.Status) {
 		fr.run.FinishedAt = &now
 	}
 	e.mu.Unlock()
-	e.bus.Publish(events.RunStatus, fr.run.ID, RunStatusData{Status: string(st), Previous: string(prev)})
+	e.bus.Emit(fr.run.ID, events.RunStatusData{Status: string(st), Previous: string(prev)})
 }
 
 func (e *fakeEngine) setStep(fr *fakeRun, id string, st run.StepStatus, output string) {
@@ -128,7 +128,11 @@ func (e *fakeEngine) setStep(fr *fakeRun, id string, st run.StepStatus, output s
 	s := fr.steps[id]
 	s.Status = st
 	now := time.Now().UTC()
-	data := StepStatusData{StepID: id, Status: string(st), Kind: s.Kind, Tool: s.Tool}
+	// No timings: the step latency metric must come from the real
+	// executor's events (TestStepDurationFromTheRealExecutor), never from
+	// a fake that adds what the executor forgets.
+	data := events.StepStatusData{StepID: id, Status: string(st), Kind: s.Kind, Tool: s.Tool,
+		DependsOn: s.DependsOn, PlanVersion: s.PlanVersion}
 	switch st {
 	case run.StepRunning:
 		s.StartedAt = &now
@@ -136,19 +140,15 @@ func (e *fakeEngine) setStep(fr *fakeRun, id string, st run.StepStatus, output s
 	case run.StepDone, run.StepFailed, run.StepCanceled:
 		s.FinishedAt = &now
 		s.Output = output
-		if s.StartedAt != nil {
-			ms := float64(now.Sub(*s.StartedAt).Microseconds()) / 1000
-			data.DurationMS = &ms
-			data.StartedAt, data.FinishedAt = s.StartedAt, &now
-		}
 	}
+	data.Attempts = s.Attempts
 	e.mu.Unlock()
-	e.bus.Publish(events.StepStatus, fr.run.ID, data)
+	e.bus.Emit(fr.run.ID, data)
 }
 
 func (e *fakeEngine) execute(ctx context.Context, fr *fakeRun) {
 	defer close(fr.done)
-	planSteps := []map[string]any{}
+	planSteps := []events.PlanStepData{}
 	e.mu.Lock()
 	for _, ps := range fakePlan {
 		spec := map[string]any{"id": ps.id}
@@ -160,14 +160,15 @@ func (e *fakeEngine) execute(ctx context.Context, fr *fakeRun) {
 		if len(ps.deps) > 0 {
 			spec["depends_on"] = ps.deps
 		}
-		planSteps = append(planSteps, spec)
+		planSteps = append(planSteps, events.PlanStepData{ID: ps.id, Kind: ps.kind, Tool: ps.tool, DependsOn: ps.deps,
+			Status: string(run.StepPending)})
 		b, _ := json.Marshal(spec)
 		fr.steps[ps.id] = &run.Step{RunID: fr.run.ID, StepID: ps.id, PlanVersion: 1, Kind: ps.kind, Tool: ps.tool, Spec: b,
 			DependsOn: append([]string{}, ps.deps...), Status: run.StepPending}
 	}
 	e.mu.Unlock()
 	e.setRunStatus(fr, run.Planning)
-	e.bus.Publish(events.PlanCreated, fr.run.ID, map[string]any{"version": 1, "plan": map[string]any{"goal": fr.run.Request, "steps": planSteps}})
+	e.bus.Emit(fr.run.ID, events.PlanCreatedData{Version: 1, Source: "fake", Goal: fr.run.Request, Steps: planSteps})
 	e.setRunStatus(fr, run.Running)
 	finished := map[string]bool{}
 	for len(finished) < len(fakePlan) {
@@ -218,7 +219,7 @@ func (e *fakeEngine) runStep(ctx context.Context, fr *fakeRun, ps fakeStep) {
 		e.mu.Unlock()
 		e.setStep(fr, ps.id, run.StepWaitingApproval, "")
 		e.setRunStatus(fr, run.WaitingApproval)
-		e.bus.Publish(events.ApprovalRequested, fr.run.ID, map[string]any{"step_id": ps.id, "tool": ps.tool})
+		e.bus.Emit(fr.run.ID, events.ApprovalRequestedData{StepID: ps.id, Tool: ps.tool})
 		select {
 		case ok := <-ch:
 			e.setRunStatus(fr, run.Running)
@@ -245,8 +246,8 @@ func (e *fakeEngine) runStep(ctx context.Context, fr *fakeRun, ps fakeStep) {
 		mc.ID = int64(len(fr.calls) + 1)
 		fr.calls = append(fr.calls, mc)
 		e.mu.Unlock()
-		e.bus.Publish(events.ModelCall, fr.run.ID, ModelCallData{StepID: ps.id, Model: mc.Model, Location: mc.Location,
-			PromptTokens: mc.PromptTokens, OutputTokens: mc.OutputTokens, TotalMS: mc.TotalMS})
+		e.bus.Emit(fr.run.ID, events.ModelCallData{StepID: ps.id, Model: mc.Model, Location: mc.Location, Where: mc.Location,
+			PromptTokens: mc.PromptTokens, OutputTokens: mc.OutputTokens, TotalMS: int64(mc.TotalMS)})
 	}
 	e.setStep(fr, ps.id, run.StepDone, "output of "+ps.id)
 }
@@ -305,7 +306,7 @@ func (e *fakeEngine) Decide(_ context.Context, runID, stepID string, approve boo
 	}
 	e.decisions = append(e.decisions, fmt.Sprintf("%s/%s %s by %s", runID, stepID, a.Status, by))
 	fr.decided[stepID] <- approve
-	e.bus.Publish(events.ApprovalDecided, runID, map[string]any{"step_id": stepID, "status": a.Status, "by": by})
+	e.bus.Emit(runID, events.ApprovalDecidedData{StepID: stepID, Decision: a.Status, By: by, Reason: reason})
 	return nil
 }
 

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,8 +26,9 @@ import (
 type MetricsSource struct {
 	// RunCounts counts runs by status (db.Store.CountRunsByStatus fits).
 	RunCounts func(ctx context.Context) (map[run.Status]int, error)
-	// Hardware is the latest GPU/host sample (vram.Monitor.Latest, as any);
-	// it is read as a gpu.sample event's data.
+	// Hardware is the latest GPU/host sample (vram.Monitor.Latest, as any):
+	// a value with EventData() events.GPUSampleData (vram.Sample has it),
+	// or one whose JSON is a gpu.sample event's data.
 	Hardware func() (any, bool)
 }
 
@@ -163,8 +166,13 @@ func (m *Metrics) refresh(ctx context.Context) {
 	}
 	if m.src.Hardware != nil {
 		if s, ok := m.src.Hardware(); ok {
-			if b, err := json.Marshal(s); err == nil {
-				m.observeGPU(b)
+			if h, ok := s.(interface{ EventData() events.GPUSampleData }); ok {
+				m.observeGPU(h.EventData())
+			} else if b, err := json.Marshal(s); err == nil {
+				var d events.GPUSampleData
+				if json.Unmarshal(b, &d) == nil {
+					m.observeGPU(d)
+				}
 			}
 		}
 	}
@@ -214,97 +222,61 @@ func (m *Metrics) RunSince(ctx context.Context, bus EventSource, since int64) er
 	}
 }
 
-// Observe updates the metrics from one event. Payloads that do not decode
-// are counted by type and otherwise ignored.
+// Observe updates the metrics from one event. Payloads are read with the
+// types their producers publish (package events); one that does not decode
+// is counted by type and otherwise ignored.
 func (m *Metrics) Observe(e events.Event) {
 	m.eventsSeen.WithLabelValues(e.Type).Inc()
-	switch {
-	case e.Type == events.RunStatus:
-		var d RunStatusData
-		if json.Unmarshal(e.Data, &d) == nil && d.Status != "" {
+	switch e.Type {
+	case events.RunStatus:
+		if d, ok := events.Decode[events.RunStatusData](e); ok && d.Status != "" {
 			m.runTransitions.WithLabelValues(d.Status).Inc()
 		}
-	case e.Type == events.StepStatus:
-		m.observeStep(e)
-	case e.Type == events.ModelCall:
-		var d ModelCallData
-		if json.Unmarshal(e.Data, &d) != nil || d.Model == "" {
+	case events.StepStatus:
+		if d, ok := events.Decode[events.StepStatusData](e); ok && d.Status != "" {
+			m.observeStep(d)
+		}
+	case events.ModelCall:
+		if d, ok := events.Decode[events.ModelCallData](e); ok && d.Model != "" {
+			m.observeModelCall(d)
+		}
+	case events.BudgetChanged:
+		d, ok := events.Decode[events.BudgetChangedData](e)
+		if !ok {
 			return
 		}
-		loc := orDefault(d.Location, "local")
-		m.modelCalls.WithLabelValues(d.Model, loc).Inc()
-		if d.Error != "" {
-			m.modelErrors.WithLabelValues(d.Model, loc).Inc()
-		}
-		m.modelTokens.WithLabelValues(d.Model, loc, "prompt").Add(float64(max(d.PromptTokens, 0)))
-		m.modelTokens.WithLabelValues(d.Model, loc, "output").Add(float64(max(d.OutputTokens, 0)))
-		if d.CostUSD > 0 {
-			m.modelCost.WithLabelValues(d.Model, loc).Add(d.CostUSD)
-		}
-		if d.TotalMS > 0 {
-			m.modelDuration.WithLabelValues(d.Model, loc).Observe(d.TotalMS / 1000)
-		}
-	case e.Type == events.BudgetChanged || e.Type == events.BudgetAlert:
-		var d BudgetChangedData
-		if json.Unmarshal(e.Data, &d) != nil {
-			return
-		}
-		caps := d.Caps
-		if len(caps) == 0 && d.Name != "" {
-			caps = []BudgetCap{d.BudgetCap}
-		}
-		for _, c := range caps {
+		for _, c := range d.Caps {
 			l := []string{c.Name, c.Period, c.Unit}
-			if e.Type == events.BudgetChanged {
-				m.budgetCap.WithLabelValues(l...).Set(c.Cap)
-				m.budgetSpent.WithLabelValues(l...).Set(c.Spent)
-				m.budgetReserved.WithLabelValues(l...).Set(c.Reserved)
-			}
-			if c.Alert > 0 || e.Type == events.BudgetChanged {
-				m.budgetAlert.WithLabelValues(l...).Set(float64(c.Alert))
-			}
+			m.budgetCap.WithLabelValues(l...).Set(c.Cap)
+			m.budgetSpent.WithLabelValues(l...).Set(c.Spent)
+			m.budgetReserved.WithLabelValues(l...).Set(c.Reserved)
+			m.budgetAlert.WithLabelValues(l...).Set(float64(c.Alert))
 		}
-	case e.Type == events.GPUSample:
-		m.observeGPU(e.Data)
-	case e.Type == events.LinkState:
-		var d LinkStatus
-		if json.Unmarshal(e.Data, &d) != nil || d.State == "" {
-			return
+	case events.BudgetAlert:
+		if d, ok := events.Decode[events.BudgetAlertData](e); ok && d.Cap != "" {
+			name, period, unit, level := alertLabels(d)
+			m.budgetAlert.WithLabelValues(name, period, unit).Set(level)
 		}
-		m.mu.Lock()
-		known := false
-		for _, s := range m.linkStates {
-			known = known || s == d.State
+	case events.GPUSample:
+		if d, ok := events.Decode[events.GPUSampleData](e); ok {
+			m.observeGPU(d)
 		}
-		if !known {
-			m.linkStates = append(m.linkStates, d.State)
+	case events.LinkState:
+		if d, ok := events.Decode[events.LinkStateData](e); ok {
+			m.observeLink(d)
 		}
-		for _, s := range m.linkStates {
-			v := 0.0
-			if s == d.State {
-				v = 1
-			}
-			m.linkState.WithLabelValues(s).Set(v)
-		}
-		m.mu.Unlock()
-		if d.RTTMS > 0 {
-			m.linkRTT.Set(d.RTTMS / 1000)
-		}
-		if d.ThroughputBPS > 0 {
-			m.linkThroughput.Set(d.ThroughputBPS)
-		}
-	case e.Type == events.ModelResidency:
-		var d ResidencyData
-		if json.Unmarshal(e.Data, &d) != nil {
+	case events.ModelResidency:
+		d, ok := events.Decode[events.ModelResidencyData](e)
+		if !ok {
 			return
 		}
 		m.modelVRAM.Reset()
 		for _, lm := range d.Models {
 			m.modelVRAM.WithLabelValues(lm.Name).Set(float64(lm.VRAMBytes))
 		}
-	case e.Type == events.Threshold || strings.HasSuffix(e.Type, ".high") || strings.HasSuffix(e.Type, ".normal"):
-		var d ThresholdData
-		if json.Unmarshal(e.Data, &d) != nil || d.Metric == "" {
+	default:
+		d, ok := events.Decode[events.ThresholdData](e)
+		if !ok || d.Metric == "" {
 			return
 		}
 		level := d.Level
@@ -315,11 +287,70 @@ func (m *Metrics) Observe(e events.Event) {
 	}
 }
 
-func (m *Metrics) observeStep(e events.Event) {
-	var d StepStatusData
-	if json.Unmarshal(e.Data, &d) != nil || d.Status == "" {
+func (m *Metrics) observeModelCall(d events.ModelCallData) {
+	loc := orDefault(d.Location, orDefault(d.Where, "local"))
+	m.modelCalls.WithLabelValues(d.Model, loc).Inc()
+	if d.Error != "" {
+		m.modelErrors.WithLabelValues(d.Model, loc).Inc()
+	}
+	m.modelTokens.WithLabelValues(d.Model, loc, "prompt").Add(float64(max(d.PromptTokens, 0)))
+	m.modelTokens.WithLabelValues(d.Model, loc, "output").Add(float64(max(d.OutputTokens, 0)))
+	if d.CostUSD > 0 {
+		m.modelCost.WithLabelValues(d.Model, loc).Add(d.CostUSD)
+	}
+	if d.TotalMS > 0 {
+		m.modelDuration.WithLabelValues(d.Model, loc).Observe(float64(d.TotalMS) / 1000)
+	}
+}
+
+// alertLabels names a budget alert's cap as the budget gauges do: the cap
+// (run_usd, day_bytes...), its period (run, day, month; never a run id)
+// and unit, and the level crossed in percent.
+func alertLabels(d events.BudgetAlertData) (name, period, unit string, level float64) {
+	period, unit = d.Period, "usd"
+	if strings.Contains(d.Cap, "bytes") {
+		unit = "bytes"
+	}
+	for _, p := range []string{"run", "day", "month"} {
+		if strings.Contains(d.Cap, p) {
+			period = p
+		}
+	}
+	level = d.Threshold
+	if level <= 1 {
+		level = math.Round(level * 100)
+	}
+	return d.Cap, period, unit, level
+}
+
+func (m *Metrics) observeLink(d events.LinkStateData) {
+	state := orDefault(d.State, d.To)
+	if state == "" {
 		return
 	}
+	m.mu.Lock()
+	if !slices.Contains(m.linkStates, state) {
+		m.linkStates = append(m.linkStates, state)
+	}
+	for _, s := range m.linkStates {
+		v := 0.0
+		if s == state {
+			v = 1
+		}
+		m.linkState.WithLabelValues(s).Set(v)
+	}
+	m.mu.Unlock()
+	if d.RTTMS > 0 {
+		m.linkRTT.Set(d.RTTMS / 1000)
+	}
+	if d.ThroughputBPS > 0 {
+		m.linkThroughput.Set(d.ThroughputBPS)
+	}
+}
+
+// observeStep counts a step's transition and, when it has ended, observes
+// its latency from the executor's own timings.
+func (m *Metrics) observeStep(d events.StepStatusData) {
 	m.stepTransitions.WithLabelValues(d.Status).Inc()
 	switch run.StepStatus(d.Status) {
 	case run.StepDone, run.StepFailed, run.StepSkipped, run.StepCanceled:
@@ -333,28 +364,24 @@ func (m *Metrics) observeStep(e events.Event) {
 	case d.StartedAt != nil && d.FinishedAt != nil:
 		secs = d.FinishedAt.Sub(*d.StartedAt).Seconds()
 	default:
-		return
+		return // never started (skipped before it ran)
 	}
 	if secs >= 0 {
 		m.stepDuration.WithLabelValues(orDefault(d.Kind, "unknown"), d.Status).Observe(secs)
 	}
 }
 
-func (m *Metrics) observeGPU(raw []byte) {
-	var d GPUSampleData
-	if json.Unmarshal(raw, &d) != nil {
-		return
-	}
+func (m *Metrics) observeGPU(d events.GPUSampleData) {
 	for _, g := range d.GPUs {
 		id := g.UUID
 		if id == "" {
 			id = strconv.Itoa(g.Index)
 		}
 		if g.MemoryUsedBytes != nil {
-			m.vramUsed.WithLabelValues(id, g.Name).Set(*g.MemoryUsedBytes)
+			m.vramUsed.WithLabelValues(id, g.Name).Set(float64(*g.MemoryUsedBytes))
 		}
 		if g.MemoryTotalBytes != nil {
-			m.vramTotal.WithLabelValues(id, g.Name).Set(*g.MemoryTotalBytes)
+			m.vramTotal.WithLabelValues(id, g.Name).Set(float64(*g.MemoryTotalBytes))
 		}
 		if g.UtilizationPercent != nil {
 			m.gpuUtil.WithLabelValues(id, g.Name).Set(*g.UtilizationPercent)

@@ -327,15 +327,12 @@ func (rt *routes) streamCompletion(w http.ResponseWriter, r *http.Request, req c
 	tick := time.NewTicker(rt.d.SSEKeepalive)
 	defer tick.Stop()
 	comment := func(e events.Event) {
-		var p struct {
-			StepID string `json:"step_id"`
-			Status string `json:"status"`
-		}
-		_ = json.Unmarshal(e.Data, &p)
-		if p.StepID != "" {
-			fmt.Fprintf(w, ": step %s %s\n", sanitizeComment(p.StepID), sanitizeComment(p.Status))
+		if st, ok := events.Decode[events.StepStatusData](e); ok && st.StepID != "" {
+			fmt.Fprintf(w, ": step %s %s\n", sanitizeComment(st.StepID), sanitizeComment(st.Status))
+		} else if rs, ok := events.Decode[events.RunStatusData](e); ok {
+			fmt.Fprintf(w, ": run %s %s\n", rn.ID, sanitizeComment(rs.Status))
 		} else {
-			fmt.Fprintf(w, ": run %s %s\n", rn.ID, sanitizeComment(p.Status))
+			return
 		}
 		flush()
 	}

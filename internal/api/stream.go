@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -14,9 +15,14 @@ import (
 	"github.com/agentd/agentd/internal/events"
 )
 
-// wsWriteTimeout bounds one message's write: a client whose TCP window stays
-// shut this long is gone or too slow, and is closed.
+// wsWriteTimeout bounds one event's write: a client whose TCP window stays
+// shut this long reads nothing, and is closed (coder/websocket closes the
+// connection when a write's context ends, so nothing more can be sent).
 const wsWriteTimeout = 10 * time.Second
+
+// wsFinalWriteTimeout bounds the resume hint after a drop: the client has
+// this long to read it before the connection is closed without it.
+const wsFinalWriteTimeout = 2 * time.Second
 
 // ResumeMessage is the last message a client dropped for being slow gets:
 // reconnect with ?since=<Since> to get every event after it.
@@ -25,6 +31,11 @@ type ResumeMessage struct {
 	Since  int64  `json:"since"`
 	Reason string `json:"reason"`
 }
+
+// wsSlowClose is the close status of a client dropped for being slow. 1008
+// (policy violation) is what docs/api.md promises; the reason and the
+// resume message say how to continue.
+const wsSlowClose = websocket.StatusPolicyViolation
 
 // stream is GET /api/v1/events: the backlog after ?since=, then live events,
 // one JSON event per text message. ?run= keeps one run's events only.
@@ -77,53 +88,90 @@ func (rt *routes) stream(w http.ResponseWriter, r *http.Request) {
 	// that one ends at shutdown, and the close below must say why.
 	ctx := c.CloseRead(context.WithoutCancel(r.Context()))
 	shutdown := r.Context().Done()
-	last := since
-	write := func(b []byte) error {
-		wctx, cancel := context.WithTimeout(ctx, wsWriteTimeout)
+	last := since // the last event the client was sent
+	write := func(b []byte, timeout time.Duration) error {
+		wctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		return c.Write(wctx, websocket.MessageText, b)
 	}
-	send := func(e events.Event) error {
-		b, err := rt.enc.encode(e)
-		if err != nil {
-			return err
+	// dropSlow ends the stream of a client that cannot keep up: counted,
+	// told where to resume (if it reads within wsFinalWriteTimeout) and
+	// closed with a close frame. A client whose write already timed out
+	// has had its connection closed by the library: it is only counted.
+	dropSlow := func(canWrite bool) {
+		if rt.d.Metrics != nil {
+			rt.d.Metrics.wsDropped.Inc()
 		}
-		return write(b)
-	}
-	for _, e := range backlog {
-		if err := send(e); err != nil {
+		resume := "too slow; resume with since=" + strconv.FormatInt(last, 10)
+		rt.s.log.Warn("event stream client too slow: dropped", "since", last, "remote", r.RemoteAddr,
+			"hint_sent", canWrite)
+		if !canWrite {
 			return
 		}
-		last = e.Seq
+		b, _ := json.Marshal(ResumeMessage{Type: "resume", Since: last,
+			Reason: "too slow: events were dropped; reconnect with since=" + strconv.FormatInt(last, 10)})
+		if write(b, wsFinalWriteTimeout) == nil {
+			c.Close(wsSlowClose, resume)
+		}
 	}
+	// send writes one event; false ends the stream (a write that timed
+	// out is a slow client, any other error a client that left).
+	send := func(e events.Event) bool {
+		b, err := rt.enc.encode(e)
+		if err == nil {
+			err = write(b, wsWriteTimeout)
+		}
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				dropSlow(false)
+			}
+			return false
+		}
+		last = e.Seq
+		return true
+	}
+	for _, e := range backlog {
+		if !send(e) {
+			return
+		}
+	}
+	// Pings keep proxies and NAT from closing an idle stream and let TCP
+	// notice a peer that vanished. They are sent only when nothing else was
+	// written for a whole interval, and never wait in the event loop: a
+	// client's pong that comes late (a client busy elsewhere, one that reads
+	// only now and then) is not a reason to drop it. A client is dropped
+	// only when it cannot take the events.
 	ping := time.NewTicker(rt.d.WSPing)
 	defer ping.Stop()
+	wrote := false
+	var pinging atomic.Bool
 	for {
 		select {
 		case e, ok := <-sub.C:
-			if !ok {
+			if !ok || isDone(sub.Done()) {
+				// Dropped by the bus: skip what it still buffered, the
+				// resume hint covers it.
 				if errors.Is(sub.Err(), events.ErrSlow) {
-					if rt.d.Metrics != nil {
-						rt.d.Metrics.wsDropped.Inc()
-					}
-					if b, err := json.Marshal(ResumeMessage{Type: "resume", Since: last,
-						Reason: "too slow: events were dropped; reconnect with since=" + strconv.FormatInt(last, 10)}); err == nil {
-						_ = write(b)
-					}
-					c.Close(websocket.StatusPolicyViolation, "too slow; resume with since="+strconv.FormatInt(last, 10))
+					dropSlow(true)
 				}
 				return
 			}
-			if err := send(e); err != nil {
+			if !send(e) {
 				return
 			}
-			last = e.Seq
+			wrote = true
 		case <-ping.C:
-			pctx, cancel := context.WithTimeout(ctx, wsWriteTimeout)
-			err := c.Ping(pctx)
-			cancel()
-			if err != nil {
-				return
+			if wrote {
+				wrote = false
+				continue
+			}
+			if pinging.CompareAndSwap(false, true) {
+				go func() {
+					defer pinging.Store(false)
+					pctx, cancel := context.WithTimeout(ctx, max(rt.d.WSPing, time.Second))
+					defer cancel()
+					_ = c.Ping(pctx)
+				}()
 			}
 		case <-ctx.Done():
 			return // the client left
@@ -131,5 +179,15 @@ func (rt *routes) stream(w http.ResponseWriter, r *http.Request) {
 			c.Close(websocket.StatusGoingAway, "agentd is shutting down")
 			return
 		}
+	}
+}
+
+// isDone reports whether ch is closed, without waiting.
+func isDone(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }

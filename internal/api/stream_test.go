@@ -90,8 +90,24 @@ func TestStreamBacklogThenLive(t *testing.T) {
 	}
 }
 
+// slowDrops reads agentd_websocket_slow_drops_total.
+func slowDrops(t *testing.T, m *Metrics) float64 {
+	t.Helper()
+	fams, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() == "agentd_websocket_slow_drops_total" {
+			return f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
 func TestStreamDropsASlowClientWithAResumeHint(t *testing.T) {
-	env := newTestEnv(t, func(_ *Config, d *Deps) { d.WSBuffer = 8 })
+	var m *Metrics
+	env := newTestEnv(t, func(_ *Config, d *Deps) { d.WSBuffer = 8; m = d.Metrics })
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	c, _, err := env.dial(ctx, "?since=0", nil)
@@ -105,7 +121,7 @@ func TestStreamDropsASlowClientWithAResumeHint(t *testing.T) {
 	start := time.Now()
 	const n = 200
 	for range n {
-		env.bus.Publish(events.StepStatus, "r", map[string]string{"pad": big})
+		env.bus.Emit("r", events.StepStatusData{StepID: "s", Status: "running", Error: big})
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("publishing to a stuck client took %v: the daemon was slowed", d)
@@ -131,6 +147,9 @@ func TestStreamDropsASlowClientWithAResumeHint(t *testing.T) {
 	}
 	if resume == nil || resume.Since != last || last >= n {
 		t.Fatalf("resume %+v after last seq %d; want since=%d < %d", resume, last, last, n)
+	}
+	if got := slowDrops(t, m); got != 1 {
+		t.Errorf("agentd_websocket_slow_drops_total = %v, want 1", got)
 	}
 	// Resuming from the hint continues with no gap.
 	c2, _, err := env.dial(ctx, "?since="+strconv.FormatInt(resume.Since, 10), nil)
@@ -228,5 +247,64 @@ func TestStreamPingsAndClosesOnShutdown(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("stream still open after shutdown")
+	}
+}
+
+// TestStreamKeepsAnIdleClient: a client connected through many ping
+// intervals with nothing to receive is not dropped, whether it waits in a
+// read or reads nothing at all for a while (pongs then come late).
+func TestStreamKeepsAnIdleClient(t *testing.T) {
+	env := newTestEnv(t, func(_ *Config, d *Deps) { d.WSPing = 5 * time.Millisecond })
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var pings atomic.Int32
+	reading, _, err := env.dial(ctx, "", &websocket.DialOptions{
+		HTTPHeader:     http.Header{"Authorization": {"Bearer " + env.token}},
+		OnPingReceived: func(context.Context, []byte) bool { pings.Add(1); return true },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reading.CloseNow()
+	notReading, _, err := env.dial(ctx, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer notReading.CloseNow()
+	got := make(chan wsMsg, 1)
+	errc := make(chan error, 1)
+	go func() {
+		m, err := readMsg(ctx, t, reading)
+		if err != nil {
+			errc <- err
+			return
+		}
+		got <- m
+	}()
+	// 60 ping intervals, without a pong from notReading.
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case err := <-errc:
+		t.Fatalf("idle reading client dropped: %v", err)
+	default:
+	}
+	if pings.Load() < 3 {
+		t.Errorf("%d pings in 60 intervals", pings.Load())
+	}
+	ev := env.bus.Emit("r", events.RunStatusData{Status: "running"})
+	for name, read := range map[string]func() (wsMsg, error){
+		"reading": func() (wsMsg, error) {
+			select {
+			case m := <-got:
+				return m, nil
+			case err := <-errc:
+				return wsMsg{}, err
+			}
+		},
+		"not reading": func() (wsMsg, error) { return readMsg(ctx, t, notReading) },
+	} {
+		if m, err := read(); err != nil || m.Seq != ev.Seq {
+			t.Errorf("%s client: %+v, %v; want the event %d", name, m, err, ev.Seq)
+		}
 	}
 }

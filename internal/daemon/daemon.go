@@ -171,7 +171,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer d.close()
 	err := d.group.run(ctx, d.cfg.Server.ShutdownTimeout.D(), func() {
 		d.Server.SetReady(true)
-		d.Bus.Publish(events.DaemonState, "", map[string]any{"state": "ready", "demo": d.opts.Demo})
+		d.Bus.Emit("", events.DaemonStateData{State: "ready", Demo: d.opts.Demo})
 		if _, err := sdnotify.Notify(sdnotify.Ready); err != nil {
 			d.log.Warn("systemd notify failed", "err", err)
 		}

@@ -125,3 +125,120 @@ func TestPersistAndResumeAcrossRestart(t *testing.T) {
 		t.Fatalf("backlog: %d events, first %d last %d; want 36 from 6 to 41", len(backlog), backlog[0].Seq, backlog[len(backlog)-1].Seq)
 	}
 }
+
+// memStore is a Store in memory whose reads are slow, so events leave the
+// ring while a subscriber reads the store: the window where a resume used
+// to lose them.
+type memStore struct {
+	mu    sync.Mutex
+	evs   []events.Event
+	delay time.Duration
+}
+
+func (m *memStore) AppendEvents(_ context.Context, evs []events.Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.evs = append(m.evs, evs...)
+	return nil
+}
+
+func (m *memStore) EventsSince(_ context.Context, after int64, limit int) ([]events.Event, error) {
+	time.Sleep(m.delay)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []events.Event
+	for _, e := range m.evs {
+		if e.Seq > after && len(out) < limit {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) LastEventSeq(context.Context) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.evs) == 0 {
+		return 0, nil
+	}
+	return m.evs[len(m.evs)-1].Seq, nil
+}
+
+// TestResumeOlderThanTheRingWhilePublishing: clients keep resuming from
+// since values older than the ring while many goroutines publish; each must
+// see every event once, in order.
+func TestResumeOlderThanTheRingWhilePublishing(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	store := &memStore{delay: 2 * time.Millisecond}
+	b := events.New(store, 32, quiet)
+	var run sync.WaitGroup
+	run.Go(func() { _ = b.Run(ctx) })
+	defer run.Wait()
+	defer cancel()
+	for range 200 {
+		b.Publish(events.StepStatus, "r", nil)
+	}
+
+	const publishers, perPublisher = 4, 500
+	const total = 200 + publishers*perPublisher
+	var pub sync.WaitGroup
+	for range publishers {
+		pub.Go(func() {
+			for range perPublisher {
+				b.Emit("r", events.StepStatusData{StepID: "s", Status: "running"})
+				time.Sleep(10 * time.Microsecond)
+			}
+		})
+	}
+
+	var clients sync.WaitGroup
+	for c := range 4 {
+		clients.Go(func() {
+			seen := int64(0)
+			resumes := 0
+			for seen < total {
+				// Resume from well behind the ring (it holds 32) every
+				// time, as a client back from a long disconnect does.
+				since := max(0, seen-int64(40+c*17))
+				backlog, sub, err := b.Subscribe(ctx, since, 64, nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resumes++
+				next := since + 1
+				check := func(e events.Event) bool {
+					if e.Seq != next {
+						t.Errorf("client %d resume %d from %d: got seq %d, want %d", c, resumes, since, e.Seq, next)
+						return false
+					}
+					next++
+					seen = max(seen, e.Seq)
+					return true
+				}
+				ok := true
+				for _, e := range backlog {
+					if ok = check(e); !ok {
+						break
+					}
+				}
+				// Read some live events, then drop the connection (or be
+				// dropped as slow) and resume.
+				for n := 0; ok && n < 50 && seen < total; n++ {
+					e, open := <-sub.C
+					if !open {
+						break
+					}
+					ok = check(e)
+				}
+				sub.Close()
+				if !ok {
+					return
+				}
+			}
+		})
+	}
+	pub.Wait()
+	clients.Wait()
+}

@@ -74,8 +74,8 @@ func (x *runExec) gate(ctx context.Context, st *run.Step, spec plan.Step, args m
 	d := approvalDecision{status: status, by: by, reason: reason}
 	if status == ApprovalPending {
 		x.pauseForApproval(st)
-		e.d.Events.Publish(events.ApprovalRequested, st.RunID, map[string]any{"step_id": st.StepID, "tool": tool,
-			"args": json.RawMessage(shown), "expires_at": expires})
+		emit(e.d.Events, st.RunID, events.ApprovalRequestedData{StepID: st.StepID, Tool: tool,
+			Args: json.RawMessage(shown), ExpiresAt: expires})
 		x.log.Info("approval requested", "step", st, "tool", tool, "expires", expires)
 		d, err = x.awaitDecision(ctx, st, ch, expires, timeout)
 		x.mu.Lock()
@@ -127,8 +127,8 @@ func (x *runExec) awaitDecision(ctx context.Context, st *run.Step, ch chan appro
 			}
 			return d, nil
 		}
-		x.e.d.Events.Publish(events.ApprovalDecided, st.RunID, map[string]any{"step_id": st.StepID,
-			"decision": d.status, "by": d.by, "reason": d.reason})
+		emit(x.e.d.Events, st.RunID, events.ApprovalDecidedData{StepID: st.StepID, Decision: d.status, By: d.by,
+			Reason: d.reason})
 		return d, nil
 	}
 }
@@ -155,8 +155,7 @@ func (e *Engine) decide(ctx context.Context, runID, stepID, status, by, reason s
 	if !ok {
 		return fmt.Errorf("%s step %s of run %s: %w", status, stepID, runID, ErrNoPendingApproval)
 	}
-	e.d.Events.Publish(events.ApprovalDecided, runID, map[string]any{"step_id": stepID, "decision": status,
-		"by": by, "reason": reason})
+	emit(e.d.Events, runID, events.ApprovalDecidedData{StepID: stepID, Decision: status, By: by, Reason: reason})
 	e.log.Info("approval decided", "run", runID, "step", stepID, "decision", status, "by", by)
 	e.mu.Lock()
 	ch := e.approvals[approvalKey{runID, stepID}]
@@ -188,7 +187,7 @@ func (x *runExec) pauseForApproval(st *run.Step) {
 	x.publishStep(st)
 	if runChanged {
 		x.mu.Lock()
-		x.e.d.Events.Publish(events.RunStatus, x.r.ID, runStatusData(x.r))
+		emit(x.e.d.Events, x.r.ID, runStatusData(x.r))
 		x.mu.Unlock()
 	}
 }

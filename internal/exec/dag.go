@@ -90,7 +90,7 @@ func (x *runExec) setStatusLocked(st run.Status, errMsg string) error {
 	if err := x.e.d.Store.UpdateRun(x.dbctx(), x.r); err != nil {
 		return fmt.Errorf("set run %s %s: %w", x.r.ID, st, err)
 	}
-	x.e.d.Events.Publish(events.RunStatus, x.r.ID, runStatusData(x.r))
+	emit(x.e.d.Events, x.r.ID, runStatusData(x.r))
 	return nil
 }
 
@@ -380,14 +380,14 @@ func (x *runExec) applyPlan(res PlanResult, superseded map[string]string) error 
 		return err
 	}
 	x.plan = res.Plan
-	steps := make([]map[string]any, 0, len(x.order))
+	steps := make([]events.PlanStepData, 0, len(x.order))
 	for _, id := range x.order {
 		st := x.steps[id]
-		steps = append(steps, map[string]any{"id": id, "kind": st.Kind, "tool": st.Tool, "tier": st.Tier,
-			"depends_on": st.DependsOn, "status": st.Status})
+		steps = append(steps, events.PlanStepData{ID: id, Kind: st.Kind, Tool: st.Tool, Tier: st.Tier,
+			DependsOn: st.DependsOn, Status: string(st.Status)})
 	}
-	x.e.d.Events.Publish(events.PlanCreated, x.r.ID, map[string]any{"version": x.version, "source": source,
-		"model": res.Model, "goal": res.Plan.Goal, "answer": res.Plan.Answer, "steps": steps})
+	emit(x.e.d.Events, x.r.ID, events.PlanCreatedData{Version: x.version, Source: source, Model: res.Model,
+		Goal: res.Plan.Goal, Answer: res.Plan.Answer, Steps: steps})
 	for _, st := range changed {
 		if st.Status == run.StepSkipped {
 			x.publishStep(st)
@@ -397,7 +397,7 @@ func (x *runExec) applyPlan(res PlanResult, superseded map[string]string) error 
 }
 
 func (x *runExec) publishStep(st *run.Step) {
-	x.e.d.Events.Publish(events.StepStatus, st.RunID, stepStatusData(st))
+	emit(x.e.d.Events, st.RunID, stepStatusData(st))
 }
 
 // setStep commits a step's new status and announces it.
@@ -710,14 +710,14 @@ func (x *runExec) review(st *run.Step, reason string) {
 	if aid, err := x.e.d.Store.StartAttempt(ctx, x.r.ID, st.StepID, st.Attempts+1, RungReview); err == nil {
 		_ = x.e.d.Store.FinishAttempt(ctx, aid, "failed", "review", reason)
 	}
-	x.e.d.Events.Publish(events.StepAttempt, x.r.ID, map[string]any{"step_id": st.StepID, "n": st.Attempts + 1,
-		"rung": RungReview, "status": "failed", "error": reason})
+	emit(x.e.d.Events, x.r.ID, events.StepAttemptData{StepID: st.StepID, N: st.Attempts + 1, Rung: RungReview,
+		Status: "failed", Error: reason})
 	errMsg := st.Error
 	if errMsg == "" {
 		errMsg = reason
 	}
 	x.setStep(st, run.StepReview, errMsg)
-	x.e.d.Events.Publish(events.ReviewAdded, x.r.ID, map[string]any{"step_id": st.StepID, "reason": reason})
+	emit(x.e.d.Events, x.r.ID, events.ReviewAddedData{StepID: st.StepID, Reason: reason})
 }
 
 // recordRung opens an attempt row per failed step for a planning rung.
@@ -731,8 +731,7 @@ func (x *runExec) recordRung(stepIDs []string, rung string) []int64 {
 			x.log.Error("record rung", "err", err)
 		}
 		ids = append(ids, aid)
-		x.e.d.Events.Publish(events.StepAttempt, x.r.ID, map[string]any{"step_id": id, "n": st.Attempts, "rung": rung,
-			"status": "running"})
+		emit(x.e.d.Events, x.r.ID, events.StepAttemptData{StepID: id, N: st.Attempts, Rung: rung, Status: "running"})
 	}
 	return ids
 }
@@ -751,8 +750,8 @@ func (x *runExec) finishRung(stepIDs []string, aids []int64, rung string, err er
 		}
 	}
 	for _, id := range stepIDs {
-		x.e.d.Events.Publish(events.StepAttempt, x.r.ID, map[string]any{"step_id": id, "n": x.steps[id].Attempts,
-			"rung": rung, "status": status, "error_class": rung, "error": msg})
+		emit(x.e.d.Events, x.r.ID, events.StepAttemptData{StepID: id, N: x.steps[id].Attempts, Rung: rung,
+			Status: status, ErrorClass: rung, Error: msg})
 	}
 }
 
@@ -816,14 +815,28 @@ type stepInput struct {
 	view    runStateView
 }
 
+// emit publishes p under its own type, so an event's type and data cannot
+// disagree.
+func emit(pub Publisher, runID string, p events.Payload) {
+	pub.Publish(p.EventType(), runID, p)
+}
+
 // runStatusData is the payload of every run.status event.
-func runStatusData(r *run.Run) map[string]any {
-	return map[string]any{"status": r.Status, "error": r.Error, "error_count": r.ErrorCount, "cost_usd": r.CostUSD}
+func runStatusData(r *run.Run) events.RunStatusData {
+	return events.RunStatusData{Status: string(r.Status), Error: r.Error, ErrorCount: r.ErrorCount, CostUSD: r.CostUSD}
 }
 
 // stepStatusData is the payload of every step.status event; the dashboard
-// draws the plan graph from it.
-func stepStatusData(st *run.Step) map[string]any {
-	return map[string]any{"step_id": st.StepID, "status": st.Status, "kind": st.Kind, "tool": st.Tool, "tier": st.Tier,
-		"depends_on": st.DependsOn, "plan_version": st.PlanVersion, "attempts": st.Attempts, "error": st.Error}
+// draws the plan graph from it. A step that has ended (or waits for review)
+// carries its start, end and duration, the metrics' step latency.
+func stepStatusData(st *run.Step) events.StepStatusData {
+	d := events.StepStatusData{StepID: st.StepID, Status: string(st.Status), Kind: st.Kind, Tool: st.Tool, Tier: st.Tier,
+		DependsOn: st.DependsOn, PlanVersion: st.PlanVersion, Attempts: st.Attempts, Error: st.Error}
+	switch st.Status {
+	case run.StepDone, run.StepFailed, run.StepSkipped, run.StepCanceled, run.StepReview:
+		d.StepTimes(st.StartedAt, st.FinishedAt)
+	default:
+		d.StartedAt = st.StartedAt
+	}
+	return d
 }

@@ -330,8 +330,8 @@ func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (*run.Run, error
 		release()
 		return nil, fmt.Errorf("submit: %w", err)
 	}
-	e.d.Events.Publish(events.RunCreated, r.ID, map[string]any{
-		"status": r.Status, "source": r.Source, "workflow": r.Workflow, "priority": r.Priority})
+	emit(e.d.Events, r.ID, events.RunCreatedData{Status: string(r.Status), Source: r.Source, Workflow: r.Workflow,
+		Priority: r.Priority})
 	cp := *r
 	e.mu.Lock()
 	e.reserved--
@@ -432,7 +432,7 @@ func (e *Engine) settleCanceled(ctx context.Context, r *run.Run, by string) erro
 	if err := e.d.Store.UpdateRun(ctx, r); err != nil {
 		return fmt.Errorf("cancel run %s: %w", r.ID, err)
 	}
-	e.d.Events.Publish(events.RunStatus, r.ID, runStatusData(r))
+	emit(e.d.Events, r.ID, runStatusData(r))
 	e.notifyEnded(r.ID)
 	return nil
 }
@@ -457,7 +457,7 @@ func (e *Engine) Resubmit(ctx context.Context, runID, planner string) error {
 	if err := e.d.Store.UpdateRun(ctx, r); err != nil {
 		return fmt.Errorf("resubmit run %s: %w", runID, err)
 	}
-	e.d.Events.Publish(events.RunStatus, r.ID, runStatusData(r))
+	emit(e.d.Events, r.ID, runStatusData(r))
 	e.enqueue(r, false)
 	return nil
 }

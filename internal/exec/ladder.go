@@ -146,8 +146,7 @@ func (x *runExec) runStep(ctx context.Context, st *run.Step, in stepInput) strin
 		if aerr != nil {
 			x.log.Error("record attempt", "step", st, "err", aerr)
 		}
-		x.e.d.Events.Publish(events.StepAttempt, st.RunID, map[string]any{"step_id": st.StepID, "n": n, "rung": rung,
-			"status": "running"})
+		emit(x.e.d.Events, st.RunID, events.StepAttemptData{StepID: st.StepID, N: n, Rung: rung, Status: "running"})
 		actx, cancel := ctx, context.CancelFunc(func() {})
 		if d := x.e.cfg.Executor.StepTimeout.D(); d > 0 {
 			actx, cancel = context.WithTimeout(ctx, d)
@@ -201,8 +200,8 @@ func (x *runExec) finishAttempt(aid int64, st *run.Step, n int, rung, status, cl
 			x.log.Error("finish attempt", "step", st, "err", err)
 		}
 	}
-	x.e.d.Events.Publish(events.StepAttempt, st.RunID, map[string]any{"step_id": st.StepID, "n": n, "rung": rung,
-		"status": status, "error_class": class, "error": msg})
+	emit(x.e.d.Events, st.RunID, events.StepAttemptData{StepID: st.StepID, N: n, Rung: rung, Status: status,
+		ErrorClass: class, Error: msg})
 }
 
 func (x *runExec) failStep(st *run.Step, class, msg string) string {
@@ -279,8 +278,7 @@ func (x *runExec) callTool(ctx context.Context, st *run.Step, tool Tool, args ma
 	if err != nil {
 		return "", fmt.Errorf("record tool call %s: %w", name, err)
 	}
-	x.e.d.Events.Publish(events.ToolCall, st.RunID, map[string]any{"step_id": st.StepID, "tool": name,
-		"args_hash": key, "status": "started"})
+	emit(x.e.d.Events, st.RunID, events.ToolCallData{StepID: st.StepID, Tool: name, ArgsHash: key, Status: "started"})
 	start := time.Now()
 	res, err := tool.Call(withRunID(ctx, st.RunID), args)
 	if x.shuttingDown() {
@@ -295,9 +293,8 @@ func (x *runExec) callTool(ctx context.Context, st *run.Step, tool Tool, args ma
 	if ferr := x.e.d.Store.FinishToolCall(x.dbctx(), id, status, out, msg, res.ExitCode); ferr != nil {
 		x.log.Error("finish tool call", "step", st, "err", ferr)
 	}
-	x.e.d.Events.Publish(events.ToolCall, st.RunID, map[string]any{"step_id": st.StepID, "tool": name,
-		"args_hash": key, "status": status, "error": msg, "ms": time.Since(start).Milliseconds(),
-		"output_bytes": len(res.Output)})
+	emit(x.e.d.Events, st.RunID, events.ToolCallData{StepID: st.StepID, Tool: name, ArgsHash: key, Status: status,
+		Error: msg, MS: time.Since(start).Milliseconds(), OutputBytes: len(res.Output)})
 	if err != nil {
 		if ctx.Err() != nil {
 			return out, err

@@ -103,11 +103,11 @@ func (e *Engine) ResolveReview(ctx context.Context, runID, stepID, action, by, n
 	if !ok {
 		return fmt.Errorf("step %s of run %s: %w", stepID, runID, ErrNoReview)
 	}
-	e.d.Events.Publish(events.ReviewResolved, runID, map[string]any{"step_id": stepID, "action": action, "by": by, "note": note})
+	emit(e.d.Events, runID, events.ReviewResolvedData{StepID: stepID, Action: action, By: by, Note: note})
 	for _, st := range changed {
-		e.d.Events.Publish(events.StepStatus, runID, stepStatusData(st))
+		emit(e.d.Events, runID, stepStatusData(st))
 	}
-	e.d.Events.Publish(events.RunStatus, runID, runStatusData(r))
+	emit(e.d.Events, runID, runStatusData(r))
 	e.log.Info("review resolved", "run", r, "step", stepID, "action", action, "by", by)
 	e.enqueue(r, true)
 	return nil

@@ -281,14 +281,14 @@ func (x *runExec) chat(ctx context.Context, req ChatRequest) (ChatResponse, erro
 	x.r.CostUSD += resp.CostUSD
 	x.r.EnergyWh += resp.EnergyWh
 	x.mu.Unlock()
-	ev := map[string]any{"step_id": req.StepID, "model": req.Model, "purpose": req.Purpose, "tier": req.Tier,
-		"prompt_tokens": resp.PromptTokens, "output_tokens": resp.OutputTokens, "done_reason": resp.DoneReason,
-		"total_ms": resp.TotalDuration.Milliseconds(), "wall_ms": time.Since(start).Milliseconds(),
-		"cost_usd": resp.CostUSD, "where": resp.Where}
+	ev := events.ModelCallData{StepID: req.StepID, Model: req.Model, Purpose: req.Purpose, Tier: req.Tier,
+		PromptTokens: resp.PromptTokens, OutputTokens: resp.OutputTokens, DoneReason: resp.DoneReason,
+		TotalMS: resp.TotalDuration.Milliseconds(), WallMS: time.Since(start).Milliseconds(),
+		CostUSD: resp.CostUSD, Location: resp.Where, Where: resp.Where}
 	if err != nil {
-		ev["error"] = err.Error()
+		ev.Error = err.Error()
 	}
-	x.e.d.Events.Publish(events.ModelCall, x.r.ID, ev)
+	emit(x.e.d.Events, x.r.ID, ev)
 	if err != nil {
 		return resp, fmt.Errorf("model %s: %w", req.Model, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/agentd/agentd/internal/db"
+	"github.com/agentd/agentd/internal/events"
 )
 
 // LinkWatcher is what the deferred queue needs of the link monitor.
@@ -129,7 +130,7 @@ func (d *Deferred) Drain(ctx context.Context) (drained, expired int, err error) 
 		if isExpired {
 			expired++
 			d.o.Logger.Warn("deferred run expired", "run", r.RunID, "deadline", r.Deadline)
-			d.o.Publisher.Publish(EventDeferredExpired, r.RunID, map[string]any{"deadline": r.Deadline, "reason": r.Reason})
+			emit(d.o.Publisher, r.RunID, events.DeferredExpiredData{Deadline: r.Deadline, Reason: r.Reason})
 			d.o.Expired(ctx, r)
 			continue
 		}
@@ -141,7 +142,7 @@ func (d *Deferred) Drain(ctx context.Context) (drained, expired int, err error) 
 			continue
 		}
 		drained++
-		d.o.Publisher.Publish(EventDeferredDrained, r.RunID, map[string]any{"deadline": r.Deadline})
+		emit(d.o.Publisher, r.RunID, events.DeferredDrainedData{Deadline: r.Deadline})
 	}
 	return drained, expired, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/agentd/agentd/internal/config"
 	"github.com/agentd/agentd/internal/db"
+	"github.com/agentd/agentd/internal/events"
 )
 
 // Errors PlanRemote returns before anything is sent. A *CapError (matching
@@ -406,7 +407,7 @@ func (g *Gate) commit(ctx context.Context, r *Reservation, u Usage, usd float64,
 	g.log.Error("remote provider billed past its reservation: suspended until a person re-enables it (`agentd fallback enable`)",
 		"provider", st.Provider, "destination", st.Destination, "run", r.RunID, "reason", why,
 		"reserved_usd", r.USD, "actual_usd", usd)
-	g.pub.Publish(EventProviderSuspended, r.RunID, st)
+	emit(g.pub, r.RunID, events.ProviderSuspendedData(st))
 	g.budget.alertOverbill(ctx, r.RunID, st)
 }
 
@@ -434,7 +435,7 @@ func (g *Gate) EnableProvider(ctx context.Context, by string) (ProviderState, er
 	if changed {
 		g.log.Warn("remote provider re-enabled", "provider", st.Provider, "destination", st.Destination, "by", by,
 			"was_suspended_for", st.Reason)
-		g.pub.Publish(EventProviderEnabled, "", st)
+		emit(g.pub, "", events.ProviderEnabledData(st))
 	}
 	return g.ProviderState()
 }

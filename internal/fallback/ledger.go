@@ -65,8 +65,16 @@ func (l *Ledger) Begin(ctx context.Context, e Egress) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	l.pub.Publish(events.Egress, e.RunID, rec)
+	emit(l.pub, e.RunID, events.EgressData{ID: id, Time: rec.CreatedAt, RunID: rec.RunID, Destination: rec.Destination,
+		Provider: rec.Provider, Model: rec.Model, Purpose: rec.Purpose, BytesOut: rec.BytesOut, BytesIn: rec.BytesIn,
+		SHA256: rec.SHA256, Redactions: rec.Redactions, Status: rec.Status})
 	return id, nil
+}
+
+// emit publishes p under its own type, so an event's type and data cannot
+// disagree.
+func emit(pub Publisher, runID string, p events.Payload) {
+	pub.Publish(p.EventType(), runID, p)
 }
 
 // Finish records the bytes that came back and how the request ended: "ok",

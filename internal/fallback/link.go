@@ -223,9 +223,9 @@ func (l *Link) transitionLocked(from LinkState) {
 	}
 	close(l.changed)
 	l.changed = make(chan struct{})
-	data := map[string]any{"from": from, "to": l.state, "rtt_ms": l.rtt.Milliseconds(), "bits_per_sec": int64(l.bps * 8)}
 	l.log.Info("link state changed", "from", from, "to", l.state, "rtt", l.rtt, "bits_per_sec", int64(l.bps*8))
-	l.pub.Publish(events.LinkState, "", data)
+	emit(l.pub, "", events.LinkStateData{From: string(from), To: string(l.state), State: string(l.state),
+		RTTMS: float64(l.rtt.Milliseconds()), BitsPerSec: int64(l.bps * 8), ThroughputBPS: l.bps})
 }
 
 // State is the current state.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/agentd/agentd/internal/config"
+	"github.com/agentd/agentd/internal/events"
 )
 
 func testLinkConfig() config.LinkConfig {
@@ -57,7 +58,7 @@ func TestLinkOfflineHysteresis(t *testing.T) {
 		t.Fatalf("state %s after two successes", l.State())
 	}
 	evs := pub.ofType("link.state")
-	if len(evs) != 2 || evs[0].Data.(map[string]any)["to"] != LinkOffline || evs[1].Data.(map[string]any)["to"] != LinkOnline {
+	if len(evs) != 2 || evs[0].Data.(events.LinkStateData).To != string(LinkOffline) || evs[1].Data.(events.LinkStateData).To != string(LinkOnline) {
 		t.Errorf("link events = %+v", evs)
 	}
 }

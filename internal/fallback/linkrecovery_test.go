@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/agentd/agentd/internal/config"
+	"github.com/agentd/agentd/internal/events"
 )
 
 // fakeClock is a clock the test moves by hand.
@@ -110,7 +111,7 @@ func TestPassiveLinkRecoversAfterBackoff(t *testing.T) {
 		}
 	}
 	evs := pub.ofType("link.state")
-	if len(evs) != 2 || evs[1].Data.(map[string]any)["to"] != LinkOnline {
+	if len(evs) != 2 || evs[1].Data.(events.LinkStateData).To != string(LinkOnline) {
 		t.Errorf("link events: %+v", evs)
 	}
 }

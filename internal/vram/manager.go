@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/agentd/agentd/internal/config"
+	"github.com/agentd/agentd/internal/events"
 	"github.com/agentd/agentd/internal/llm"
 	"github.com/ollama/ollama/api"
 )
@@ -88,15 +89,13 @@ func (l APILoader) Load(ctx context.Context, model string, keepAlive time.Durati
 // EventModelSpill is published (data: SpillEvent) when a loaded model's
 // CPU share appears or changes; EventModelSpillCleared when it is gone.
 const (
-	EventModelSpill        = "vram.model.spill"
-	EventModelSpillCleared = "vram.model.spill_cleared"
+	EventModelSpill        = events.ModelSpill
+	EventModelSpillCleared = events.ModelSpillCleared
 )
 
-// SpillEvent is the data of a spill event.
-type SpillEvent struct {
-	Endpoint  string    `json:"endpoint"`
-	Residency Residency `json:"residency"`
-}
+// SpillEvent is the data of a spill event: the event payload itself,
+// declared once in events (its Residency converts from this package's).
+type SpillEvent = events.ModelSpillData
 
 // Endpoint is one Ollama server the Manager watches. Only Name and Running
 // are required.
@@ -462,10 +461,10 @@ func (m *Manager) learn(ctx context.Context, endpoint string, res []Residency) {
 			m.spill[key] = r.Warning
 			if r.Spill {
 				m.log.Warn("model spills to CPU", "endpoint", endpoint, "model", r, "warning", r.Warning)
-				m.publish(EventModelSpill, SpillEvent{Endpoint: endpoint, Residency: r})
+				m.publish(SpillEvent{Endpoint: endpoint, Residency: events.ResidencyData(r)})
 			} else {
 				m.log.Info("model fully in VRAM again", "endpoint", endpoint, "model", r)
-				m.publish(EventModelSpillCleared, SpillEvent{Endpoint: endpoint, Residency: r})
+				m.publish(SpillEvent{Cleared: true, Endpoint: endpoint, Residency: events.ResidencyData(r)})
 			}
 		}
 	}
@@ -480,9 +479,10 @@ func (m *Manager) learn(ctx context.Context, endpoint string, res []Residency) {
 	}
 }
 
-func (m *Manager) publish(typ string, data any) {
+// publish announces p under its own type.
+func (m *Manager) publish(p events.Payload) {
 	if m.cfg.Publisher != nil {
-		m.cfg.Publisher.Publish(typ, data)
+		m.cfg.Publisher.Publish(p.EventType(), p)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/agentd/agentd/internal/events"
 )
 
 // Sample is one observation of the machine: every GPU the probe saw and the
@@ -46,6 +48,31 @@ func (s Sample) LogValue() slog.Value {
 	return slog.GroupValue(attrs...)
 }
 
+// EventData is the sample as gpu.sample's data, the one shape the event
+// stream, the metrics and the status page share. GPUs convert field for
+// field (events.GPUData declares vram.GPU's fields in order), so the two
+// cannot drift apart.
+func (s Sample) EventData() events.GPUSampleData {
+	d := events.GPUSampleData{Time: s.Time, GPUSource: s.GPUSource, GPUs: make([]events.GPUData, len(s.GPUs)),
+		GPUError: s.GPUError, HostError: s.HostError}
+	for i, g := range s.GPUs {
+		d.GPUs[i] = events.GPUData(g)
+	}
+	if h := s.Host; h != nil {
+		d.Host = &events.HostData{MemoryTotalBytes: h.MemoryTotalBytes, MemoryUsedBytes: h.MemoryUsedBytes,
+			MemoryAvailableBytes: h.MemoryAvailableBytes, MemoryUsedPercent: h.MemoryUsedPercent,
+			CPUPercent: h.CPUPercent, Warnings: h.Warnings}
+		if h.Load != nil {
+			l := events.LoadAverage(*h.Load)
+			d.Host.Load = &l
+		}
+		for _, t := range h.Temperatures {
+			d.Host.Temperatures = append(d.Host.Temperatures, events.Temperature(t))
+		}
+	}
+	return d
+}
+
 // SampleSink receives every sample the Monitor takes, in time order, from a
 // single goroutine (never concurrently), once per interval. The same Sample
 // is served by Monitor.Latest, so the sink must treat it, and its slices, as
@@ -57,7 +84,7 @@ type SampleSink interface {
 }
 
 // Publisher receives threshold events. typ is one of the Event* constants
-// and data is a ThresholdEvent. Publish must not block.
+// and data is a ThresholdEvent whose Type is typ. Publish must not block.
 type Publisher interface {
 	Publish(typ string, data any)
 }
@@ -67,29 +94,20 @@ type Publisher interface {
 // later falls to or below Threshold.Low, so a value hovering near one mark
 // does not produce a stream of events.
 const (
-	EventVRAMHigh          = "vram.high"
-	EventVRAMNormal        = "vram.normal"
-	EventGPUTempHigh       = "gpu.temperature.high"
-	EventGPUTempNormal     = "gpu.temperature.normal"
-	EventHostMemoryHigh    = "host.memory.high"
-	EventHostMemoryNormal  = "host.memory.normal"
+	EventVRAMHigh          = events.VRAMHigh
+	EventVRAMNormal        = events.VRAMNormal
+	EventGPUTempHigh       = events.GPUTempHigh
+	EventGPUTempNormal     = events.GPUTempNormal
+	EventHostMemoryHigh    = events.HostMemoryHigh
+	EventHostMemoryNormal  = events.HostMemoryNormal
 	thresholdSubjectHost   = "host"
 	defaultMonitorInterval = 10 * time.Second
 )
 
-// ThresholdEvent is the data of a threshold event.
-type ThresholdEvent struct {
-	Time time.Time `json:"time"`
-	// Metric is "vram_used_percent", "gpu_temperature_c" or
-	// "host_memory_used_percent".
-	Metric string `json:"metric"`
-	// Subject is the GPU's ID() for GPU metrics, "host" otherwise.
-	Subject string  `json:"subject"`
-	GPUName string  `json:"gpu_name,omitempty"`
-	Value   float64 `json:"value"`
-	High    float64 `json:"high"`
-	Low     float64 `json:"low"`
-}
+// ThresholdEvent is the data of a threshold event: the event payload
+// itself, declared once in events. Type is the event type, Level high or
+// normal.
+type ThresholdEvent = events.ThresholdData
 
 // Threshold is a pair of marks with hysteresis: High raises the alarm, Low
 // (below High) clears it. A zero High disables the threshold.
@@ -374,13 +392,14 @@ func (m *Monitor) crossing(at time.Time, metric, subject, name string, v float64
 	default:
 		return
 	}
-	ev := ThresholdEvent{Time: at, Metric: metric, Subject: subject, GPUName: name, Value: v, High: th.High, Low: th.Low}
+	ev := ThresholdEvent{Type: typ, Time: at, Metric: metric, Subject: subject, GPUName: name, Value: v,
+		High: th.High, Low: th.Low, Level: "high"}
 	lvl := slog.LevelWarn
 	if typ == normalType {
-		lvl = slog.LevelInfo
+		lvl, ev.Level = slog.LevelInfo, "normal"
 	}
 	m.log().Log(context.Background(), lvl, "threshold "+typ, "metric", metric, "subject", subject, "value", v)
 	if m.Publisher != nil {
-		m.Publisher.Publish(typ, ev)
+		m.Publisher.Publish(ev.EventType(), ev)
 	}
 }
