@@ -177,8 +177,31 @@ func (s *Store) FinishToolCall(ctx context.Context, id int64, status, output, er
 	return nil
 }
 
+// ToolCallInterrupted is the status of a tool call agentd stopped during
+// (shutdown, crash or kill): it has a finish time, and whether it took
+// effect is unknown.
+const ToolCallInterrupted = "interrupted"
+
+// InterruptToolCalls closes the run's tool calls still 'started' (all of
+// them, or only id when id > 0) as interrupted, with why, and reports how
+// many it closed.
+func (s *Store) InterruptToolCalls(ctx context.Context, runID string, id int64, why string) (int64, error) {
+	q := `UPDATE tool_calls SET status=?, error=?, finished_at=? WHERE run_id=? AND status='started'`
+	args := []any{ToolCallInterrupted, why, ms(s.Now()), runID}
+	if id > 0 {
+		q += ` AND id=?`
+		args = append(args, id)
+	}
+	res, err := s.write.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, fmt.Errorf("close interrupted tool calls of %s: %w", runID, err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
 // LastToolCall is the newest tool call of a step: its status
-// (started|ok|failed) and output; found is false when the step made none.
+// (started|interrupted|ok|failed) and output; found is false when the step made none.
 func (s *Store) LastToolCall(ctx context.Context, runID, stepID string) (status, output string, found bool, err error) {
 	err = s.write.QueryRowContext(ctx, `SELECT status, output FROM tool_calls WHERE run_id = ? AND step_id = ?
 		ORDER BY id DESC LIMIT 1`, runID, stepID).Scan(&status, &output)

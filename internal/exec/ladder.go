@@ -282,7 +282,12 @@ func (x *runExec) callTool(ctx context.Context, st *run.Step, tool Tool, args ma
 	start := time.Now()
 	res, err := tool.Call(withRunID(ctx, st.RunID), args)
 	if x.shuttingDown() {
-		// Leave the call 'started': whether it had effects is unknown.
+		// Whether the call had effects is unknown: close it as interrupted
+		// (with a finish time) and let the resumed run decide by the
+		// tool's idempotence.
+		if _, ferr := x.e.d.Store.InterruptToolCalls(x.dbctx(), st.RunID, id, "agentd shut down during the call; whether it took effect is unknown"); ferr != nil {
+			x.log.Error("close interrupted tool call", "step", st, "err", ferr)
+		}
 		return "", context.Cause(x.ctx)
 	}
 	out := capText(res.Output, int(x.e.cfg.Executor.ToolOutputCap))

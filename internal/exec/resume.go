@@ -37,6 +37,13 @@ func (e *Engine) resume(ctx context.Context) error {
 //     with its first expiry;
 //   - a failed step whose ladder was cut short climbs on.
 func (x *runExec) recoverSteps(ctx context.Context) error {
+	// A crash or kill leaves calls 'started' with no finish time; close
+	// them first (a clean shutdown has closed its own).
+	if n, err := x.e.d.Store.InterruptToolCalls(ctx, x.r.ID, 0, "agentd stopped (crash or kill) during the call; whether it took effect is unknown"); err != nil {
+		return err
+	} else if n > 0 {
+		x.log.Info("closed tool calls a crash interrupted", "calls", n)
+	}
 	for _, id := range x.order {
 		st := x.steps[id]
 		switch st.Status {

@@ -128,6 +128,13 @@ func TestResumeAfterCrash(t *testing.T) {
 	if r.Status != run.Review {
 		t.Errorf("run status %s (%s)", r.Status, r.Error)
 	}
+	// c's call the crash cut off is closed as interrupted, with a finish time.
+	if n := h.count(`SELECT count(*) FROM tool_calls WHERE run_id = 'crashed' AND status = 'started'`); n != 0 {
+		t.Errorf("%d tool calls still 'started' after the resume", n)
+	}
+	if n := h.count(`SELECT count(*) FROM tool_calls WHERE run_id = 'crashed' AND step_id = 'c' AND status = 'interrupted' AND finished_at IS NOT NULL`); n != 1 {
+		t.Errorf("c's cut-off call: %d rows interrupted with a finish time, want 1", n)
+	}
 }
 
 // A graceful stop leaves a running step for the next start, which runs an
@@ -152,6 +159,10 @@ func TestShutdownThenResume(t *testing.T) {
 	h.shutdown()
 	if st := h.runStatus(r.ID); st != run.Running {
 		t.Fatalf("after shutdown the run is %s, want running (left for resume)", st)
+	}
+	// The call the shutdown cut off is closed, not left 'started' forever.
+	if n := h.count(`SELECT count(*) FROM tool_calls WHERE run_id = '` + r.ID + `' AND status = 'interrupted' AND finished_at IS NOT NULL`); n != 1 {
+		t.Errorf("after shutdown: %d interrupted tool calls with a finish time, want 1", n)
 	}
 	h.start()
 	got := h.wait(r.ID)

@@ -42,6 +42,9 @@ type Store interface {
 	BeginToolCall(ctx context.Context, st *run.Step, tool string, args []byte, argsHash string) (int64, error)
 	FinishToolCall(ctx context.Context, id int64, status, output, errMsg string, exitCode *int) error
 	LastToolCall(ctx context.Context, runID, stepID string) (status, output string, found bool, err error)
+	// InterruptToolCalls closes the run's 'started' calls (only id when
+	// id > 0) as interrupted, with a finish time.
+	InterruptToolCalls(ctx context.Context, runID string, id int64, why string) (int64, error)
 
 	// RequestApproval inserts a pending approval unless one exists and
 	// returns the approval as it stands.
