@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"log/slog"
 	"slices"
 	"sort"
@@ -486,8 +487,28 @@ func (m *Manager) publish(p events.Payload) {
 	}
 }
 
+//
+// An Ollama that does not answer at all is one line per endpoint, not one
+// per operation with the raw dial error: the start banner and `agentd
+// doctor` say how to get going.
 func (m *Manager) logOnChange(endpoint, op string, err error) {
+	if notAnswering(err) {
+		m.epErr.report(m.log, "ollama", errNotAnswering, "endpoint", endpoint)
+		return
+	}
+	// It answers (or failed otherwise): say so once if it did not before.
+	m.epErr.report(m.log, "ollama", nil, "endpoint", endpoint)
 	m.epErr.report(m.log, "residency "+op, err, "endpoint", endpoint)
+}
+
+var errNotAnswering = errors.New("not reachable — runs wait until it answers; to get going see the start banner or run `agentd doctor`")
+
+// notAnswering reports whether err means nothing answered at the address
+// (refused, unreachable, no such host), as opposed to an error reply.
+func notAnswering(err error) bool {
+	var op *net.OpError
+	var dns *net.DNSError
+	return err != nil && (errors.As(err, &op) || errors.As(err, &dns))
 }
 
 // Prewarm loads every configured model not yet resident, planner first,

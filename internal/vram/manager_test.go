@@ -1,11 +1,13 @@
 package vram
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"runtime"
 	"slices"
@@ -759,4 +761,38 @@ func TestAcquireManyConcurrent(t *testing.T) {
 		}
 	}
 	wantEq(t, "served", served, int64(40))
+}
+
+// An Ollama that does not answer is one warning per endpoint, not one per
+// operation with the raw dial error, and its return is said once.
+func TestManagerOllamaNotAnsweringLogsOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // a closed port: connection refused
+	u, _ := url.Parse("http://" + addr)
+	down := api.NewClient(u, http.DefaultClient)
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	e := newTestEnv(t, 24<<30, func(c *ManagerConfig) {
+		c.Endpoints = []Endpoint{{Name: "local", ParallelSlots: 1, Running: down, Tags: down}}
+		c.Logger = log
+	})
+	for range 3 {
+		e.m.Refresh(context.Background())
+	}
+	out := buf.String()
+	if n := strings.Count(out, "level=WARN"); n != 1 || !strings.Contains(out, "not reachable") || strings.Contains(out, "connection refused") {
+		t.Errorf("want one warning saying Ollama is not reachable, without the raw dial error; got %d:\n%s", n, out)
+	}
+	buf.Reset()
+	e.m.mu.Lock()
+	e.m.cfg.Endpoints = []Endpoint{{Name: "local", ParallelSlots: 1, Running: e.ol, Tags: e.ol}}
+	e.m.mu.Unlock()
+	e.m.Refresh(context.Background())
+	if !strings.Contains(buf.String(), "ollama recovered") {
+		t.Errorf("want one line when Ollama answers again:\n%s", buf.String())
+	}
 }
