@@ -84,23 +84,35 @@ func (j *jsErrors) get() []string {
 	return append([]string(nil), j.list...)
 }
 
-// screenshot saves the viewport to screenshots/ at the repository root
-// (ignored by git) for a person to look at.
+// screenshot saves the whole page as name.png under $AGENTD_SCREENSHOTS
+// (a person looks at them; the committed set under screenshots/ is made
+// with AGENTD_SCREENSHOTS=$PWD/screenshots), or under the test's temporary
+// directory.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	buf, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
-	dir := filepath.Join("..", "..", "screenshots")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, name+".png")
+	p := filepath.Join(screenshotDir(t), name+".png")
 	if err := os.WriteFile(p, buf, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot %s", p)
+}
+
+// screenshotDir is $AGENTD_SCREENSHOTS, made if missing, or a temporary
+// directory of the test.
+func screenshotDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("AGENTD_SCREENSHOTS")
+	if dir == "" {
+		return t.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // waitFor waits for a CSS selector to be visible, naming what was awaited.
@@ -222,7 +234,7 @@ func TestDashboardInABrowser(t *testing.T) {
 		screenshot(t, ctx, "desktop-run-running")
 		waitFor(t, ctx, "fetch done (live)", `g.node[data-step="fetch"][data-status="done"]`)
 		waitFor(t, ctx, "send paused for approval", `g.node[data-step="send"][data-status="waiting_approval"]`)
-		edges := value(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#dag path.edge").length`))
+		edges := value(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#dag path.edge:not(.to-answer)").length`))
 		if edges != 4 {
 			t.Errorf("DAG has %d edges, want 4", edges)
 		}
@@ -232,7 +244,7 @@ func TestDashboardInABrowser(t *testing.T) {
 		if !sameColumn {
 			t.Error("fetch and lookup are not in the same layer")
 		}
-		waitFor(t, ctx, "timeline bars", `#gantt rect.bar`)
+		waitFor(t, ctx, "timeline bars", `#gantt .tl-bar`)
 	}) {
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/agentd/agentd/internal/buildinfo"
+	"github.com/agentd/agentd/internal/scenarios"
 	"github.com/agentd/agentd/internal/vram"
 )
 
@@ -15,6 +16,7 @@ import (
 type Status struct {
 	Build         buildinfo.Info `json:"build"`
 	Demo          bool           `json:"demo"`
+	DemoExamples  []DemoExample  `json:"demo_examples,omitempty"` // demo only: the scripted requests, offered as one-click examples
 	StartedAt     time.Time      `json:"started_at"`
 	UptimeSeconds float64        `json:"uptime_seconds"`
 	ConfigPath    string         `json:"config_path"`
@@ -25,6 +27,24 @@ type Status struct {
 	Residency     any            `json:"residency,omitempty"`
 	Link          any            `json:"link,omitempty"`
 	Extra         map[string]any `json:"extra,omitempty"`
+}
+
+// DemoExample is one scripted request of the demo.
+type DemoExample struct {
+	Name    string `json:"name"`
+	Request string `json:"request"`
+}
+
+// demoExamples lists the scripted scenarios. The demo runs the simulator
+// on scenarios.Script(), so these are the requests it answers as planned;
+// scenarios imports nothing of the daemon's, and the binary links it for
+// the demo already.
+func demoExamples() []DemoExample {
+	var out []DemoExample
+	for _, sc := range scenarios.All() {
+		out = append(out, DemoExample{Name: sc.Name, Request: sc.Request})
+	}
+	return out
 }
 
 // DatabaseStatus reports the store.
@@ -51,6 +71,9 @@ func (d *Daemon) status(ctx context.Context) any {
 		Build: buildinfo.Get(), Demo: d.opts.Demo, StartedAt: d.started.UTC(),
 		UptimeSeconds: time.Since(d.started).Seconds(), ConfigPath: d.opts.ConfigPath,
 		Database: DatabaseStatus{Path: d.paths.Database}, Runs: map[string]int{},
+	}
+	if d.opts.Demo {
+		st.DemoExamples = demoExamples()
 	}
 	if v, err := d.Store.SchemaVersion(ctx); err != nil {
 		st.Database.Error = err.Error()

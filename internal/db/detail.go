@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -146,6 +147,48 @@ func (s *Store) PlanInfo(ctx context.Context, runID string) (source, model strin
 		return "", "", nil
 	}
 	return source, model, err
+}
+
+// PlanRecord is one version of a run's plan: when it was made, by what,
+// and what its planner went through (calls and validation errors).
+type PlanRecord struct {
+	Version   int             `json:"version"`
+	CreatedAt time.Time       `json:"created_at"`
+	Source    string          `json:"source"` // template | local | remote | replan_local | replan_remote | scratchpad
+	Model     string          `json:"model,omitempty"`
+	Attempts  int             `json:"attempts"` // planner calls it took (1 + repairs)
+	Errors    []string        `json:"errors"`   // validation errors met on the way
+	Plan      json.RawMessage `json:"plan"`
+}
+
+// RunPlans lists every version of a run's plan, oldest first: the first
+// one's time ends the run's planning, and a replan's steps can cite steps
+// only an earlier version holds.
+func (s *Store) RunPlans(ctx context.Context, runID string) ([]PlanRecord, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT version, created_at, source, model, attempts, errors, plan
+		FROM plans WHERE run_id = ? ORDER BY version`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("load plans of run %s: %w", runID, err)
+	}
+	defer rows.Close()
+	var out []PlanRecord
+	for rows.Next() {
+		var p PlanRecord
+		var created int64
+		var errs, plan string
+		if err := rows.Scan(&p.Version, &created, &p.Source, &p.Model, &p.Attempts, &errs, &plan); err != nil {
+			return nil, fmt.Errorf("load plans of run %s: %w", runID, err)
+		}
+		p.CreatedAt, p.Plan = fromMS(created), json.RawMessage(plan)
+		if err := json.Unmarshal([]byte(errs), &p.Errors); err != nil {
+			return nil, fmt.Errorf("plan %s v%d: errors column: %w", runID, p.Version, err)
+		}
+		if p.Errors == nil {
+			p.Errors = []string{}
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }
 
 // Egress lists ledger rows newest first, with ids below before (0: from

@@ -3,7 +3,8 @@
 import { get, post, AuthError, EventStream } from "./api.js";
 import { h, clear, fmtBytes, fmtUSD, fmtPct, fmtTime, fmtDur, badge, card } from "./dom.js";
 import { gauge, lineChart, History } from "./charts.js";
-import { dag, gantt, setNodeStatus } from "./dag.js";
+import { dag, planGraph, timeline, timelineRows, setNodeStatus } from "./dag.js";
+import { planningOf, workflowOf, mergeCalls, callFromEvent, isAnswerCall, purposeLabel } from "./planning.js";
 
 const view = document.getElementById("view");
 const state = {
@@ -12,6 +13,9 @@ const state = {
   stream: null,
   cleanup: [],
   approvals: 0,
+  demoExamples: [],
+  // A demo example picked in the banner, for the submit form to fill in.
+  example: "",
 };
 
 // ---- plumbing ---------------------------------------------------------
@@ -117,7 +121,7 @@ async function start() {
     return;
   }
   for (const id of ["nav", "logout", "conn"]) document.getElementById(id).hidden = false;
-  get("/api/v1/status").then((st) => setDemo(st.demo)).catch(() => {});
+  state.statusLoaded = get("/api/v1/status").then(setDemo).catch(() => {});
   state.stream = new EventStream(setConn);
   state.stream.on(globalEvent);
   state.stream.start();
@@ -131,7 +135,7 @@ function globalEvent(ev) {
   if (ev.type === "approval.requested" || ev.type === "approval.decided") refreshApprovalCount();
   if (ev.type === "gpu.sample" && ev.data) recordSample(ev.data, Date.parse(ev.time));
   if (ev.type === "link.state" && ev.data) state.linkHist.add("bps", Date.parse(ev.time), ev.data.throughput_bps);
-  if (ev.type === "daemon.state" && ev.data) setDemo(ev.data.demo);
+  if (ev.type === "daemon.state" && ev.data) setDemo({ demo: ev.data.demo });
 }
 
 async function refreshApprovalCount() {
@@ -144,9 +148,38 @@ async function refreshApprovalCount() {
   } catch { /* the page itself reports errors */ }
 }
 
-function setDemo(on) {
-  document.getElementById("demo-banner").hidden = !on;
-  document.body.classList.toggle("demo", !!on);
+// setDemo shows the demo banner, with the scripted examples as chips, from
+// a status (or a daemon.state event, which carries no examples).
+function setDemo(st) {
+  const on = !!st.demo;
+  if (st.demo_examples) state.demoExamples = st.demo_examples;
+  const banner = document.getElementById("demo-banner");
+  banner.hidden = !on;
+  document.body.classList.toggle("demo", on);
+  const box = document.getElementById("demo-examples");
+  if (on && state.demoExamples.length && !box.childElementCount) {
+    box.append(h("span", { class: "chips-label" }, "Try:"), exampleChips((ex) => {
+      state.example = ex.request;
+      if (location.hash.startsWith("#/submit")) fillExample(ex.request); else location.hash = "#/submit";
+    }));
+  }
+  box.hidden = !on || !state.demoExamples.length;
+}
+
+// exampleChips are one button per scripted demo request.
+function exampleChips(onPick) {
+  return h("span", { class: "chips" }, state.demoExamples.map((ex) => h("button", {
+    type: "button", class: "chip", dataset: { example: ex.name }, title: ex.request, "aria-label": `${ex.name.replaceAll("_", " ")}: ${ex.request}`,
+    onclick: () => onPick(ex),
+  }, ex.name.replaceAll("_", " "))));
+}
+
+function fillExample(text) {
+  const box = document.getElementById("submit-request");
+  if (!box) return;
+  box.value = text;
+  box.focus();
+  state.example = "";
 }
 
 function recordSample(sm, t) {
@@ -191,7 +224,7 @@ async function overview() {
       get("/api/v1/link"),
       get("/api/v1/fallback/provider"),
     ]);
-    setDemo(st.demo);
+    setDemo(st);
     const hw = st.hardware || {};
     const now = Date.now();
     if (hw.time) recordSample(hw, Date.parse(hw.time) || now);
@@ -209,7 +242,8 @@ function gpuCard(hw) {
     return card("GPU", h("p", { class: "muted" }, hw.gpu_error || "No GPU detected: models run on the CPU."));
   }
   const gauges = gpus.map((g, i) => h("div", { class: "gpu" },
-    h("div", { class: "gpu-name" }, g.name || `GPU ${i}`),
+    h("div", { class: "gpu-name" }, g.name || `GPU ${i}`,
+      g.simulated ? h("span", { class: "badge simulated", title: "The demo's simulated GPU: these numbers are not measured" }, "simulated") : null),
     h("div", { class: "gauges" },
       gauge({ name: `vram${i}`, label: "VRAM", value: g.memory_used_bytes, max: g.memory_total_bytes, marks: [70, 90, 100],
         detail: `${fmtBytes(g.memory_used_bytes)} / ${fmtBytes(g.memory_total_bytes)}` }),
@@ -320,16 +354,19 @@ async function runs() {
   const more = h("button", { type: "button", class: "secondary", hidden: true }, "Older runs");
   let next = "";
   view.append(h("div", { class: "page-head" }, h("h1", {}, "Runs"), filter),
-    h("div", { class: "table-wrap card" }, h("table", { class: "runs" },
-      h("thead", {}, h("tr", {}, h("th", {}, "Run"), h("th", {}, "Status"), h("th", {}, "Request"), h("th", { class: "hide-s" }, "Route"),
-        h("th", { class: "hide-s" }, "Created"), h("th", { class: "num hide-s" }, "Cost"))), body)), more);
+    h("div", { class: "card" }, h("table", { class: "runs" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Run"), h("th", {}, "Status"), h("th", {}, "Request"), h("th", {}, "Route"),
+        h("th", {}, "Created"), h("th", { class: "num" }, "Took"), h("th", { class: "num" }, "Cost"))), body)), more);
+  // On a phone each row is a card (style.css): status, request, time and
+  // cost stay readable without scrolling sideways.
   const row = (r) => h("tr", { dataset: { run: r.id, status: r.status } },
-    h("td", {}, h("a", { href: `#/run/${encodeURIComponent(r.id)}` }, r.id)),
-    h("td", {}, badge(r.status), r.degraded ? h("span", { class: "badge degraded" }, "degraded") : null),
-    h("td", { class: "req" }, r.request),
-    h("td", { class: "hide-s" }, r.route || r.planner || ""),
-    h("td", { class: "hide-s" }, fmtTime(r.created_at)),
-    h("td", { class: "num hide-s" }, fmtUSD(r.cost_usd)));
+    h("td", { class: "run-id" }, h("a", { href: `#/run/${encodeURIComponent(r.id)}`, "aria-label": `run ${r.id}` }, r.id)),
+    h("td", { class: "run-status" }, badge(r.status), r.degraded ? h("span", { class: "badge degraded" }, "degraded") : null),
+    h("td", { class: "req", title: r.request }, r.request.length > 240 ? r.request.slice(0, 239) + "…" : r.request),
+    h("td", { class: "run-route", dataset: { label: "Route" } }, r.route || r.planner || ""),
+    h("td", { class: "run-created", dataset: { label: "Created" } }, fmtTime(r.created_at)),
+    h("td", { class: "num run-took", dataset: { label: "Took" } }, r.started_at ? fmtDur((r.finished_at ? Date.parse(r.finished_at) : Date.now()) - Date.parse(r.started_at)) : "–"),
+    h("td", { class: "num run-cost", dataset: { label: "Cost" } }, fmtUSD(r.cost_usd)));
   const load = async (append) => {
     const q = new URLSearchParams({ limit: "50" });
     if (filter.value) q.set("status", filter.value);
@@ -337,7 +374,7 @@ async function runs() {
     const page = await get(`/api/v1/runs?${q}`);
     if (!append) clear(body);
     body.append(...page.runs.map(row));
-    if (!body.children.length) body.append(h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No runs.")));
+    if (!body.children.length) body.append(h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No runs.")));
     next = page.next_before || "";
     more.hidden = !next;
   };
@@ -350,93 +387,210 @@ async function runs() {
 
 // ---- one run ----------------------------------------------------------
 
+const TERMINAL = ["done", "partial", "failed", "canceled"];
+
 async function runPage(id) {
   const head = h("div", { class: "page-head" });
   const dagBox = h("div", { id: "dag" });
   const ganttBox = h("div", { id: "gantt" });
   const stepsBox = h("div", { id: "steps" });
   const info = h("div", {});
-  view.append(head, info,
-    h("div", { class: "grid two" }, card("Plan", dagBox), card("Timeline", ganttBox)),
-    card("Steps", stepsBox));
+  view.append(head, info, card("Plan", dagBox), card("Timeline", ganttBox), card("Steps", stepsBox));
   const pick = (sid) => {
     const d = stepsBox.querySelector(`details[data-step="${CSS.escape(sid)}"]`);
     if (d) { d.open = true; d.scrollIntoView({ behavior: "smooth", block: "nearest" }); }
   };
   let detail = null;
-  const draw = async () => {
-    detail = await get(`/api/v1/runs/${encodeURIComponent(id)}`);
-    // A run still planning has no steps or calls yet.
-    for (const k of ["steps", "attempts", "model_calls", "tool_calls", "approvals"]) detail[k] = detail[k] || [];
+  // Model calls seen on the event stream: they show (tokens, planner
+  // progress) before the next fetch has them.
+  const live = [];
+  const calls = () => mergeCalls(detail.model_calls, live);
+
+  const drawTimeline = () => {
+    const cs = calls();
+    clear(ganttBox).append(timeline(timelineRows(detail, planningOf(detail, cs), cs)));
+  };
+  const drawInfo = () => {
     const r = detail.run;
+    const cs = calls();
     const cancel = h("button", { type: "button", class: "danger", id: "cancel-run" }, "Cancel run");
-    cancel.hidden = ["done", "partial", "failed", "canceled"].includes(r.status);
+    cancel.hidden = TERMINAL.includes(r.status);
     cancel.addEventListener("click", async () => {
       cancel.disabled = true;
       try { await guard(() => post(`/api/v1/runs/${encodeURIComponent(id)}/cancel`)); } catch (err) { info.prepend(errorBox(err)); }
     });
-    clear(head).append(h("h1", {}, "Run ", h("code", {}, r.id)), h("span", { id: "run-status" }, badge(r.status)), cancel);
-    const tokens = detail.model_calls.reduce((a, c) => a + c.prompt_tokens + c.output_tokens, 0);
+    clear(head).append(h("h1", {}, "Run ", h("code", { class: "run-title" }, r.id)), h("span", { id: "run-status" }, badge(r.status)), cancel);
+    const tokens = cs.reduce((a, c) => a + c.prompt_tokens + c.output_tokens, 0);
+    const wf = workflowOf(r);
+    const start = r.started_at || r.created_at;
     clear(info).append(h("div", { class: "card run-info" },
       h("p", { class: "request" }, r.request),
       h("dl", { class: "facts" },
-        fact("Workflow", r.workflow || "—"), fact("Planner", `${r.planner}${r.route ? " → " + r.route : ""}`),
+        fact("Workflow", wf ? [wf.name, wf.how ? h("span", { class: "muted" }, ` (${wf.how})`) : null] : "—", "fact-workflow"),
+        fact("Planner", `${r.planner}${r.route ? " → " + r.route : ""}`),
         fact("Plan", detail.plan_version ? `v${detail.plan_version} ${detail.plan_source || ""} ${detail.plan_model || ""}` : "—"),
         fact("Created", fmtTime(r.created_at)),
-        fact("Duration", r.started_at ? fmtDur((r.finished_at ? Date.parse(r.finished_at) : Date.now()) - Date.parse(r.started_at)) : "—"),
-        fact("Tokens", tokens.toLocaleString()), fact("Cost", fmtUSD(r.cost_usd)),
+        fact("Duration", start ? fmtDur((r.finished_at ? Date.parse(r.finished_at) : Date.now()) - Date.parse(start)) : "—", "fact-duration"),
+        fact("Tokens", tokens.toLocaleString(), "fact-tokens"), fact("Cost", fmtUSD(r.cost_usd)),
         fact("Remote-only cost", fmtUSD(r.remote_only_usd)), r.degraded ? fact("Degraded", "yes") : null),
-      (r.route_reasons || []).length ? h("p", { class: "muted" }, "Route: ", r.route_reasons.join("; ")) : null,
       r.answer ? h("div", { class: "answer", id: "run-answer" }, h("h3", {}, "Answer"), h("pre", {}, r.answer)) : null,
       r.error ? h("div", { class: "error-box" }, r.error) : null));
-    const steps = detail.steps || [];
-    clear(dagBox).append(dag(steps, pick, { vertical: dagBox.clientWidth < 560 }));
-    clear(ganttBox).append(gantt(steps));
-    // Keep the steps a person opened open across live redraws.
-    const open = new Set([...stepsBox.querySelectorAll("details[open]")].map((d) => d.dataset.step));
-    clear(stepsBox).append(...steps.map((st) => stepDetail(st, detail)));
-    for (const d of stepsBox.querySelectorAll("details")) if (open.has(d.dataset.step)) d.open = true;
+  };
+  const drawPlan = () => {
+    const cs = calls();
+    const planning = planningOf(detail, cs);
+    const graph = planGraph(detail);
+    if (graph.nodes.length) {
+      clear(dagBox).append(dag(graph, pick, dagBox.clientWidth));
+      return;
+    }
+    clear(dagBox).append(planningState(detail, planning));
+  };
+  const drawSteps = () => {
+    const cs = calls();
+    const planning = planningOf(detail, cs);
+    // Keep the sections a person opened open across live redraws.
+    const key = (d) => d.dataset.step || d.dataset.phase;
+    const first = !stepsBox.childElementCount;
+    const open = new Set([...stepsBox.querySelectorAll("details[open]")].map(key));
+    // Planning that is under way or went wrong is what a person came for.
+    if (first && planning.status !== "done") open.add("planning");
+    const answerCalls = cs.filter(isAnswerCall);
+    clear(stepsBox).append(...[
+      planningDetail(detail, planning),
+      ...(detail.steps || []).map((st) => stepDetail(st, detail, cs)),
+      answerCalls.length ? h("details", { class: "step", dataset: { phase: "answer" } },
+        h("summary", {}, badge(answerCalls.some((c) => c.error) ? "failed" : "done"), h("b", {}, "Answer"),
+          h("span", { class: "muted" }, " synthesis"), h("span", { class: "step-meta" }, callsMeta(answerCalls))),
+        callsTable(answerCalls)) : null].filter(Boolean));
+    for (const d of stepsBox.querySelectorAll("details")) if (open.has(key(d))) d.open = true;
+  };
+  const draw = () => { drawInfo(); drawPlan(); drawTimeline(); drawSteps(); };
+  const load = async () => {
+    detail = await get(`/api/v1/runs/${encodeURIComponent(id)}`);
+    // A run still planning has no steps or calls yet.
+    for (const k of ["steps", "attempts", "model_calls", "tool_calls", "approvals"]) detail[k] = detail[k] || [];
+    draw();
   };
   // Listen before the first fetch: an event that lands between the fetch
   // and the listener would otherwise leave the page showing a stale run.
-  const refresh = debounce(() => guard(draw).catch((e) => console.error(e)), 200);
+  const refresh = debounce(() => guard(load).catch((e) => console.error(e)), 200);
   onEvent((ev) => {
     if (ev.run_id !== id) return;
     if (ev.type === "step.status" && ev.data?.step_id) {
       setNodeStatus(dagBox, ev.data.step_id, ev.data.status);
+    }
+    if (ev.type === "model.call" && ev.data) {
+      live.push(callFromEvent(ev));
+      if (detail) draw();
     }
     // Before the first draw there is no badge yet; refresh() draws it.
     const badgeBox = ev.type === "run.status" && ev.data?.status ? document.getElementById("run-status") : null;
     if (badgeBox) clear(badgeBox).append(badge(ev.data.status));
     refresh();
   });
-  await draw();
-  // Running bars grow with time.
+  await load();
+  // Running bars and the planning clock grow with time.
   every(1000, () => {
-    if (detail && !["done", "partial", "failed", "canceled"].includes(detail.run.status)) clear(ganttBox).append(gantt(detail.steps || []));
+    if (!detail || TERMINAL.includes(detail.run.status)) return;
+    drawTimeline();
+    const el = document.getElementById("planning-elapsed");
+    if (el) el.textContent = fmtDur(Date.now() - planningOf(detail, calls()).start);
   });
+  // The graph picks its layout from the width it has.
+  let width = dagBox.clientWidth;
+  const onResize = debounce(() => { if (detail && dagBox.clientWidth !== width) { width = dagBox.clientWidth; drawPlan(); } }, 150);
+  window.addEventListener("resize", onResize);
+  state.cleanup.push(() => window.removeEventListener("resize", onResize));
 }
 
-function fact(k, v) { return h("div", { class: "fact" }, h("dt", {}, k), h("dd", {}, v)); }
+function fact(k, v, id) { return h("div", { class: "fact", id }, h("dt", {}, k), h("dd", {}, v)); }
 
-function stepDetail(st, detail) {
-  const calls = detail.model_calls.filter((c) => c.step_id === st.step_id);
+function callsMeta(calls) {
+  const tokens = calls.reduce((a, c) => a + c.prompt_tokens + c.output_tokens, 0);
+  const cost = calls.reduce((a, c) => a + (c.cost_usd || 0), 0);
+  return [`${calls.length} call${calls.length === 1 ? "" : "s"}`, tokens ? `${tokens.toLocaleString()} tok` : "", cost ? fmtUSD(cost) : ""].filter(Boolean).join(" · ");
+}
+
+// callsTable lists model calls; on a phone each row stacks (style.css).
+function callsTable(calls, withPurpose) {
+  if (!calls.length) return null;
+  const cols = [withPurpose ? "For" : null, "Model", "Where", "Try", "In", "Out", "Time", "Cost", "Ended"].filter(Boolean);
+  const num = new Set(["Try", "In", "Out", "Time", "Cost"]);
+  return h("table", { class: "small calls stack" },
+    h("thead", {}, h("tr", {}, cols.map((c) => h("th", { class: num.has(c) ? "num" : undefined }, c)))),
+    h("tbody", {}, calls.map((c) => {
+      const cell = (label, v, cls) => h("td", { class: cls, dataset: { label } }, v);
+      return h("tr", { class: c.error ? "call-failed" : "", dataset: { purpose: c.purpose || "" } },
+        withPurpose ? cell("For", purposeLabel(c.purpose), "call-purpose") : null,
+        cell("Model", c.model, "call-model"), cell("Where", c.location), cell("Try", c.attempt || 1, "num"),
+        cell("In", c.prompt_tokens, "num"), cell("Out", c.output_tokens, "num"), cell("Time", fmtDur(c.wall_ms || c.total_ms), "num"),
+        cell("Cost", fmtUSD(c.cost_usd), "num"),
+        h("td", { class: "call-end", dataset: { label: "Ended" }, title: c.error || "" }, c.error ? "failed: " + c.error : (c.done_reason || (c.live ? "done" : ""))));
+    })));
+}
+
+// planningState stands in for the graph until there is a plan: what the
+// planner is doing, or why there is no plan.
+function planningState(detail, p) {
+  const r = detail.run;
+  const tokens = p.tokens.toLocaleString();
+  const n = p.calls.length;
+  const callsText = `${n} planner call${n === 1 ? "" : "s"} · ${tokens} tokens`;
+  const last = p.calls[n - 1];
+  if (p.status === "queued") return h("div", { class: "chart-empty", id: "planning-live", dataset: { calls: n } }, "Queued: planning starts when the executor admits the run.");
+  if (p.status === "running") {
+    return h("div", { class: "planning-state", id: "planning-live", role: "status", dataset: { calls: n } },
+      h("p", {}, badge("planning"), " Planning for ", h("span", { id: "planning-elapsed" }, fmtDur(Date.now() - p.start)), ` · ${callsText}`),
+      last ? h("p", { class: "muted" }, `Last: ${purposeLabel(last.purpose)} by ${last.model}${last.error ? " — failed: " + last.error : ""}`) : h("p", { class: "muted" }, "Routing the request…"));
+  }
+  if (p.status === "deferred") {
+    return h("div", { class: "planning-state", id: "planning-live", dataset: { calls: n } },
+      h("p", {}, badge("deferred"), " Waiting for the remote planner. ", h("span", { class: "muted" }, callsText)),
+      p.reasons.length ? h("p", { class: "muted" }, p.reasons[p.reasons.length - 1]) : null);
+  }
+  if (p.status === "failed" || p.status === "canceled") {
+    return h("div", { class: "planning-state", id: "planning-live", dataset: { calls: n } },
+      h("p", {}, badge(p.status), ` Planning ${p.status === "failed" ? "failed" : "was canceled"} after ${p.end !== null ? fmtDur(p.end - p.start) : "–"} · ${callsText}. No plan was made.`),
+      h("p", { class: "muted" }, "The planning record below lists each planner call and the route taken."));
+  }
+  return h("div", { class: "chart-empty", id: "planning-live", dataset: { calls: n } },
+    r.route === "scratchpad" ? "Scratchpad mode: this run works step by step without a plan." : "The plan has no steps.");
+}
+
+// planningDetail is the planning phase as the first entry of the step
+// list: the router's decision, every planner call, and the plans made.
+function planningDetail(detail, p) {
+  const r = detail.run;
+  const plans = detail.plans || (detail.plan_version ? [{ version: detail.plan_version, source: detail.plan_source, model: detail.plan_model }] : []);
+  const dur = p.end !== null && !isNaN(p.start) ? fmtDur(p.end - p.start) : !isNaN(p.start) && p.status === "running" ? fmtDur(Date.now() - p.start) + "…" : "";
+  const status = { running: "planning", done: "done", failed: "failed", deferred: "deferred", queued: "queued", canceled: "canceled" }[p.status];
+  return h("details", { class: "step planning", dataset: { phase: "planning", status } },
+    h("summary", {}, badge(status), h("b", {}, "Planning"),
+      h("span", { class: "muted" }, ` ${r.planner || "auto"}${r.route ? " → " + r.route : ""}`),
+      h("span", { class: "step-meta" }, [callsMeta(p.calls), dur].filter(Boolean).join(" · "))),
+    p.reasons.length ? h("div", {}, h("h4", {}, "Route"), h("ul", { class: "reasons" }, p.reasons.map((x) => h("li", {}, x)))) : null,
+    plans.length ? h("div", {}, h("h4", {}, "Plans"), h("ul", { class: "reasons" }, plans.map((pl) => h("li", {},
+      `v${pl.version} ${pl.source || ""}${pl.model ? " by " + pl.model : ""}${pl.attempts ? ` · ${pl.attempts} planner call${pl.attempts === 1 ? "" : "s"}` : ""}`,
+      (pl.errors || []).length ? h("span", { class: "muted" }, ` · met: ${pl.errors.join("; ")}`) : null)))) : null,
+    p.calls.length ? h("div", {}, h("h4", {}, "Planner calls"), callsTable(p.calls, true)) : h("p", { class: "muted" }, r.route === "template" ? "A workflow template: no planner call." : "No planner call yet."));
+}
+
+function stepDetail(st, detail, allCalls) {
+  const calls = allCalls.filter((c) => c.step_id === st.step_id);
   const tools = (detail.tool_calls || []).filter((c) => c.step_id === st.step_id);
   const attempts = (detail.attempts || []).filter((a) => a.step_id === st.step_id);
   const appr = (detail.approvals || []).find((a) => a.step_id === st.step_id);
   const tokens = calls.reduce((a, c) => a + c.prompt_tokens + c.output_tokens, 0);
   const cost = calls.reduce((a, c) => a + c.cost_usd, 0);
   const what = st.tool ? `tool ${st.tool}` : `task${st.tier ? " (" + st.tier + ")" : ""}`;
+  const carried = detail.plan_version > 0 && st.plan_version > 0 && st.plan_version < detail.plan_version;
   const dur = st.started_at && st.finished_at ? fmtDur(Date.parse(st.finished_at) - Date.parse(st.started_at)) : "";
   return h("details", { class: "step", dataset: { step: st.step_id, status: st.status } },
-    h("summary", {}, badge(st.status), h("b", {}, st.step_id), h("span", { class: "muted" }, ` ${what}`),
+    h("summary", {}, badge(st.status), h("b", { class: "step-id" }, st.step_id), h("span", { class: "muted step-what" }, ` ${what}${carried ? ` · plan v${st.plan_version}` : ""}`),
       h("span", { class: "step-meta" }, [tokens ? `${tokens.toLocaleString()} tok` : "", cost ? fmtUSD(cost) : "", dur].filter(Boolean).join(" · "))),
     attempts.length ? h("div", { class: "rungs" }, "Ladder: ", attempts.map((a) => h("span", { class: `rung rung-${a.status}`, title: a.error || "" }, `${a.n}. ${a.rung}${a.error_class ? " (" + a.error_class + ")" : ""}`))) : null,
-    calls.length ? h("div", { class: "table-wrap" }, h("table", { class: "small" },
-      h("thead", {}, h("tr", {}, h("th", {}, "Model"), h("th", {}, "Where"), h("th", { class: "num" }, "Try"), h("th", { class: "num" }, "In"), h("th", { class: "num" }, "Out"), h("th", { class: "num" }, "Time"), h("th", { class: "num" }, "Cost"), h("th", {}, "Ended"))),
-      h("tbody", {}, calls.map((c) => h("tr", { class: c.error ? "call-failed" : "" }, h("td", {}, c.model), h("td", {}, c.location), h("td", { class: "num" }, c.attempt || 1),
-        h("td", { class: "num" }, c.prompt_tokens), h("td", { class: "num" }, c.output_tokens), h("td", { class: "num" }, fmtDur(c.wall_ms || c.total_ms)),
-        h("td", { class: "num" }, fmtUSD(c.cost_usd)), h("td", { title: c.error || "" }, c.error ? "failed: " + c.error.slice(0, 80) : (c.done_reason || "")))))) ) : null,
+    callsTable(calls),
     tools.map((t) => h("p", { class: "muted" }, `${t.tool}: ${t.status}${t.exit_code != null ? " (exit " + t.exit_code + ")" : ""}`)),
     appr ? h("p", {}, "Approval: ", badge(appr.status), appr.decided_by ? ` by ${appr.decided_by}` : "", appr.reason ? ` — ${appr.reason}` : "") : null,
     st.args && JSON.stringify(st.args) !== "{}" ? h("div", {}, h("h4", {}, "Arguments"), h("pre", {}, JSON.stringify(st.args, null, 2))) : null,
@@ -562,6 +716,7 @@ async function submit() {
   const form = h("form", { class: "card submit", id: "submit-form" },
     h("label", { for: "submit-request" }, "Request"),
     h("textarea", { id: "submit-request", rows: 5, placeholder: "What should agentd do?" }),
+    h("div", { class: "examples", id: "submit-examples", hidden: true }),
     h("div", { class: "row" },
       h("label", {}, "Workflow", h("select", { id: "submit-workflow" }, h("option", { value: "" }, "none (plan it)"), workflows.map((w) => h("option", { value: w }, w)))),
       h("label", {}, "Planner", h("select", { id: "submit-planner" }, ["auto", "local", "remote"].map((p) => h("option", { value: p }, p)))),
@@ -589,6 +744,14 @@ async function submit() {
     }
   });
   view.append(h("h1", {}, "Submit a request"), form);
+  if (state.example) fillExample(state.example);
+  // In the demo, the scripted requests are one click away.
+  await state.statusLoaded;
+  const ex = form.querySelector("#submit-examples");
+  if (document.body.classList.contains("demo") && state.demoExamples.length && !ex.childElementCount) {
+    ex.append(h("span", { class: "chips-label" }, "Scripted demo examples:"), exampleChips((e) => fillExample(e.request)));
+    ex.hidden = false;
+  }
 }
 
 window.addEventListener("hashchange", route);

@@ -38,13 +38,29 @@ export function gauge({ name, label, value, max, text, detail, marks }) {
 }
 
 // lineChart draws series of [time(ms), value] points over a shared time
-// axis. opts: {height, ymax, yfmt, empty}
+// axis, at the width its box has (drawn again when that changes), so its
+// labels keep their CSS size on a phone. opts: {height, ymax, yfmt, empty}
 export function lineChart(series, opts = {}) {
-  const W = 420, H = opts.height || 150, L = 52, R = 8, T = 8, B = 20;
   const pts = series.flatMap((x) => x.points);
   if (pts.length < 2) {
     return h("div", { class: "chart-empty" }, opts.empty || "Collecting samples…");
   }
+  const legend = h("div", { class: "legend" }, series.map((sr) => h("span", { class: `key ${sr.cls || ""}` }, sr.name)));
+  const wrap = h("div", { class: "chart-wrap" }, legend);
+  let drawn = 0;
+  const draw = () => {
+    const W = Math.round(wrap.clientWidth);
+    if (!W || W === drawn) return;
+    drawn = W;
+    wrap.querySelector("svg")?.remove();
+    wrap.prepend(chartSVG(series, pts, W, opts));
+  };
+  new ResizeObserver(draw).observe(wrap);
+  return wrap;
+}
+
+function chartSVG(series, pts, W, opts) {
+  const H = opts.height || 150, L = 56, R = 8, T = 8, B = 20;
   const t0 = Math.min(...pts.map((p) => p[0])), t1 = Math.max(...pts.map((p) => p[0]));
   const ymax = opts.ymax || Math.max(1e-9, ...pts.map((p) => p[1])) * 1.1;
   const x = (t) => L + ((t - t0) / Math.max(1, t1 - t0)) * (W - L - R);
@@ -52,10 +68,10 @@ export function lineChart(series, opts = {}) {
   const yfmt = opts.yfmt || ((v) => v.toFixed(0));
   const grid = [0, 0.5, 1].map((f) => [
     s("line", { x1: L, x2: W - R, y1: y(ymax * f), y2: y(ymax * f), class: "grid" }),
-    s("text", { x: L - 4, y: y(ymax * f) + 4, class: "axis", "text-anchor": "end" }, yfmt(ymax * f)),
+    s("text", { x: L - 4, y: Math.max(12, y(ymax * f) + 4), class: "axis", "text-anchor": "end" }, yfmt(ymax * f)),
   ]);
   const secs = Math.round((t1 - t0) / 1000);
-  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": opts.label || "chart" },
+  return s("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: "chart", role: "img", "aria-label": opts.label || "chart" },
     grid,
     s("text", { x: L + 2, y: H - 4, class: "axis" }, `${secs >= 120 ? Math.round(secs / 60) + " min" : secs + " s"} ago`),
     s("text", { x: W - R, y: H - 4, class: "axis", "text-anchor": "end" }, "now"),
@@ -63,8 +79,6 @@ export function lineChart(series, opts = {}) {
       ? s("polyline", { points: sr.points.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(" "), class: `line ${sr.cls || ""}` })
       : null),
   );
-  const legend = h("div", { class: "legend" }, series.map((sr) => h("span", { class: `key ${sr.cls || ""}` }, sr.name)));
-  return h("div", { class: "chart-wrap" }, svg, legend);
 }
 
 // History keeps a bounded time series per key.
