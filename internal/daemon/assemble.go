@@ -121,7 +121,7 @@ func (d *Daemon) buildAgent(ctx context.Context) error {
 		IsModelMissing: isModelMissing, Defer: deferRun,
 	})
 
-	d.Monitor.Sink = sampleSink{d.Store}
+	d.Monitor.Sink = sampleSink{d.Store, d.Bus}
 	d.group.add("residency", d.Residency)
 	if ix := d.Tools.DocsIndexer(); ix != nil {
 		d.group.add("docs-index", ix)
@@ -194,8 +194,12 @@ func (d *Daemon) runEnded(ctx context.Context, runID string, price config.PriceC
 	}
 }
 
-// sampleSink stores monitor samples.
-type sampleSink struct{ s *db.Store }
+// sampleSink stores monitor samples and announces each as gpu.sample (the
+// dashboard's live GPU and host charts, the GPU gauges).
+type sampleSink struct {
+	s   *db.Store
+	bus *events.Bus
+}
 
 func (k sampleSink) RecordSample(ctx context.Context, s vram.Sample) error {
 	gpus := make([]db.GPUSample, 0, len(s.GPUs))
@@ -216,7 +220,9 @@ func (k sampleSink) RecordSample(ctx context.Context, s vram.Sample) error {
 			host.TempC = &c
 		}
 	}
-	return k.s.InsertSamples(ctx, s.Time, gpus, host)
+	err := k.s.InsertSamples(ctx, s.Time, gpus, host)
+	k.bus.Emit("", s.EventData())
+	return err
 }
 
 func i64(p *uint64) *int64 {

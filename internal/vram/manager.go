@@ -158,6 +158,9 @@ type Manager struct {
 	spill     map[string]string   // endpoint|model -> warning last reported
 	saved     map[string][2]int64 // endpoint|model -> size, size_vram last saved
 	epErr     errorChanges        // per endpoint and op
+	// lastResidency is what model.residency last announced.
+	lastResidency string
+	announced     bool
 
 	mu          sync.Mutex
 	stored      map[string]uint64 // by llm.ModelKey, from the SizeStore
@@ -390,7 +393,31 @@ func (m *Manager) Refresh(ctx context.Context) {
 		m.log.Info("residency mode", "mode", m.pol.mode, "previous", prev, "budget_bytes", m.pol.budget,
 			"fits", m.pol.fit.Fits, "do_not_fit", m.pol.fit.DoNotFit, "external_bytes", m.external)
 	}
+	m.announceResidencyLocked()
 	m.dispatchLocked()
+}
+
+// announceResidencyLocked publishes model.residency when the set of
+// resident models or their sizes changed since the last announcement (the
+// dashboard's model panel and the per-model VRAM gauge follow it).
+func (m *Manager) announceResidencyLocked() {
+	d := events.ModelResidencyData{Models: []events.ResidentModel{}}
+	for _, ra := range m.resident {
+		d.Models = append(d.Models, events.ResidentModel{Name: ra.r.Name, Endpoint: ra.endpoint,
+			SizeBytes: int64(ra.r.SizeBytes), VRAMBytes: int64(ra.r.VRAMBytes), ExpiresAt: ra.r.ExpiresAt})
+	}
+	slices.SortFunc(d.Models, func(a, b events.ResidentModel) int {
+		return strings.Compare(a.Endpoint+"\x00"+a.Name, b.Endpoint+"\x00"+b.Name)
+	})
+	key := ""
+	for _, rm := range d.Models {
+		key += fmt.Sprintf("%s\x00%s\x00%d\x00%d\n", rm.Endpoint, rm.Name, rm.SizeBytes, rm.VRAMBytes)
+	}
+	if m.announced && key == m.lastResidency {
+		return
+	}
+	m.announced, m.lastResidency = true, key
+	m.publish(d)
 }
 
 // EndpointUnreachable is told, by a caller that has just found it so (the

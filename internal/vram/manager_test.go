@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/agentd/agentd/internal/config"
+	"github.com/agentd/agentd/internal/events"
 	"github.com/agentd/agentd/internal/llm"
 	"github.com/ollama/ollama/api"
 )
@@ -106,14 +107,19 @@ type recordedEvent struct {
 }
 
 type fakePublisher struct {
-	mu     sync.Mutex
-	events []recordedEvent
+	mu        sync.Mutex
+	events    []recordedEvent // everything but model.residency
+	residency []events.ModelResidencyData
 }
 
 func (p *fakePublisher) Publish(typ string, data any) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if typ == events.ModelResidency {
+		p.residency = append(p.residency, data.(events.ModelResidencyData))
+		return
+	}
 	p.events = append(p.events, recordedEvent{typ, data})
-	p.mu.Unlock()
 }
 
 type fakeSamples struct {
@@ -358,6 +364,10 @@ func TestManagerLearnsSizesAndReportsSpill(t *testing.T) {
 	e.m.Refresh(ctx)
 	e.m.Refresh(ctx) // same reading: nothing saved or published again
 	wantEq(t, "saves", strings.Join(e.store.saves, ","), "big:8g@local")
+	// model.residency: empty at the first refresh, then big:8g once.
+	if n := len(e.pub.residency); n != 2 || len(e.pub.residency[1].Models) != 1 || e.pub.residency[1].Models[0].VRAMBytes != 7*testGB {
+		t.Errorf("model.residency announcements = %+v, want [] then big:8g once", e.pub.residency)
+	}
 	if len(e.pub.events) != 1 || e.pub.events[0].typ != EventModelSpill {
 		t.Fatalf("events = %+v, want one %s", e.pub.events, EventModelSpill)
 	}
