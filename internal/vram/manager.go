@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"log/slog"
+	"net"
 	"slices"
 	"sort"
 	"strings"
@@ -514,7 +514,6 @@ func (m *Manager) publish(p events.Payload) {
 	}
 }
 
-//
 // An Ollama that does not answer at all is one line per endpoint, not one
 // per operation with the raw dial error: the start banner and `agentd
 // doctor` say how to get going.
