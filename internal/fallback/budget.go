@@ -217,7 +217,7 @@ func (b *Budget) Reserve(ctx context.Context, runID, provider, model, purpose st
 		if errors.As(err, &ce) {
 			b.log.Warn("remote call refused by cap", "run", runID, "cap", ce.Cap, "period", ce.Period,
 				"spent", ce.Spent, "reserved", ce.Reserved, "request", ce.Request, "limit", ce.Limit)
-			b.pub.Publish(EventCapReached, runID, ce)
+			b.pub.Publish(EventCapReached, runID, events.BudgetCapReachedData(*ce))
 			return nil, err
 		}
 		return nil, fmt.Errorf("reserve remote budget: %w", err)
@@ -285,7 +285,8 @@ func (b *Budget) Commit(ctx context.Context, r *Reservation, usd float64, bytes 
 	if !ok {
 		return fmt.Errorf("commit reservation %s: it is not open", r.ID)
 	}
-	b.pub.Publish(events.BudgetChanged, r.RunID, map[string]any{"usd": usd, "bytes": bytes, "model": r.Model})
+	b.pub.Publish(events.BudgetChanged, r.RunID, events.BudgetChangedData{USD: usd, Bytes: bytes, Model: r.Model,
+		Caps: b.capsNow(context.WithoutCancel(ctx), r.RunID)})
 	b.checkAlerts(context.WithoutCancel(ctx), r.RunID)
 	return nil
 }
@@ -319,6 +320,41 @@ type Alert struct {
 	Spent     float64   `json:"spent"`
 	Limit     float64   `json:"limit"`
 	Time      time.Time `json:"time"`
+}
+
+// capsNow is where spend stands against every configured cap, with the
+// highest alert threshold (in percent) it has crossed, for budget.changed.
+func (b *Budget) capsNow(ctx context.Context, runID string) []events.BudgetCapData {
+	day, month := b.Windows(b.Now())
+	run, d, m, err := b.store.BudgetWindows(ctx, runID, day, month)
+	if err != nil {
+		b.log.Error("budget: read spend", "err", err)
+		return nil
+	}
+	var out []events.BudgetCapData
+	for _, c := range []struct {
+		name, period, unit     string
+		limit, spent, reserved float64
+	}{
+		{CapRunUSD, "run", "usd", b.caps.RunUSD, run.SpentUSD, run.ReservedUSD},
+		{CapDayUSD, "day", "usd", b.caps.DayUSD, d.SpentUSD, d.ReservedUSD},
+		{CapMonthUSD, "month", "usd", b.caps.MonthUSD, m.SpentUSD, m.ReservedUSD},
+		{CapDayBytes, "day", "bytes", float64(b.caps.DayBytes), float64(d.SpentBytes), float64(d.ReservedBytes)},
+		{CapMonthBytes, "month", "bytes", float64(b.caps.MonthBytes), float64(m.SpentBytes), float64(m.ReservedBytes)},
+	} {
+		if c.limit <= 0 || (c.period == "run" && runID == "") {
+			continue
+		}
+		alert := 0
+		for _, t := range b.alerts.Thresholds {
+			if c.spent >= t*c.limit-1e-12 {
+				alert = max(alert, int(math.Round(t*100)))
+			}
+		}
+		out = append(out, events.BudgetCapData{Name: c.name, Period: c.period, Unit: c.unit, Cap: c.limit,
+			Spent: c.spent, Reserved: c.reserved, Alert: alert})
+	}
+	return out
 }
 
 func (b *Budget) checkAlerts(ctx context.Context, runID string) {
@@ -366,7 +402,7 @@ func (b *Budget) checkAlerts(ctx context.Context, runID string) {
 // slow receiver never holds up a plan.
 func (b *Budget) deliver(ctx context.Context, runID string, a Alert) {
 	b.log.Warn("remote budget alert", "kind", a.Kind, "provider", a.Provider, "reason", a.Reason, "cap", a.Cap, "period", a.Period, "threshold", a.Threshold, "spent", a.Spent, "limit", a.Limit)
-	b.pub.Publish(events.BudgetAlert, runID, a)
+	b.pub.Publish(events.BudgetAlert, runID, events.BudgetAlertData(a))
 	if b.alerts.Webhook == "" && len(b.alerts.Command) == 0 {
 		return
 	}

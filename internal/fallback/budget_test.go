@@ -18,6 +18,7 @@ import (
 
 	"github.com/agentd/agentd/internal/config"
 	"github.com/agentd/agentd/internal/db"
+	"github.com/agentd/agentd/internal/events"
 )
 
 func TestConcurrentEscalationsNeverExceedDailyCap(t *testing.T) {
@@ -305,7 +306,7 @@ func TestBudgetAlertsOncePerWindow(t *testing.T) {
 	thresholdsOf := func(pub *recordingPublisher) []float64 {
 		var out []float64
 		for _, e := range pub.ofType("budget.alert") {
-			out = append(out, e.Data.(Alert).Threshold)
+			out = append(out, e.Data.(events.BudgetAlertData).Threshold)
 		}
 		return out
 	}
@@ -356,5 +357,43 @@ func TestRemoteOnlyCost(t *testing.T) {
 	g := newTestGate(t, openStore(t), testConfig(f, "openai"), nil)
 	if got, want := g.RemoteOnlyCost(1_000_000, 500_000), 1.0+2.0; got != want {
 		t.Errorf("RemoteOnlyCost = %v, want %v", got, want)
+	}
+}
+
+// budget.changed carries where spend stands against every cap, so the
+// budget gauges follow it (it carried no caps, and they were never set).
+func TestBudgetChangedCarriesTheCaps(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	pub := &recordingPublisher{}
+	cfg := config.Default().Fallback
+	cfg.Caps = config.CapsConfig{DayUSD: 1, MonthUSD: 10, RunUSD: 0.5}
+	cfg.Alerts = config.AlertsConfig{Thresholds: []float64{0.5, 0.8}}
+	cfg.Prices = map[string]config.PriceConfig{testModel: {InputPerMTok: 1, OutputPerMTok: 1}}
+	b, err := NewBudget(BudgetOptions{Store: store, Config: cfg, Publisher: pub, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := b.Reserve(ctx, "r", "openai", testModel, PurposePlan, 0, usdTokens(0.3), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(ctx, r, 0.3, 0); err != nil {
+		t.Fatal(err)
+	}
+	evs := pub.ofType(events.BudgetChanged)
+	if len(evs) != 1 {
+		t.Fatalf("budget.changed events = %d", len(evs))
+	}
+	d := evs[0].Data.(events.BudgetChangedData)
+	byName := map[string]events.BudgetCapData{}
+	for _, c := range d.Caps {
+		byName[c.Name] = c
+	}
+	if c := byName[CapDayUSD]; c.Cap != 1 || c.Spent != 0.3 || c.Unit != "usd" || c.Period != "day" {
+		t.Errorf("day cap = %+v", c)
+	}
+	if c := byName[CapRunUSD]; c.Cap != 0.5 || c.Spent != 0.3 || c.Alert != 50 {
+		t.Errorf("run cap = %+v, want spent 0.3 of 0.5 with the 50%% alert crossed", c)
 	}
 }

@@ -305,7 +305,7 @@ func TestCapsHoldAgainstDishonestProvider(t *testing.T) {
 			}
 			var overbillAlerts int
 			for _, e := range pub.ofType(events.BudgetAlert) {
-				if a, ok := e.Data.(Alert); ok && a.Kind == AlertOverbill {
+				if a, ok := e.Data.(events.BudgetAlertData); ok && a.Kind == AlertOverbill {
 					overbillAlerts++
 				}
 			}
