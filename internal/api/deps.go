@@ -87,11 +87,15 @@ type RunDetail struct {
 	PlanVersion int             `json:"plan_version"`
 	PlanSource  string          `json:"plan_source,omitempty"`
 	PlanModel   string          `json:"plan_model,omitempty"`
-	Steps       []*run.Step     `json:"steps"`
-	Attempts    []Attempt       `json:"attempts"`
-	ModelCalls  []ModelCall     `json:"model_calls"`
-	ToolCalls   []ToolCall      `json:"tool_calls"`
-	Approvals   []Approval      `json:"approvals"`
+	// Plans is every plan version, oldest first: when each was made, by
+	// which planner and model, after how many attempts (the dashboard's
+	// planning phase ends at version 1).
+	Plans      []db.PlanRecord `json:"plans"`
+	Steps      []*run.Step     `json:"steps"`
+	Attempts   []Attempt       `json:"attempts"`
+	ModelCalls []ModelCall     `json:"model_calls"`
+	ToolCalls  []ToolCall      `json:"tool_calls"`
+	Approvals  []Approval      `json:"approvals"`
 }
 
 // Attempt is the store's record, shown as is.

@@ -101,6 +101,12 @@ func (r runsAPI) RunDetail(ctx context.Context, id string) (*api.RunDetail, erro
 	if out.PlanSource, out.PlanModel, err = r.s.PlanInfo(ctx, id); err != nil {
 		return nil, err
 	}
+	if out.Plans, err = r.s.RunPlans(ctx, id); err != nil {
+		return nil, err
+	}
+	if out.Plans == nil {
+		out.Plans = []db.PlanRecord{}
+	}
 	steps, err := r.s.RunSteps(ctx, id)
 	if err != nil {
 		return nil, err

@@ -61,6 +61,11 @@ func TestEndToEndOnSimulator(t *testing.T) {
 	for _, c := range calls {
 		want += price.Cost(c.PromptTokens, c.OutputTokens)
 	}
+	// The run detail the dashboard reads lists every plan version.
+	detail, err := runsAPI{d.Store}.RunDetail(ctx, r.ID)
+	if err != nil || len(detail.Plans) != 1 || detail.Plans[0].Version != 1 || detail.Plans[0].CreatedAt.IsZero() {
+		t.Errorf("run detail plans = %+v, %v; want version 1 with its time", detail.Plans, err)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		got, _ := d.Store.GetRun(ctx, r.ID)
