@@ -261,6 +261,9 @@ func (x *runExec) loadOrPlan(ctx context.Context) error {
 	// and whether it ran degraded.
 	x.mu.Lock()
 	x.r.Sensitive = x.r.Sensitive || res.Sensitive
+	if x.r.Workflow == "" {
+		x.r.Workflow = res.Workflow
+	}
 	if res.Route != "" {
 		x.r.Route = res.Route
 	}

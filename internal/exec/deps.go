@@ -86,6 +86,9 @@ type PlanResult struct {
 	Sensitive bool
 	// Mode "scratchpad" hands the run to the scratchpad loop instead.
 	Mode string
+	// Workflow is the workflow the router matched ("" for none), recorded
+	// on a run that did not name one.
+	Workflow string
 	// CostUSD of the planning calls, added to the run.
 	CostUSD float64
 }

@@ -152,6 +152,7 @@ func (s *Service) Plan(ctx context.Context, req exec.PlanRequest) (exec.PlanResu
 	reasons := append(d.Reasons, "fingerprint "+d.Fingerprint)
 	result := func(r exec.PlanResult) exec.PlanResult {
 		r.Sensitive = req.Sensitive
+		r.Workflow = d.Workflow
 		return r
 	}
 	degraded := false

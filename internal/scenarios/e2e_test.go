@@ -204,6 +204,9 @@ func TestScenariosEndToEnd(t *testing.T) {
 					t.Errorf("task step %s made no model call", s.StepID)
 				}
 			}
+			if got, _ := h.d.Store.GetRun(context.Background(), id); got == nil || got.Workflow != sc.Workflow {
+				t.Errorf("run's workflow = %+v, want %q (the router's match is recorded on the run)", got, sc.Workflow)
+			}
 			if sc.Workflow != "" && purposes["plan"] != 0 {
 				t.Errorf("workflow scenario made %d planner calls, want none", purposes["plan"])
 			}
