@@ -68,7 +68,8 @@ function showLogin(message) {
   const msg = h("div", { class: "login-msg", role: "status" }, message || "");
   const form = h("form", { class: "login card", id: "login-form" },
     h("h1", {}, "Sign in to agentd"),
-    h("p", {}, "Paste the API token. Print it on the appliance with ", h("code", {}, "agentd token"), "."),
+    h("p", {}, "Paste the API token. Print it on the appliance with ", h("code", {}, "agentd token"),
+      " (it finds the running daemon's, the demo's included; on a packaged install: ", h("code", {}, "sudo -u agentd agentd token"), ")."),
     input,
     h("button", { type: "submit", id: "login-submit" }, "Sign in"),
     msg);
