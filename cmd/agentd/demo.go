@@ -106,10 +106,10 @@ func (m *Main) demo(ctx context.Context, args []string) error {
 		"simulator", simURL, "time_scale", *timeScale, "state_dir", d.Paths().StateDir)
 	bar := strings.Repeat("=", 72)
 	fmt.Fprintf(m.Stdout, "%s\n  agentd DEMO — simulated models, fixture tools; nothing here is real output\n%s\n", bar, bar)
-	fmt.Fprintf(m.Stdout, "dashboard: http://%s/\ntoken:     %s\nstate:     %s\nscenarios: %s\n", d.Addr(), tok.Token(),
-		d.Paths().StateDir, strings.Join(scenarios.Names(), ", "))
-	fmt.Fprintf(m.Stdout, "try:       curl -H 'Authorization: Bearer %s' -d '{\"request\":%q}' http://%s/api/v1/runs\n", tok.Token(),
-		scenarios.All()[0].Request, d.Addr())
+	fmt.Fprintf(m.Stdout, "dashboard: http://%s/\ntoken:     %s\nstate:     %s\n", d.Addr(), tok.Token(), d.Paths().StateDir)
+	fmt.Fprintf(m.Stdout, "try:       %s submit --wait %q\n", cliName(), "What is 17% of 2,340?")
+	fmt.Fprintf(m.Stdout, "           (the demo answers arithmetic, the time and questions on its documents with real tools;\n"+
+		"           the dashboard's examples run the scripted scenarios: %s)\n", strings.Join(scenarios.Names(), ", "))
 
 	if *submit {
 		go func() {
@@ -147,4 +147,13 @@ func (g simulatedGPU) Probe(context.Context) ([]vram.GPU, error) {
 	}
 	return []vram.GPU{{Source: "simulated", Name: "Simulated GPU (demo)", MemoryTotalBytes: &total,
 		MemoryUsedBytes: &used, MemoryFreeBytes: &free, UtilizationPercent: &util, Simulated: true}}, nil
+}
+
+// cliName is how the user started this binary, for commands to copy:
+// ./bin/agentd after make demo, agentd when it is on the PATH.
+func cliName() string {
+	if a := os.Args[0]; strings.HasPrefix(a, "./") || strings.HasPrefix(a, "bin/") {
+		return a
+	}
+	return "agentd"
 }
