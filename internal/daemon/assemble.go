@@ -66,7 +66,7 @@ func (d *Daemon) buildAgent(ctx context.Context) error {
 	}
 	if cfg.Fallback.Enabled {
 		d.Gate, err = fallback.NewGate(ctx, fallback.GateOptions{Config: cfg.Fallback, Store: d.Store, Logger: d.log,
-			Publisher: fallback.PublisherFunc(func(t, r string, data any) { d.Bus.Publish(t, r, data) })})
+			Publisher: d.Bus})
 		if err != nil {
 			return fmt.Errorf("remote fallback: %w", err)
 		}
@@ -91,7 +91,7 @@ func (d *Daemon) buildAgent(ctx context.Context) error {
 				}
 			},
 			MaxAge: cfg.Fallback.DeferredMaxAge.D(), Logger: d.log,
-			Publisher: fallback.PublisherFunc(func(t, r string, data any) { d.Bus.Publish(t, r, data) })})
+			Publisher: d.Bus})
 		if err != nil {
 			return err
 		}

@@ -292,7 +292,7 @@ func NewOllamaClient(rawURL string, connectTimeout time.Duration) (*ollama.Clien
 
 type busPublisher struct{ bus *events.Bus }
 
-func (p busPublisher) Publish(typ string, data any) { p.bus.Publish(typ, "", data) }
+func (p busPublisher) Publish(data events.Payload) { p.bus.Emit("", data) }
 
 func thresholdsFrom(t config.Thresholds) vram.Thresholds {
 	th := vram.DefaultThresholds()

@@ -821,7 +821,7 @@ type stepInput struct {
 // emit publishes p under its own type, so an event's type and data cannot
 // disagree.
 func emit(pub Publisher, runID string, p events.Payload) {
-	pub.Publish(p.EventType(), runID, p)
+	pub.Emit(runID, p)
 }
 
 // runStatusData is the payload of every run.status event.

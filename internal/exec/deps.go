@@ -11,8 +11,12 @@ import (
 )
 
 // Publisher receives every transition; *events.Bus implements it.
+//
+// It takes a typed payload only: the event's type is the payload's, so
+// what a producer sends and what a consumer decodes are one Go type and a
+// drift between them does not compile.
 type Publisher interface {
-	Publish(typ, runID string, data any) events.Event
+	Emit(runID string, p events.Payload) events.Event
 }
 
 // Planner makes and remakes plans. The composition root adapts the local

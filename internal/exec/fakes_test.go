@@ -194,11 +194,11 @@ type recorder struct {
 	evs []events.Event
 }
 
-func (r *recorder) Publish(typ, runID string, data any) events.Event {
-	raw, _ := json.Marshal(data)
+func (r *recorder) Emit(runID string, p events.Payload) events.Event {
+	raw, _ := json.Marshal(p)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ev := events.Event{Seq: int64(len(r.evs) + 1), Type: typ, RunID: runID, Data: raw}
+	ev := events.Event{Seq: int64(len(r.evs) + 1), Type: p.EventType(), RunID: runID, Data: raw}
 	r.evs = append(r.evs, ev)
 	return ev
 }

@@ -79,6 +79,6 @@ func (m configModels) Model(role string) string {
 
 type dropEvents struct{}
 
-func (dropEvents) Publish(typ, runID string, data any) events.Event {
-	return events.Event{Type: typ, RunID: runID}
+func (dropEvents) Emit(runID string, p events.Payload) events.Event {
+	return events.Event{Type: p.EventType(), RunID: runID}
 }

@@ -23,27 +23,33 @@ import (
 	"github.com/agentd/agentd/internal/events"
 )
 
-// Publisher receives the package's events. The composition root adapts the
-// event bus with PublisherFunc.
+// Publisher receives the package's events as typed payloads (the event's
+// type is the payload's); *events.Bus implements it.
 type Publisher interface {
-	Publish(typ, runID string, data any)
+	Emit(runID string, p events.Payload) events.Event
 }
 
 // PublisherFunc adapts a function to Publisher.
-type PublisherFunc func(typ, runID string, data any)
+type PublisherFunc func(runID string, p events.Payload)
 
-// Publish implements Publisher.
-func (f PublisherFunc) Publish(typ, runID string, data any) { f(typ, runID, data) }
+// Emit implements Publisher.
+func (f PublisherFunc) Emit(runID string, p events.Payload) events.Event {
+	f(runID, p)
+	return events.Event{Type: p.EventType(), RunID: runID}
+}
 
 type nopPublisher struct{}
 
-func (nopPublisher) Publish(string, string, any) {}
+func (nopPublisher) Emit(runID string, p events.Payload) events.Event {
+	return events.Event{Type: p.EventType(), RunID: runID}
+}
 
-// Event types this package adds to those in package events.
+// Event types this package publishes beyond the budget's, as package
+// events names them.
 const (
-	EventCapReached      = "budget.cap_reached"
-	EventDeferredExpired = "deferred.expired"
-	EventDeferredDrained = "deferred.drained"
+	EventCapReached      = events.BudgetCapReached
+	EventDeferredExpired = events.DeferredExpired
+	EventDeferredDrained = events.DeferredDrained
 )
 
 // Cap names, as config spells them.
@@ -217,7 +223,7 @@ func (b *Budget) Reserve(ctx context.Context, runID, provider, model, purpose st
 		if errors.As(err, &ce) {
 			b.log.Warn("remote call refused by cap", "run", runID, "cap", ce.Cap, "period", ce.Period,
 				"spent", ce.Spent, "reserved", ce.Reserved, "request", ce.Request, "limit", ce.Limit)
-			b.pub.Publish(EventCapReached, runID, events.BudgetCapReachedData(*ce))
+			emit(b.pub, runID, events.BudgetCapReachedData(*ce))
 			return nil, err
 		}
 		return nil, fmt.Errorf("reserve remote budget: %w", err)
@@ -285,7 +291,7 @@ func (b *Budget) Commit(ctx context.Context, r *Reservation, usd float64, bytes 
 	if !ok {
 		return fmt.Errorf("commit reservation %s: it is not open", r.ID)
 	}
-	b.pub.Publish(events.BudgetChanged, r.RunID, events.BudgetChangedData{USD: usd, Bytes: bytes, Model: r.Model,
+	emit(b.pub, r.RunID, events.BudgetChangedData{USD: usd, Bytes: bytes, Model: r.Model,
 		Caps: b.capsNow(context.WithoutCancel(ctx), r.RunID)})
 	b.checkAlerts(context.WithoutCancel(ctx), r.RunID)
 	return nil
@@ -402,7 +408,7 @@ func (b *Budget) checkAlerts(ctx context.Context, runID string) {
 // slow receiver never holds up a plan.
 func (b *Budget) deliver(ctx context.Context, runID string, a Alert) {
 	b.log.Warn("remote budget alert", "kind", a.Kind, "provider", a.Provider, "reason", a.Reason, "cap", a.Cap, "period", a.Period, "threshold", a.Threshold, "spent", a.Spent, "limit", a.Limit)
-	b.pub.Publish(events.BudgetAlert, runID, events.BudgetAlertData(a))
+	emit(b.pub, runID, events.BudgetAlertData(a))
 	if b.alerts.Webhook == "" && len(b.alerts.Command) == 0 {
 		return
 	}

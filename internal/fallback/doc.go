@@ -10,7 +10,7 @@
 // Wiring, for the composition root:
 //
 //	gate, err := fallback.NewGate(ctx, fallback.GateOptions{Config: cfg.Fallback, Store: store,
-//		Publisher: fallback.PublisherFunc(func(t, run string, d any) { bus.Publish(t, run, d) }), Logger: log})
+//		Publisher: bus, Logger: log})
 //	// run gate.Link().Run(ctx) under the errgroup (probes, if fallback.link.probe_url is set)
 //	deferred, err := fallback.NewDeferred(fallback.DeferredOptions{Store: store, Link: gate.Link(),
 //		Resubmit: exec.Resubmit, Expired: exec.Expire, MaxAge: cfg.Fallback.DeferredMaxAge.D()})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/agentd/agentd/internal/config"
 	"github.com/agentd/agentd/internal/db"
+	"github.com/agentd/agentd/internal/events"
 )
 
 // fakeRemote is a remote model API on 127.0.0.1 that records every byte it
@@ -274,10 +275,11 @@ type publishedEvent struct {
 	Data        any
 }
 
-func (p *recordingPublisher) Publish(typ, runID string, data any) {
+func (p *recordingPublisher) Emit(runID string, data events.Payload) events.Event {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.events = append(p.events, publishedEvent{typ, runID, data})
+	p.events = append(p.events, publishedEvent{data.EventType(), runID, data})
+	return events.Event{Type: data.EventType(), RunID: runID}
 }
 
 func (p *recordingPublisher) ofType(typ string) []publishedEvent {

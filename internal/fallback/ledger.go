@@ -74,7 +74,7 @@ func (l *Ledger) Begin(ctx context.Context, e Egress) (int64, error) {
 // emit publishes p under its own type, so an event's type and data cannot
 // disagree.
 func emit(pub Publisher, runID string, p events.Payload) {
-	pub.Publish(p.EventType(), runID, p)
+	pub.Emit(runID, p)
 }
 
 // Finish records the bytes that came back and how the request ended: "ok",

@@ -13,6 +13,7 @@ import (
 
 	"github.com/agentd/agentd/internal/config"
 	"github.com/agentd/agentd/internal/db"
+	"github.com/agentd/agentd/internal/events"
 )
 
 func TestLedgerWrittenBeforeSend(t *testing.T) {
@@ -35,8 +36,8 @@ func TestLedgerWrittenBeforeSend(t *testing.T) {
 		}
 	})
 	var egressEvents int
-	pub := PublisherFunc(func(typ, runID string, data any) {
-		if typ == "egress" && runID == "run-1" {
+	pub := PublisherFunc(func(runID string, p events.Payload) {
+		if p.EventType() == events.Egress && runID == "run-1" {
 			mu.Lock()
 			egressEvents++
 			mu.Unlock()

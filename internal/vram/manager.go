@@ -510,7 +510,7 @@ func (m *Manager) learn(ctx context.Context, endpoint string, res []Residency) {
 // publish announces p under its own type.
 func (m *Manager) publish(p events.Payload) {
 	if m.cfg.Publisher != nil {
-		m.cfg.Publisher.Publish(p.EventType(), p)
+		m.cfg.Publisher.Publish(p)
 	}
 }
 

@@ -112,7 +112,8 @@ type fakePublisher struct {
 	residency []events.ModelResidencyData
 }
 
-func (p *fakePublisher) Publish(typ string, data any) {
+func (p *fakePublisher) Publish(data events.Payload) {
+	typ := data.EventType()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if typ == events.ModelResidency {

@@ -83,10 +83,11 @@ type SampleSink interface {
 	RecordSample(ctx context.Context, s Sample) error
 }
 
-// Publisher receives threshold events. typ is one of the Event* constants
-// and data is a ThresholdEvent whose Type is typ. Publish must not block.
+// Publisher receives the package's events as typed payloads (threshold
+// crossings, spills, residency), the event's type being the payload's.
+// Publish must not block.
 type Publisher interface {
-	Publish(typ string, data any)
+	Publish(p events.Payload)
 }
 
 // Threshold event types. A "high" event is published when a value rises to
@@ -400,6 +401,6 @@ func (m *Monitor) crossing(at time.Time, metric, subject, name string, v float64
 	}
 	m.log().Log(context.Background(), lvl, "threshold "+typ, "metric", metric, "subject", subject, "value", v)
 	if m.Publisher != nil {
-		m.Publisher.Publish(ev.EventType(), ev)
+		m.Publisher.Publish(ev)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/agentd/agentd/internal/events"
 )
 
 // seqProber returns one scripted result per call, repeating the last.
@@ -49,10 +51,10 @@ type recordingPublisher struct {
 	events []publishedEvent
 }
 
-func (p *recordingPublisher) Publish(typ string, data any) {
+func (p *recordingPublisher) Publish(data events.Payload) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.events = append(p.events, publishedEvent{typ, data.(ThresholdEvent)})
+	p.events = append(p.events, publishedEvent{data.EventType(), data.(ThresholdEvent)})
 }
 
 func (p *recordingPublisher) types() []string {
