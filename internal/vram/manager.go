@@ -518,16 +518,21 @@ func (m *Manager) publish(p events.Payload) {
 // per operation with the raw dial error: the start banner and `agentd
 // doctor` say how to get going.
 func (m *Manager) logOnChange(endpoint, op string, err error) {
+	key := "ollama\x00" + endpoint
 	if notAnswering(err) {
-		m.epErr.report(m.log, "ollama", errNotAnswering, "endpoint", endpoint)
+		if m.epErr[key] == "" {
+			m.epErr[key] = "not answering"
+			m.log.Warn("ollama not reachable: runs wait until it answers; the start banner and `agentd doctor` say how to get going",
+				"endpoint", endpoint)
+		}
 		return
 	}
-	// It answers (or failed otherwise): say so once if it did not before.
-	m.epErr.report(m.log, "ollama", nil, "endpoint", endpoint)
+	if m.epErr[key] != "" {
+		delete(m.epErr, key)
+		m.log.Info("ollama reachable again", "endpoint", endpoint)
+	}
 	m.epErr.report(m.log, "residency "+op, err, "endpoint", endpoint)
 }
-
-var errNotAnswering = errors.New("not reachable — runs wait until it answers; to get going see the start banner or run `agentd doctor`")
 
 // notAnswering reports whether err means nothing answered at the address
 // (refused, unreachable, no such host), as opposed to an error reply.

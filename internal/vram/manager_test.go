@@ -803,7 +803,7 @@ func TestManagerOllamaNotAnsweringLogsOnce(t *testing.T) {
 	e.m.cfg.Endpoints = []Endpoint{{Name: "local", ParallelSlots: 1, Running: e.ol, Tags: e.ol}}
 	e.m.mu.Unlock()
 	e.m.Refresh(context.Background())
-	if !strings.Contains(buf.String(), "ollama recovered") {
+	if !strings.Contains(buf.String(), "ollama reachable again") {
 		t.Errorf("want one line when Ollama answers again:\n%s", buf.String())
 	}
 }
