@@ -123,8 +123,11 @@ func TestStreamDropsASlowClientWithAResumeHint(t *testing.T) {
 	for range n {
 		env.bus.Emit("r", events.StepStatusData{StepID: "s", Status: "running", Error: big})
 	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("publishing to a stuck client took %v: the daemon was slowed", d)
+	// Not a speed target (the machine is shared): a bus that waited for the
+	// stuck client would not finish 200 publishes at all, so any bound far
+	// above the normal milliseconds tells the two apart.
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("publishing to a stuck client took %v: the bus waited for it", d)
 	}
 	var last int64
 	var resume *wsMsg
