@@ -149,21 +149,36 @@ func TestEvaluateErrors(t *testing.T) {
 	}
 }
 
-// Every bound answers at once: no expression within the length limit makes
-// calc work for long.
-func TestEvaluateBoundsAreFast(t *testing.T) {
-	start := time.Now()
-	for _, expr := range []string{
-		strings.Repeat("(7^900)*", 100) + "1",
-		strings.Repeat("9^9^", 200) + "9",
-		strings.Repeat("1e999/", 150) + "7",
-		strings.Repeat("sqrt(", 60) + "2" + strings.Repeat(")", 60),
-		"(7^1000)/(3^1000)",
-	} {
-		Evaluate(expr)
+// worstCases are expressions within the length limit that would make an
+// unbounded evaluator work for a long time or grow huge numbers.
+var worstCases = []string{
+	strings.Repeat("(7^900)*", 100) + "1",
+	strings.Repeat("9^9^", 200) + "9",
+	strings.Repeat("1e999/", 150) + "7",
+	strings.Repeat("sqrt(", 60) + "2" + strings.Repeat(")", 60),
+	"(7^1000)/(3^1000)",
+}
+
+// Every bound holds: each worst case is refused or answered within the
+// digits limit (how fast is BenchmarkEvaluateWorstCases's to measure).
+func TestEvaluateBoundsHold(t *testing.T) {
+	for _, expr := range worstCases {
+		n, err := Evaluate(expr)
+		if err != nil {
+			continue
+		}
+		digits := len(strings.TrimLeft(strings.ReplaceAll(strings.TrimPrefix(n.Text, "-"), ".", ""), "0"))
+		if digits > 1100 {
+			t.Errorf("%.40s…: a %d-digit result, over the bound", expr, digits)
+		}
 	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("bounded expressions took %v", d)
+}
+
+func BenchmarkEvaluateWorstCases(b *testing.B) {
+	for b.Loop() {
+		for _, expr := range worstCases {
+			_, _ = Evaluate(expr)
+		}
 	}
 }
 
