@@ -59,7 +59,7 @@ func TestModelWorkBindsAMix(t *testing.T) {
 
 func TestColdModelsLoadFirstAndOneAtATime(t *testing.T) {
 	cold := res
-	cold.Resident = nil // 8e9 at 2e9/s = 4 s, 2e9 = 1 s
+	cold.Resident = nil                                  // 8e9 at 2e9/s = 4 s, 2e9 = 1 s
 	r := Run{Name: "r", Before: []Call{{"exec", 0, 10}}} // 0.1 s
 	got, _ := Bound([]Run{r}, cold)
 	if got.Makespan != 1100*time.Millisecond {
