@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/agentd/agentd/internal/config"
+	"github.com/agentd/agentd/internal/events"
 	"github.com/agentd/agentd/internal/plan"
 	"github.com/agentd/agentd/internal/run"
 )
@@ -129,15 +131,7 @@ func BenchmarkStepOverhead(b *testing.B) {
 	}})
 	h.chat.fn = func(req ChatRequest) (ChatResponse, error) { return ChatResponse{Content: "x [s0]"}, nil }
 	const steps = 10
-	var ps []plan.Step
-	for i := range steps {
-		s := plan.Step{ID: fmt.Sprint("s", i), Tool: "t", Args: map[string]any{"i": i}}
-		if i > 0 && i%2 == 0 {
-			s.DependsOn = []string{fmt.Sprint("s", i-1)}
-		}
-		ps = append(ps, s)
-	}
-	h.planner.plan = onePlan(ps...)
+	h.planner.plan = onePlan(tenToolSteps()...)
 	h.start()
 	b.ResetTimer()
 	start := time.Now()
@@ -151,6 +145,75 @@ func BenchmarkStepOverhead(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(time.Since(start).Microseconds())/float64(b.N*steps), "µs/step")
+}
+
+// tenToolSteps is the plan of the overhead benchmarks: 10 tool steps on
+// tool "t", every even step after the first depending on the one before.
+func tenToolSteps() []plan.Step {
+	var ps []plan.Step
+	for i := range 10 {
+		s := plan.Step{ID: fmt.Sprint("s", i), Tool: "t", Args: map[string]any{"i": i}}
+		if i > 0 && i%2 == 0 {
+			s.DependsOn = []string{fmt.Sprint("s", i-1)}
+		}
+		ps = append(ps, s)
+	}
+	return ps
+}
+
+// BenchmarkConcurrentRuns submits 500 runs of 10 tool steps (a no-op tool,
+// an instant model) at once and reports how many finish per second, with
+// the daemon's settings for the --overhead bench (64 runs at once) and the
+// real event bus persisting events to the same SQLite database.
+func BenchmarkConcurrentRuns(b *testing.B) {
+	const runs = 500
+	h := newHarness(b)
+	h.cfg.Executor.MaxConcurrentRuns = 64
+	h.cfg.Executor.QueueSize = 1000
+	h.tools.add(&fakeTool{name: "t", idempotent: true, fn: func(context.Context, map[string]any) (ToolResult, error) {
+		return ToolResult{Output: "1"}, nil
+	}})
+	h.chat.fn = func(req ChatRequest) (ChatResponse, error) { return ChatResponse{Content: "x [s0]"}, nil }
+	h.planner.plan = onePlan(tenToolSteps()...)
+	bus := events.New(h.store, 4096, slog.New(slog.DiscardHandler))
+	if err := bus.Init(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	busCtx, stopBus := context.WithCancel(context.Background())
+	busDone := make(chan struct{})
+	go func() { _ = bus.Run(busCtx); close(busDone) }()
+	defer func() { stopBus(); <-busDone }()
+	d := h.deps()
+	d.Events = bus
+	h.eng = New(h.cfg, d)
+	h.start2()
+	var total time.Duration
+	for b.Loop() {
+		start := time.Now()
+		ids := make([]string, runs)
+		var wg sync.WaitGroup
+		for i := range runs {
+			wg.Go(func() {
+				r, err := h.eng.Submit(context.Background(), SubmitRequest{Request: "bench"})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				ids[i] = r.ID
+			})
+		}
+		wg.Wait()
+		for _, id := range ids {
+			if id == "" {
+				b.FailNow()
+			}
+			if got, err := h.eng.Wait(context.Background(), id); err != nil || got.Status != run.Done {
+				b.Fatalf("%v %+v", err, got)
+			}
+		}
+		total += time.Since(start)
+	}
+	b.ReportMetric(float64(b.N*runs)/total.Seconds(), "runs/s")
 }
 
 func TestRunNeedsDeps(t *testing.T) {
