@@ -14,7 +14,9 @@
 //   - each model's work: all calls on it, divided over its parallel slots,
 //     after its first load if it starts unloaded;
 //   - the loads: Ollama loads one model at a time, so the models that start
-//     unloaded take at least the sum of their load times.
+//     unloaded take at least the sum of their load times;
+//   - each pair of models that do not fit in VRAM together: they never run
+//     or load at the same time, so their work and loads add up.
 //
 // Every term is a valid lower bound on its own, so their maximum is one.
 package makespan
@@ -74,7 +76,7 @@ type Run struct {
 type Result struct {
 	Makespan time.Duration
 	// Binding names the term that set Makespan: "path:<run>",
-	// "model:<name>" or "loads".
+	// "model:<name>", "loads" or "exclusive:<a>+<b>".
 	Binding string
 	// Path is each run's critical-path bound, from its arrival to its end.
 	Path []time.Duration
@@ -127,6 +129,21 @@ func Bound(runs []Run, res Resources) (Result, error) {
 		set(res.Load(name)+w/time.Duration(slots), "model:"+name)
 	}
 	set(LoadBound(runs, res), "loads")
+	// Two models that do not fit in VRAM together never run or load at the
+	// same time: their work and their loads add up.
+	names := make([]string, 0, len(work))
+	for name := range work {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for i, a := range names {
+		for _, b := range names[i+1:] {
+			if res.VRAMBytes > 0 && res.Models[a].SizeBytes+res.Models[b].SizeBytes > res.VRAMBytes {
+				sa, sb := time.Duration(max(res.Models[a].Slots, 1)), time.Duration(max(res.Models[b].Slots, 1))
+				set(res.Load(a)+res.Load(b)+work[a]/sa+work[b]/sb, "exclusive:"+a+"+"+b)
+			}
+		}
+	}
 	return out, nil
 }
 
