@@ -98,8 +98,8 @@ func TestModelsThatDoNotFitTogetherAddUp(t *testing.T) {
 	small.VRAMBytes = 9e9 // 8e9 + 2e9 do not fit together
 	runs := []Run{{Name: "a", Before: []Call{{"planner", 0, 100}}}, {Name: "b", Before: []Call{{"exec", 0, 100}}}}
 	got, _ := Bound(runs, small)
-	if got.Makespan != 3*time.Second || got.Binding != "exclusive:exec+planner" {
-		t.Fatalf("bound = %v, want 2 s + 1 s one after the other", got)
+	if got.Makespan != 2500*time.Millisecond || got.Binding != "exclusive:exec+planner" {
+		t.Fatalf("bound = %v, want 2 s + 1 s over exec's 2 slots, one after the other", got)
 	}
 	small.VRAMBytes = 12e9
 	if got, _ := Bound(runs, small); got.Makespan != 2*time.Second {
