@@ -70,6 +70,9 @@ func (c *Client) chatOnce(ctx context.Context, req Request) (*Response, error) {
 	if resp != nil {
 		resp.Usage = u
 	}
+	if u.PromptTokens > 0 {
+		c.learnTokens(req, s.ep, u.PromptTokens)
+	}
 
 	if err == nil && resp.DoneReason == "length" {
 		n := c.numPredict(req)

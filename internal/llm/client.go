@@ -50,6 +50,8 @@ type Client struct {
 
 	capsMu sync.Mutex
 	caps   map[string][]string // model -> capabilities from /api/show
+
+	tokens *Tokens // bytes per token, measured per model on every chat call
 }
 
 // Option adjusts a Client at construction.
@@ -84,6 +86,10 @@ func WithHTTPClient(h *http.Client) Option {
 	}
 }
 
+// WithTokens sets the estimator that chat calls calibrate, to share one
+// between clients; without it each client has its own.
+func WithTokens(t *Tokens) Option { return func(c *Client) { c.tokens = t } }
+
 // WithResidencyTTL sets how long /api/ps and /api/tags answers are trusted
 // when choosing an endpoint.
 func WithResidencyTTL(ps, tags time.Duration) Option {
@@ -109,6 +115,7 @@ func New(cfg config.OllamaConfig, models config.ModelsConfig, log *slog.Logger, 
 		tagsTTL:        30 * time.Second,
 		now:            time.Now,
 		caps:           map[string][]string{},
+		tokens:         NewTokens(),
 	}
 	base := cfg.RetryBackoff.D()
 	c.backoff = func(retry int) time.Duration { return Backoff(base, retry, rand.Float64()) }
