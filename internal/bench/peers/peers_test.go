@@ -1,0 +1,57 @@
+package peers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentd/agentd/internal/scenarios"
+)
+
+// TestReActHarness runs LangGraph.js's prebuilt ReAct agent on one
+// scenario against the in-process simulator. It needs the harnesses'
+// packages: CI installs them (`npm ci` in bench/peers, see .ci/run).
+func TestReActHarness(t *testing.T) {
+	sc, _ := scenarios.Find(scenarios.NameCities)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, Options{Frameworks: []string{"langgraph-react"}, Scenarios: []scenarios.Scenario{sc}, SkipAgentd: true})
+	if errors.Is(err, ErrNoModules) {
+		t.Fatalf("%v\n(the peer harnesses need their npm packages: run `cd bench/peers && npm ci`; CI does it in .ci/run)", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rows) != 1 {
+		t.Fatalf("%d rows, want 1", len(rep.Rows))
+	}
+	row := rep.Rows[0]
+	if row.Status != "done" {
+		t.Fatalf("status %s: %s", row.Status, row.Err)
+	}
+	// A perfect model makes the ten independent lookups in one turn, then
+	// answers: two model calls, ten tool calls.
+	if row.Calls != 2 || row.ToolCalls != 10 || row.PromptTokens == 0 || row.OutputTokens == 0 {
+		t.Fatalf("calls %d, tool calls %d, tokens %d/%d; want 2 calls, 10 tool calls, tokens counted", row.Calls, row.ToolCalls, row.PromptTokens, row.OutputTokens)
+	}
+	var b bytes.Buffer
+	rep.Markdown(&b)
+	if !strings.Contains(b.String(), "| similar_cities | langgraph-react | done |") || !strings.Contains(b.String(), "@langchain/langgraph ") {
+		t.Fatalf("markdown:\n%s", b.String())
+	}
+}
+
+func TestMarkdownRatios(t *testing.T) {
+	rep := &Report{TimeScale: 0.5, PriceName: "m", Rows: []Row{
+		{Scenario: "s", Framework: "agentd", Status: "done", Wall: 2 * time.Second, Calls: 3, PromptTokens: 1000, OutputTokens: 100},
+		{Scenario: "s", Framework: "p", Status: "done", Wall: 5 * time.Second, Calls: 9, PromptTokens: 4000, OutputTokens: 300},
+	}}
+	var b bytes.Buffer
+	rep.Markdown(&b)
+	if !strings.Contains(b.String(), "| s | p | done | 5.00 s | 9 | 4.0k/300 | 0.00000 | 2.50x | 4.00x |") {
+		t.Fatalf("markdown:\n%s", b.String())
+	}
+}
