@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/agentd/agentd/internal/config"
-	"github.com/agentd/agentd/internal/localplanner"
 	"github.com/agentd/agentd/internal/ollamasim"
 	"github.com/agentd/agentd/internal/plan"
 	"github.com/agentd/agentd/internal/tools"
@@ -145,38 +144,5 @@ func TestScriptRoles(t *testing.T) {
 	}
 	if !strings.Contains(turns[0], `"tool":"list_low_stock"`) || !strings.Contains(turns[len(turns)-1], `"action":"final"`) {
 		t.Errorf("react turns = %v", turns)
-	}
-}
-
-// fixedPlanner returns the same valid plan every time.
-type fixedPlanner struct{ plan string }
-
-func (f fixedPlanner) Chat(context.Context, localplanner.ChatRequest) (localplanner.ChatResponse, error) {
-	return localplanner.ChatResponse{Content: f.plan, DoneReason: "stop"}, nil
-}
-
-// The faulty planner makes its faults at about their rates, and the
-// planner repairs them within three calls from its feedback.
-func TestFaultyPlannerRepairs(t *testing.T) {
-	city, _ := Find(NameCities)
-	fp := NewFaultyPlanner(fixedPlanner{PlanJSON(city.Plan)}, 3)
-	cfg := config.Default()
-	p := localplanner.New(fp, Catalog{R: registry(t)}, cfg.Planner, cfg.Models, nil)
-	var list []localplanner.Scenario
-	for range 300 {
-		list = append(list, localplanner.Scenario{Name: city.Name, Request: city.Request})
-	}
-	rep, err := localplanner.RunBench(context.Background(), p, list, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inj, _ := fp.Injected()
-	for k, rate := range map[string]float64{FaultInvalidJSON: 0.1, FaultUnknownTool: 0.1, FaultBadRef: 0.1, FaultTruncated: 0.05} {
-		if got := float64(inj[k]) / 300; got < rate*0.5 || got > rate*1.6 {
-			t.Errorf("%s injected in %.3f of requests, want about %.2f", k, got, rate)
-		}
-	}
-	if rep.ValidRate() < 0.99 || rep.PlannerCalls <= 300 {
-		t.Errorf("report: %s", rep)
 	}
 }

@@ -1,9 +1,10 @@
-package vram
+package bench
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -14,14 +15,18 @@ import (
 	"github.com/agentd/agentd/internal/config"
 	"github.com/agentd/agentd/internal/llm"
 	"github.com/agentd/agentd/internal/ollamasim"
+	"github.com/agentd/agentd/internal/vram"
 	"github.com/ollama/ollama/api"
 )
 
-// BenchConfig describes the residency benchmark: Requests agent runs, each
+// The VRAM residency benchmark (`agentd bench --residency`): the same
+// workload sent naively and admitted by vram.Manager, on a simulated GPU.
+
+// ResidencyConfig describes the residency benchmark: Requests agent runs, each
 // one planner call followed by StepsPerRequest executor calls, against a
 // simulated Ollama with GPUBytes of VRAM. Zero fields take the defaults
 // noted.
-type BenchConfig struct {
+type ResidencyConfig struct {
 	GPUBytes      int64  // 8 GiB
 	PlannerModel  string // "gemma3:12b" (8.1 GB in the simulator's catalog)
 	ExecutorModel string // "llama3.2:3b" (2.0 GB)
@@ -48,7 +53,7 @@ type BenchConfig struct {
 	Logger                             *slog.Logger // nil: discard
 }
 
-func (c BenchConfig) withDefaults() BenchConfig {
+func (c ResidencyConfig) withDefaults() ResidencyConfig {
 	def := func(v *int, d int) {
 		if *v <= 0 {
 			*v = d
@@ -86,8 +91,8 @@ func (c BenchConfig) withDefaults() BenchConfig {
 	return c
 }
 
-// BenchRun is one strategy's result. Durations are simulated.
-type BenchRun struct {
+// ResidencyRun is one strategy's result. Durations are simulated.
+type ResidencyRun struct {
 	Strategy string `json:"strategy"` // "naive" or "residency-aware"
 	Requests int    `json:"requests"`
 	Calls    int    `json:"calls"`
@@ -115,25 +120,49 @@ type BenchRun struct {
 	MeasuredThroughput float64       `json:"measured_throughput_per_min"`
 }
 
-// BenchResult compares naive first-come-first-served calls with calls
+// ResidencyResult compares naive first-come-first-served calls with calls
 // admitted by the Manager.
-type BenchResult struct {
+type ResidencyResult struct {
 	GPUBytes int64  `json:"gpu_bytes"`
 	Mode     string `json:"mode"` // the Manager's mode
-	Naive    BenchRun
-	Aware    BenchRun
+	Naive    ResidencyRun
+	Aware    ResidencyRun
 	// LoadRatio is naive loads / aware loads after warm-up (0 when aware
 	// made none); ThroughputRatio is aware / naive throughput.
 	LoadRatio       float64 `json:"load_ratio"`
 	ThroughputRatio float64 `json:"throughput_ratio"`
 }
 
+// ResidencyResults are the benchmark at several GPU sizes.
+type ResidencyResults []ResidencyResult
+
+// RunResidencyGPUs runs the default workload at each GPU size.
+func RunResidencyGPUs(ctx context.Context, gpuBytes ...int64) (ResidencyResults, error) {
+	var out ResidencyResults
+	for _, b := range gpuBytes {
+		r, err := RunResidency(ctx, ResidencyConfig{GPUBytes: b})
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Render writes a heading and each GPU's table.
+func (rs ResidencyResults) Render(w io.Writer) {
+	fmt.Fprintln(w, "## VRAM residency (simulator; 20 runs of 1 plan + 4 steps, gemma3:12b planner + llama3.2:3b executor)")
+	for _, r := range rs {
+		fmt.Fprintln(w, r.String())
+	}
+}
+
 // String renders the comparison as a small table.
-func (r BenchResult) String() string {
+func (r ResidencyResult) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "GPU %.1f GiB, mode %s\n", float64(r.GPUBytes)/(1<<30), r.Mode)
 	fmt.Fprintf(&b, "%-16s %6s %8s %10s %12s %14s %12s\n", "strategy", "loads", "warmup", "gpu time", "req/sim-min", "measured wall", "req/sim-min")
-	for _, run := range []BenchRun{r.Naive, r.Aware} {
+	for _, run := range []ResidencyRun{r.Naive, r.Aware} {
 		fmt.Fprintf(&b, "%-16s %6d %8d %10s %12.2f %14s %12.2f\n", run.Strategy, run.LoadsAfterWarmup, run.WarmupLoads,
 			run.GPUTime.Round(100*time.Millisecond), run.Throughput, run.MeasuredWall.Round(100*time.Millisecond), run.MeasuredThroughput)
 	}
@@ -141,17 +170,17 @@ func (r BenchResult) String() string {
 	return b.String()
 }
 
-// RunResidencyBench runs the workload twice on fresh simulators, once with
+// RunResidency runs the workload twice on fresh simulators, once with
 // every call sent as it comes (naive) and once admitted by a Manager in
 // the mode the GPU calls for, and reports loads and simulated time.
-func RunResidencyBench(ctx context.Context, cfg BenchConfig) (BenchResult, error) {
+func RunResidency(ctx context.Context, cfg ResidencyConfig) (ResidencyResult, error) {
 	cfg = cfg.withDefaults()
-	res := BenchResult{GPUBytes: cfg.GPUBytes}
-	naive, _, err := runBench(ctx, cfg, false)
+	res := ResidencyResult{GPUBytes: cfg.GPUBytes}
+	naive, _, err := runResidency(ctx, cfg, false)
 	if err != nil {
 		return res, fmt.Errorf("naive run: %w", err)
 	}
-	aware, mode, err := runBench(ctx, cfg, true)
+	aware, mode, err := runResidency(ctx, cfg, true)
 	if err != nil {
 		return res, fmt.Errorf("residency-aware run: %w", err)
 	}
@@ -165,11 +194,11 @@ func RunResidencyBench(ctx context.Context, cfg BenchConfig) (BenchResult, error
 	return res, nil
 }
 
-// benchScript answers with a fixed number of tokens per model, so every
+// residencyScript answers with a fixed number of tokens per model, so every
 // call's simulated duration is the same from run to run.
-type benchScript struct{ cfg BenchConfig }
+type residencyScript struct{ cfg ResidencyConfig }
 
-func (s benchScript) Respond(req *api.ChatRequest) (ollamasim.Reply, bool) {
+func (s residencyScript) Respond(req *api.ChatRequest) (ollamasim.Reply, bool) {
 	n := s.cfg.StepOutputTokens
 	if llm.ModelKey(req.Model) == llm.ModelKey(s.cfg.PlannerModel) {
 		n = s.cfg.PlanOutputTokens
@@ -177,10 +206,10 @@ func (s benchScript) Respond(req *api.ChatRequest) (ollamasim.Reply, bool) {
 	return ollamasim.Reply{Content: strings.Repeat("word", n)}, true
 }
 
-func runBench(ctx context.Context, cfg BenchConfig, aware bool) (BenchRun, string, error) {
+func runResidency(ctx context.Context, cfg ResidencyConfig, aware bool) (ResidencyRun, string, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	run := BenchRun{Strategy: "naive", Requests: cfg.Requests, Calls: cfg.Requests * (1 + cfg.StepsPerRequest)}
+	run := ResidencyRun{Strategy: "naive", Requests: cfg.Requests, Calls: cfg.Requests * (1 + cfg.StepsPerRequest)}
 	if aware {
 		run.Strategy = "residency-aware"
 	}
@@ -196,7 +225,7 @@ func runBench(ctx context.Context, cfg BenchConfig, aware bool) (BenchRun, strin
 		LoadBytesPerSecond: cfg.LoadBytesPerSecond,
 		Seed:               cfg.Seed,
 		TimeScale:          cfg.TimeScale,
-		Script:             benchScript{cfg},
+		Script:             residencyScript{cfg},
 		Now:                simNow,
 		Logger:             cfg.Logger,
 	})
@@ -221,11 +250,11 @@ func runBench(ctx context.Context, cfg BenchConfig, aware bool) (BenchRun, strin
 	keepAlive := func(string) time.Duration { return models.KeepAlive.D() }
 	mode := ""
 	if aware {
-		mgr := NewManager(ManagerConfig{
+		mgr := vram.NewManager(vram.ManagerConfig{
 			Models:        models,
 			Uses:          (&config.Config{Models: models}).ModelUses(),
 			VRAM:          config.VRAMConfig{Headroom: config.ByteSize(cfg.Headroom), Prewarm: true},
-			Endpoints:     []Endpoint{{Name: "sim", ParallelSlots: cfg.ParallelSlots, Running: client, Tags: client, Loader: APILoader{client}}},
+			Endpoints:     []vram.Endpoint{{Name: "sim", ParallelSlots: cfg.ParallelSlots, Running: client, Tags: client, Loader: vram.APILoader{Client: client}}},
 			CapacityBytes: uint64(cfg.GPUBytes),
 			Logger:        cfg.Logger,
 			Now:           simNow,

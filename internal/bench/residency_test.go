@@ -1,10 +1,19 @@
-package vram
+package bench
 
 import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/agentd/agentd/internal/vram"
 )
+
+func wantEq[T comparable](t *testing.T, what string, got, want T) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s = %v, want %v", what, got, want)
+	}
+}
 
 // The figures asserted here are computed from the simulator's own load
 // and inference durations and its load counter, not from wall-clock time,
@@ -15,7 +24,7 @@ import (
 func TestResidencyBenchSwap(t *testing.T) {
 	tests := []struct {
 		name           string
-		cfg            BenchConfig
+		cfg            ResidencyConfig
 		minLoadRatio   float64
 		minThroughput  float64
 		maxAwareLoads  int64
@@ -24,20 +33,20 @@ func TestResidencyBenchSwap(t *testing.T) {
 		// Verbose calls (300-token plans, 100-token steps): inference
 		// dominates (197 simulated seconds of it), so naive's 20-30 loads
 		// add only 20-35% and no admission policy can beat about 1.3x here.
-		{"default workload", BenchConfig{}, 3, 1.1, 6, 12 * time.Second},
+		{"default workload", ResidencyConfig{}, 3, 1.1, 6, 12 * time.Second},
 		// Tool-call sized outputs on a disk that loads 1 GB/s: the loads are
 		// a large share of the work, the case the figure is about.
-		{"tool-call workload, 1 GB/s loads", BenchConfig{PlanOutputTokens: 150, StepOutputTokens: 30, LoadBytesPerSecond: 1e9}, 3, 1.5, 6, 25 * time.Second},
+		{"tool-call workload, 1 GB/s loads", ResidencyConfig{PlanOutputTokens: 150, StepOutputTokens: 30, LoadBytesPerSecond: 1e9}, 3, 1.5, 6, 25 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, err := RunResidencyBench(context.Background(), tt.cfg)
+			r, err := RunResidency(context.Background(), tt.cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Logf("\n%s", r)
-			wantEq(t, "mode", r.Mode, ModeSwap)
-			for _, run := range []BenchRun{r.Naive, r.Aware} {
+			wantEq(t, "mode", r.Mode, vram.ModeSwap)
+			for _, run := range []ResidencyRun{r.Naive, r.Aware} {
 				wantEq(t, run.Strategy+" warm-up loads", run.WarmupLoads, int64(0))
 				wantEq(t, run.Strategy+" busy time", run.BusyTime, r.Naive.BusyTime)
 			}
@@ -58,12 +67,12 @@ func TestResidencyBenchSwap(t *testing.T) {
 }
 
 func TestResidencyBenchCoResident(t *testing.T) {
-	r, err := RunResidencyBench(context.Background(), BenchConfig{GPUBytes: 24 << 30})
+	r, err := RunResidency(context.Background(), ResidencyConfig{GPUBytes: 24 << 30})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("\n%s", r)
-	wantEq(t, "mode", r.Mode, ModeCoResident)
+	wantEq(t, "mode", r.Mode, vram.ModeCoResident)
 	wantEq(t, "aware warm-up loads", r.Aware.WarmupLoads, int64(2))
 	wantEq(t, "aware loads after warm-up", r.Aware.LoadsAfterWarmup, int64(0))
 	wantEq(t, "aware evictions", r.Aware.Evictions, int64(0))
@@ -73,17 +82,17 @@ func TestResidencyBenchCoResident(t *testing.T) {
 func BenchmarkResidency(b *testing.B) {
 	for _, bc := range []struct {
 		name string
-		cfg  BenchConfig
+		cfg  ResidencyConfig
 	}{
-		{"8GiB", BenchConfig{}},
-		{"8GiB-toolcalls-1GBps", BenchConfig{PlanOutputTokens: 150, StepOutputTokens: 30, LoadBytesPerSecond: 1e9}},
-		{"24GiB", BenchConfig{GPUBytes: 24 << 30}},
+		{"8GiB", ResidencyConfig{}},
+		{"8GiB-toolcalls-1GBps", ResidencyConfig{PlanOutputTokens: 150, StepOutputTokens: 30, LoadBytesPerSecond: 1e9}},
+		{"24GiB", ResidencyConfig{GPUBytes: 24 << 30}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			var r BenchResult
+			var r ResidencyResult
 			for b.Loop() {
 				var err error
-				if r, err = RunResidencyBench(context.Background(), bc.cfg); err != nil {
+				if r, err = RunResidency(context.Background(), bc.cfg); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -13,10 +13,9 @@ import (
 	"github.com/agentd/agentd/internal/ollamatest"
 )
 
-// testRun adapts a function to what ollamatest.Main runs.
-type testRun func() int
-
-func (f testRun) Run() int { return f() }
+// TestMain stops the shared real Ollama (if a test started one) after the
+// tests.
+func TestMain(m *testing.M) { ollamatest.Main(m) }
 
 func TestBusyUnion(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -91,7 +90,7 @@ func TestRealRenderTargets(t *testing.T) {
 		want: []string{"no run that ended made a model call (target ≤ 1.10: NOT met)", "1 run(s) made no model call", "figure: NOT met"},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := &realResult{Server: "test", Models: config.Default().Models, Timeout: time.Minute, Runs: tc.runs}
+			r := &RealResult{Server: "test", Models: config.Default().Models, Timeout: time.Minute, Runs: tc.runs}
 			if r.Met() != tc.met {
 				t.Errorf("Met() = %v, want %v", r.Met(), tc.met)
 			}
@@ -124,7 +123,7 @@ func TestBenchRealOnRealOllama(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer env.close()
-	res, err := env.benchReal(ctx, realOptions{Runs: runs, Timeout: bound, Model: ollamatest.Plain})
+	res, err := env.benchReal(ctx, RealOptions{Runs: runs, Timeout: bound, Model: ollamatest.Plain})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,12 +156,4 @@ func TestBenchRealOnRealOllama(t *testing.T) {
 		}
 	}
 	t.Log("\n" + out)
-}
-
-// TestBenchRealNeedsOllama: --real without --ollama is a usage error.
-func TestBenchRealNeedsOllama(t *testing.T) {
-	out, code := run(t, nil, "bench", "--real")
-	if code != 2 || !strings.Contains(out, "--ollama") {
-		t.Errorf("exit %d, output %q", code, out)
-	}
 }

@@ -1,10 +1,11 @@
-package api
+package bench
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,21 +20,25 @@ import (
 
 	"github.com/coder/websocket"
 
+	agentapi "github.com/agentd/agentd/internal/api"
 	"github.com/agentd/agentd/internal/events"
 	"github.com/agentd/agentd/internal/run"
 )
 
-// FanoutBenchConfig sets up RunFanoutBench.
-type FanoutBenchConfig struct {
+// The WebSocket fan-out benchmark (`agentd bench --ws`): the real event
+// stream of internal/api served on 127.0.0.1, clients in this process.
+
+// FanoutConfig sets up RunFanout.
+type FanoutConfig struct {
 	Clients  int           // WebSocket clients; default 50
 	Rate     int           // events per second; default 1000
 	Duration time.Duration // publishing time; default 5s
 	Payload  int           // bytes of filler in each event's data; default 200
 }
 
-// FanoutBenchResult is what RunFanoutBench measured. Latency is from the
+// FanoutResult is what RunFanout measured. Latency is from the
 // event's publish time (Event.Time) to its arrival at a client.
-type FanoutBenchResult struct {
+type FanoutResult struct {
 	Clients      int           `json:"clients"`
 	Published    int           `json:"published"`
 	RatePerSec   float64       `json:"rate_per_sec"`
@@ -49,35 +54,43 @@ type FanoutBenchResult struct {
 	ClientsInPro bool          `json:"clients_in_process"`
 }
 
-func (r FanoutBenchResult) String() string {
+// Render writes the heading and the figures.
+func (r FanoutResult) Render(w io.Writer) {
+	fmt.Fprintln(w, "## WebSocket fan-out")
+	fmt.Fprintf(w, "%s\n\n", r)
+}
+
+func (r FanoutResult) String() string {
 	return fmt.Sprintf("%d events at %.0f/s to %d clients: delivered %d, dropped clients %d, latency p50 %v p99 %v max %v; CPU %v over %v (%.0f%% of one core; server and clients in one process)",
 		r.Published, r.RatePerSec, r.Clients, r.Delivered, r.Dropped, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond),
 		r.Max.Round(time.Microsecond), r.CPU.Round(time.Millisecond), r.Wall.Round(time.Millisecond), r.CPUPercent)
 }
 
-// benchEngine refuses everything: the benchmark only streams events.
-type benchEngine struct{}
+// fanoutEngine refuses everything: the benchmark only streams events.
+type fanoutEngine struct{}
 
-func (benchEngine) Submit(context.Context, SubmitRequest) (*run.Run, error) {
-	return nil, ErrInvalid
+func (fanoutEngine) Submit(context.Context, agentapi.SubmitRequest) (*run.Run, error) {
+	return nil, agentapi.ErrInvalid
 }
-func (benchEngine) Wait(context.Context, string) (*run.Run, error) { return nil, ErrNotFound }
-func (benchEngine) Cancel(context.Context, string, string) error   { return ErrNotFound }
-func (benchEngine) Decide(context.Context, string, string, bool, string, string) error {
-	return ErrNotFound
+func (fanoutEngine) Wait(context.Context, string) (*run.Run, error) { return nil, agentapi.ErrNotFound }
+func (fanoutEngine) Cancel(context.Context, string, string) error   { return agentapi.ErrNotFound }
+func (fanoutEngine) Decide(context.Context, string, string, bool, string, string) error {
+	return agentapi.ErrNotFound
 }
 
-type benchRuns struct{}
+type fanoutRuns struct{}
 
-func (benchRuns) ListRuns(context.Context, RunQuery) ([]*run.Run, error) { return nil, nil }
-func (benchRuns) RunDetail(context.Context, string) (*RunDetail, error)  { return nil, ErrNotFound }
-func (benchRuns) PendingApprovals(context.Context) ([]Approval, error)   { return nil, nil }
+func (fanoutRuns) ListRuns(context.Context, agentapi.RunQuery) ([]*run.Run, error) { return nil, nil }
+func (fanoutRuns) RunDetail(context.Context, string) (*agentapi.RunDetail, error) {
+	return nil, agentapi.ErrNotFound
+}
+func (fanoutRuns) PendingApprovals(context.Context) ([]agentapi.Approval, error) { return nil, nil }
 
-// RunFanoutBench serves the real event stream on 127.0.0.1 from a bus of
+// RunFanout serves the real event stream on 127.0.0.1 from a bus of
 // its own, connects cfg.Clients WebSocket clients, publishes cfg.Rate
 // events per second for cfg.Duration, and reports delivery latency and the
 // process's CPU time (getrusage before and after).
-func RunFanoutBench(ctx context.Context, cfg FanoutBenchConfig) (FanoutBenchResult, error) {
+func RunFanout(ctx context.Context, cfg FanoutConfig) (FanoutResult, error) {
 	if cfg.Clients <= 0 {
 		cfg.Clients = 50
 	}
@@ -90,7 +103,7 @@ func RunFanoutBench(ctx context.Context, cfg FanoutBenchConfig) (FanoutBenchResu
 	if cfg.Payload <= 0 {
 		cfg.Payload = 200
 	}
-	res := FanoutBenchResult{Clients: cfg.Clients, ClientsInPro: true}
+	res := FanoutResult{Clients: cfg.Clients, ClientsInPro: true}
 	log := slog.New(slog.DiscardHandler)
 	bus := events.New(nil, 4096, log)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -102,13 +115,13 @@ func RunFanoutBench(ctx context.Context, cfg FanoutBenchConfig) (FanoutBenchResu
 		return res, err
 	}
 	defer os.RemoveAll(dir)
-	tok, err := LoadOrCreateToken(filepath.Join(dir, "token"))
+	tok, err := agentapi.LoadOrCreateToken(filepath.Join(dir, "token"))
 	if err != nil {
 		return res, err
 	}
-	srv := New(Config{AuthRequired: true, MaxRequestBytes: 1 << 20, ShutdownTimeout: 2 * time.Second}, ln, tok,
+	srv := agentapi.New(agentapi.Config{AuthRequired: true, MaxRequestBytes: 1 << 20, ShutdownTimeout: 2 * time.Second}, ln, tok,
 		func(context.Context) any { return nil }, nil, log)
-	if err := RegisterRoutes(srv, Deps{Engine: benchEngine{}, Runs: benchRuns{}, Events: bus, WSBuffer: 4096}); err != nil {
+	if err := agentapi.RegisterRoutes(srv, agentapi.Deps{Engine: fanoutEngine{}, Runs: fanoutRuns{}, Events: bus, WSBuffer: 4096}); err != nil {
 		return res, err
 	}
 	sctx, stop := context.WithCancel(ctx)

@@ -1,4 +1,4 @@
-package localplanner
+package bench
 
 import (
 	"context"
@@ -9,6 +9,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/agentd/agentd/internal/config"
+	"github.com/agentd/agentd/internal/localplanner"
+	"github.com/agentd/agentd/internal/plan"
 )
 
 // faultyPlanner is a fake planner model that writes the right plan for the
@@ -42,7 +49,7 @@ func newFaultyPlanner(seed int64, base int) *faultyPlanner {
 
 var cityRe = regexp.MustCompile(`\b(?:in|as|for) ([A-Z][a-z]+)`)
 
-func (f *faultyPlanner) Chat(_ context.Context, req ChatRequest) (ChatResponse, error) {
+func (f *faultyPlanner) Chat(_ context.Context, req localplanner.ChatRequest) (localplanner.ChatResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	last := req.Messages[len(req.Messages)-1].Content
@@ -82,7 +89,7 @@ func (f *faultyPlanner) Chat(_ context.Context, req ChatRequest) (ChatResponse, 
 	case faultTruncated:
 		// The reply wanted more tokens than the first limit allows.
 		if req.NumPredict < 2*f.base {
-			content, done = good[:len(good)/2], DoneLength
+			content, done = good[:len(good)/2], localplanner.DoneLength
 		} else {
 			fault = ""
 		}
@@ -96,9 +103,9 @@ func (f *faultyPlanner) Chat(_ context.Context, req ChatRequest) (ChatResponse, 
 	}
 	prompt := 0
 	for _, m := range req.Messages {
-		prompt += EstimateTokens(m.Content)
+		prompt += localplanner.EstimateTokens(m.Content)
 	}
-	return ChatResponse{Content: content, DoneReason: done, PromptTokens: prompt, OutputTokens: EstimateTokens(content)}, nil
+	return localplanner.ChatResponse{Content: content, DoneReason: done, PromptTokens: prompt, OutputTokens: localplanner.EstimateTokens(content)}, nil
 }
 
 func (f *faultyPlanner) correctPlan(request string) string {
@@ -123,13 +130,13 @@ func (f *faultyPlanner) correctPlan(request string) string {
 	return string(b)
 }
 
-func benchScenarios(n int, seed int64) []Scenario {
+func benchScenarios(n int, seed int64) []PlanRequest {
 	r := rand.New(rand.NewSource(seed))
 	cities := []string{"Austin", "Reno", "Boise", "Oslo", "Perth", "Lima", "Quito", "Hobart", "Tucson", "Fresno"}
 	forms := []string{"What is the weather in %s?", "Which cities are as hot as %s in July?", "What is the July mean in %s in Fahrenheit?"}
-	out := make([]Scenario, n)
+	out := make([]PlanRequest, n)
 	for i := range out {
-		out[i] = Scenario{Name: fmt.Sprintf("s%03d", i), Request: fmt.Sprintf(forms[r.Intn(len(forms))], cities[r.Intn(len(cities))])}
+		out[i] = PlanRequest{Name: fmt.Sprintf("s%03d", i), Request: fmt.Sprintf(forms[r.Intn(len(forms))], cities[r.Intn(len(cities))])}
 	}
 	return out
 }
@@ -140,8 +147,8 @@ func TestBenchFaultRepair(t *testing.T) {
 	cfg.RepairAttempts = 2 // three planner calls in all
 	models := testModels()
 	model := newFaultyPlanner(42, models.Options[models.Planner].NumPredict)
-	p := New(model, weatherTools(), cfg, models, nil)
-	rep, err := RunBench(context.Background(), p, benchScenarios(requests, 7), 3)
+	p := localplanner.New(model, weatherTools(), cfg, models, nil)
+	rep, err := RunPlans(context.Background(), p, benchScenarios(requests, 7), 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,8 +185,8 @@ func TestBenchWithoutFeedbackFails(t *testing.T) {
 	for k := range model.words {
 		model.words[k] = "(never said)"
 	}
-	p := New(model, weatherTools(), cfg, models, nil)
-	rep, err := RunBench(context.Background(), p, benchScenarios(300, 7), 3)
+	p := localplanner.New(model, weatherTools(), cfg, models, nil)
+	rep, err := RunPlans(context.Background(), p, benchScenarios(300, 7), 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,8 +201,73 @@ func TestBenchWithoutFeedbackFails(t *testing.T) {
 func TestRunBenchCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	p := New(newFaultyPlanner(1, 512), weatherTools(), testPlannerConfig(), testModels(), nil)
-	if _, err := RunBench(ctx, p, benchScenarios(3, 1), 3); err == nil {
+	p := localplanner.New(newFaultyPlanner(1, 512), weatherTools(), testPlannerConfig(), testModels(), nil)
+	if _, err := RunPlans(ctx, p, benchScenarios(3, 1), 3); err == nil {
 		t.Fatal("want the context error")
 	}
+}
+
+// The planner's configuration and models in these tests, as the planner's
+// own tests set them.
+func testPlannerConfig() config.PlannerConfig {
+	return config.PlannerConfig{Mode: "auto", MaxSteps: 12, RepairAttempts: 2, Timeout: config.Duration(time.Minute),
+		PromptTokenBudget: 3000, Complexity: config.ComplexityConfig{EscalateScore: 0.7}, ClassifyWorkflows: "always"}
+}
+
+func testModels() config.ModelsConfig {
+	return config.ModelsConfig{Router: "granite4:tiny-h", Planner: "gemma3:12b", Fast: "granite4:tiny-h",
+		Options: map[string]config.ModelOptions{"gemma3:12b": {NumPredict: 512}}}
+}
+
+// testCatalog is a three-tool registry validating with jsonschema/v6, like
+// the real one in internal/tools.
+type testCatalog struct {
+	tools   []plan.ToolInfo
+	schemas map[string]*jsonschema.Schema
+}
+
+var _ localplanner.Catalog = (*testCatalog)(nil)
+
+func (c *testCatalog) Has(name string) bool { _, ok := c.schemas[name]; return ok }
+
+func (c *testCatalog) ValidateArgs(name string, args map[string]any) error {
+	s, ok := c.schemas[name]
+	if !ok {
+		return fmt.Errorf("unknown tool %q", name)
+	}
+	return s.Validate(map[string]any(args))
+}
+
+func (c *testCatalog) List() []plan.ToolInfo { return c.tools }
+
+func weatherTools() *testCatalog {
+	c := &testCatalog{schemas: map[string]*jsonschema.Schema{}, tools: []plan.ToolInfo{
+		{Name: "get_weather", Description: "Current weather and July mean temperature for a city.", ArgsSchema: map[string]any{
+			"type": "object", "additionalProperties": false, "required": []any{"city"},
+			"properties": map[string]any{
+				"city":  map[string]any{"type": "string", "minLength": 1},
+				"units": map[string]any{"enum": []any{"c", "f"}},
+			},
+		}},
+		{Name: "search_cities", Description: "Find cities matching a query.", ArgsSchema: map[string]any{
+			"type": "object", "additionalProperties": false, "required": []any{"query"},
+			"properties": map[string]any{
+				"query": map[string]any{"type": "string"},
+				"limit": map[string]any{"type": "integer", "minimum": 1, "maximum": 50},
+			},
+		}},
+		{Name: "calc", Description: "Evaluate an arithmetic expression.", ArgsSchema: map[string]any{
+			"type": "object", "additionalProperties": false, "required": []any{"expression"},
+			"properties": map[string]any{"expression": map[string]any{"type": "string"}},
+		}},
+	}}
+	comp := jsonschema.NewCompiler()
+	for _, t := range c.tools {
+		url := "mem://tools/" + t.Name + ".json"
+		if err := comp.AddResource(url, t.ArgsSchema); err != nil {
+			panic(err)
+		}
+		c.schemas[t.Name] = comp.MustCompile(url)
+	}
+	return c
 }

@@ -1,21 +1,23 @@
-package localplanner
+package bench
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"sort"
+
+	"github.com/agentd/agentd/internal/localplanner"
 )
 
-// Scenario is one benchmark request.
-type Scenario struct {
+// PlanRequest is one request for the planner benchmark.
+type PlanRequest struct {
 	Name    string
 	Request string
 }
 
-// BenchReport is what planning a scenario list cost and how reliably it
+// PlanReport is what planning a scenario list cost and how reliably it
 // reached a valid plan.
-type BenchReport struct {
+type PlanReport struct {
 	Requests int
 	// Within is the call limit asked about; ValidWithin counts requests
 	// whose valid plan took at most that many planner calls, Valid those
@@ -29,24 +31,24 @@ type BenchReport struct {
 	// Calls maps a number of planner calls to how many valid plans took
 	// that many.
 	Calls    map[int]int
-	Failures []BenchFailure
+	Failures []PlanFailure
 }
 
-// BenchFailure is a scenario that reached no valid plan.
-type BenchFailure struct {
+// PlanFailure is a request that reached no valid plan.
+type PlanFailure struct {
 	Scenario string
 	Errors   []string
 }
 
 // ValidRate is ValidWithin over Requests.
-func (r BenchReport) ValidRate() float64 {
+func (r PlanReport) ValidRate() float64 {
 	if r.Requests == 0 {
 		return 0
 	}
 	return float64(r.ValidWithin) / float64(r.Requests)
 }
 
-func (r BenchReport) String() string {
+func (r PlanReport) String() string {
 	keys := make([]int, 0, len(r.Calls))
 	for k := range r.Calls {
 		keys = append(keys, k)
@@ -60,18 +62,18 @@ func (r BenchReport) String() string {
 		r.Requests, r.ValidWithin, r.Within, 100*r.ValidRate(), r.Valid, r.PlannerCalls, r.PromptTokens, r.OutputTokens, hist)
 }
 
-// RunBench plans every scenario with p and reports calls, tokens, and
+// RunPlans plans every request with p and reports calls, tokens, and
 // whether a valid plan was reached within `within` planner calls. Planning
 // failures are counted, not returned; only a cancelled context stops it.
-func RunBench(ctx context.Context, p *Planner, scenarios []Scenario, within int) (BenchReport, error) {
-	rep := BenchReport{Within: within, Calls: map[int]int{}}
-	for i, sc := range scenarios {
+func RunPlans(ctx context.Context, p *localplanner.Planner, reqs []PlanRequest, within int) (PlanReport, error) {
+	rep := PlanReport{Within: within, Calls: map[int]int{}}
+	for i, sc := range reqs {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
 		rep.Requests++
-		res, err := p.Plan(ctx, Request{Text: sc.Request, RunID: fmt.Sprintf("bench-%d", i)})
-		var pe *PlanError
+		res, err := p.Plan(ctx, localplanner.Request{Text: sc.Request, RunID: fmt.Sprintf("bench-%d", i)})
+		var pe *localplanner.PlanError
 		switch {
 		case err == nil:
 		case errors.As(err, &pe):
@@ -79,7 +81,7 @@ func RunBench(ctx context.Context, p *Planner, scenarios []Scenario, within int)
 				return rep, ctx.Err()
 			}
 			res = pe.Result
-			rep.Failures = append(rep.Failures, BenchFailure{Scenario: sc.Name, Errors: pe.Errors})
+			rep.Failures = append(rep.Failures, PlanFailure{Scenario: sc.Name, Errors: pe.Errors})
 		default:
 			return rep, fmt.Errorf("scenario %s: %w", sc.Name, err)
 		}

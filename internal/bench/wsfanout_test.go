@@ -1,4 +1,4 @@
-package api
+package bench
 
 import (
 	"os"
@@ -11,7 +11,7 @@ import (
 // loose because tests share busy CI machines; BenchmarkWSFanout holds the
 // 100 ms target.
 func TestFanoutBenchSmall(t *testing.T) {
-	res, err := RunFanoutBench(t.Context(), FanoutBenchConfig{Clients: 10, Rate: 200, Duration: time.Second})
+	res, err := RunFanout(t.Context(), FanoutConfig{Clients: 10, Rate: 200, Duration: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,14 +27,14 @@ func TestFanoutBenchSmall(t *testing.T) {
 // BenchmarkWSFanout is the acceptance figure: 1,000 events/s to 50 clients
 // for 5 s; p99 must stay under 100 ms. Run it with
 //
-//	go test -run '^$' -bench WSFanout -benchtime 1x ./internal/api/
+//	go test -run '^$' -bench WSFanout -benchtime 1x ./internal/bench/
 func BenchmarkWSFanout(b *testing.B) {
 	dur := 5 * time.Second
 	if os.Getenv("AGENTD_BENCH_SECONDS") == "1" {
 		dur = time.Second
 	}
 	for b.Loop() {
-		res, err := RunFanoutBench(b.Context(), FanoutBenchConfig{Clients: 50, Rate: 1000, Duration: dur})
+		res, err := RunFanout(b.Context(), FanoutConfig{Clients: 50, Rate: 1000, Duration: dur})
 		if err != nil {
 			b.Fatal(err)
 		}

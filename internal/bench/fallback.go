@@ -1,16 +1,18 @@
-package main
+package bench
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
 
+	"github.com/agentd/agentd/internal/config"
 	"github.com/agentd/agentd/internal/exec"
 	"github.com/agentd/agentd/internal/scenarios"
 )
@@ -67,10 +69,10 @@ func (f *fakeRemote) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(resp)
 }
 
-// fallbackResult is the cost comparison of issue-level interest: what the
+// FallbackResult is the cost comparison of issue-level interest: what the
 // suite cost local-first (remote only for the requests that escalated)
 // against every call made on the remote model at table prices.
-type fallbackResult struct {
+type FallbackResult struct {
 	Requests, Escalated, Done int
 	LocalFirstUSD             float64
 	RemoteOnlyUSD             float64
@@ -83,14 +85,14 @@ type fallbackResult struct {
 	StepOutputs []string
 }
 
-func (r fallbackResult) Reduction() float64 {
+func (r FallbackResult) Reduction() float64 {
 	if r.RemoteOnlyUSD == 0 {
 		return 0
 	}
 	return 1 - r.LocalFirstUSD/r.RemoteOnlyUSD
 }
 
-func (r fallbackResult) Render(w io.Writer, price string) {
+func (r FallbackResult) Render(w io.Writer, price string) {
 	fmt.Fprintln(w, "## Remote fallback cost: local-first with escalation vs remote-only")
 	fmt.Fprintf(w, "requests %d (done %d), escalated to the remote planner %d (%.0f%%), remote requests %d, bytes sent %d\n",
 		r.Requests, r.Done, r.Escalated, 100*float64(r.Escalated)/float64(max(r.Requests, 1)), r.RemoteRequests, r.RemoteBytesOut)
@@ -111,11 +113,36 @@ func metOrNot(ok bool) string {
 	return "NOT met"
 }
 
+// FallbackOptions shape the fallback benchmark.
+type FallbackOptions struct {
+	OllamaURL string  // empty: the simulator
+	TimeScale float64 // simulator only
+	Scenarios []scenarios.Scenario
+	// Repeat is how many plain runs of each scenario go beside its one
+	// hard (escalating) variant.
+	Repeat int
+	Log    *slog.Logger
+}
+
+// RunFallback compares local-first planning with escalation against
+// remote-only, with a fake remote on 127.0.0.1.
+func RunFallback(ctx context.Context, base *config.Config, o FallbackOptions) (FallbackResult, error) {
+	env, err := newBenchEnv(ctx, base, o.OllamaURL, o.TimeScale, scenarios.Script(), o.Log)
+	if err != nil {
+		return FallbackResult{}, err
+	}
+	defer env.close()
+	if err := env.warm(ctx, base.Models); err != nil {
+		return FallbackResult{}, err
+	}
+	return env.benchFallback(ctx, o.Scenarios, o.Repeat)
+}
+
 // benchFallback runs each scenario `repeat` times as written and once as a
 // hard variant that the router escalates; every run's calls are priced at
 // the remote model's table price for the remote-only column.
-func (e *benchEnv) benchFallback(ctx context.Context, list []scenarios.Scenario, repeat int) (fallbackResult, error) {
-	var res fallbackResult
+func (e *benchEnv) benchFallback(ctx context.Context, list []scenarios.Scenario, repeat int) (FallbackResult, error) {
+	var res FallbackResult
 	remote := &fakeRemote{list: list}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

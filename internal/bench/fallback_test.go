@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -53,7 +53,7 @@ func TestFallbackBenchEscalatesHardRequestsOnlyAndSendsNoToolResults(t *testing.
 
 // A saving made by runs that failed is no saving.
 func TestFallbackRenderFailedRunsWinNothing(t *testing.T) {
-	r := fallbackResult{Requests: 4, Done: 3, LocalFirstUSD: 0.001, RemoteOnlyUSD: 1}
+	r := FallbackResult{Requests: 4, Done: 3, LocalFirstUSD: 0.001, RemoteOnlyUSD: 1}
 	var buf bytes.Buffer
 	r.Render(&buf, "m")
 	if out := buf.String(); !strings.Contains(out, "NOT met") || !strings.Contains(out, "1 of 4 local-first runs did not end done") {

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"cmp"
@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -40,8 +41,8 @@ const (
 	realMaxTarget    = 1.5  // no run over this
 )
 
-// realOptions shape the benchmark.
-type realOptions struct {
+// RealOptions shape the benchmark.
+type RealOptions struct {
 	// Runs is how many requests to run, going round the fixed set; 0 runs
 	// the set once.
 	Runs int
@@ -52,7 +53,7 @@ type realOptions struct {
 	Model, Planner, Executor string
 }
 
-func (o realOptions) models(base config.ModelsConfig) config.ModelsConfig {
+func (o RealOptions) models(base config.ModelsConfig) config.ModelsConfig {
 	m := base
 	m.Router, m.Planner, m.Fast, m.Standard, m.Summarizer, m.Validator = o.Model, o.Model, o.Model, o.Model, o.Model, o.Model
 	if o.Planner != "" {
@@ -175,8 +176,8 @@ func (r realRun) EndedClean() bool {
 	return false
 }
 
-// realResult is the whole figure.
-type realResult struct {
+// RealResult is the whole figure.
+type RealResult struct {
 	Server  string // URL and version
 	Models  config.ModelsConfig
 	Timeout time.Duration
@@ -260,8 +261,19 @@ func checkModels(ctx context.Context, serverURL string, names ...string) (versio
 	return version, nil
 }
 
+// RunReal runs the fixed set through an in-process daemon against the
+// real Ollama at ollamaURL.
+func RunReal(ctx context.Context, base *config.Config, ollamaURL string, o RealOptions, log *slog.Logger) (*RealResult, error) {
+	env, err := newBenchEnv(ctx, base, ollamaURL, 1, nil, log)
+	if err != nil {
+		return nil, err
+	}
+	defer env.close()
+	return env.benchReal(ctx, o)
+}
+
 // benchReal runs the fixed set against the real server behind e.
-func (e *benchEnv) benchReal(ctx context.Context, o realOptions) (*realResult, error) {
+func (e *benchEnv) benchReal(ctx context.Context, o RealOptions) (*RealResult, error) {
 	if e.sim != nil {
 		return nil, errors.New("the real-server benchmark needs a real Ollama: give --ollama URL")
 	}
@@ -298,7 +310,7 @@ func (e *benchEnv) benchReal(ctx context.Context, o realOptions) (*realResult, e
 	}
 	defer h.stop()
 
-	res := &realResult{Server: fmt.Sprintf("Ollama %s at %s", version, e.url), Models: m, Timeout: o.Timeout}
+	res := &RealResult{Server: fmt.Sprintf("Ollama %s at %s", version, e.url), Models: m, Timeout: o.Timeout}
 	set := realRequests()
 	n := o.Runs
 	if n <= 0 {
@@ -416,7 +428,7 @@ func longestCall(calls []db.ModelCall) string {
 }
 
 // Summary figures.
-func (r *realResult) ratios() (median, maxRatio float64, maxRun int, n int) {
+func (r *RealResult) ratios() (median, maxRatio float64, maxRun int, n int) {
 	var rs []float64
 	for _, run := range r.Runs {
 		if run.Stuck || run.Ratio() == 0 {
@@ -441,13 +453,13 @@ func (r *realResult) ratios() (median, maxRatio float64, maxRun int, n int) {
 
 // Met reports whether every target holds: median and max ratio, every run
 // ended with a status and a reason, none stuck.
-func (r *realResult) Met() bool {
+func (r *RealResult) Met() bool {
 	median, maxRatio, _, n := r.ratios()
 	clean, stuck := r.counts()
 	return n > 0 && median <= realMedianTarget && maxRatio <= realMaxTarget && clean == len(r.Runs) && stuck == 0 && len(r.Runs) > 0
 }
 
-func (r *realResult) counts() (clean, stuck int) {
+func (r *RealResult) counts() (clean, stuck int) {
 	for _, run := range r.Runs {
 		if run.EndedClean() {
 			clean++
@@ -467,7 +479,7 @@ func fmtRatio(x float64) string {
 }
 
 // Render writes the per-run table and the targets, each met or NOT met.
-func (r *realResult) Render(w io.Writer) {
+func (r *RealResult) Render(w io.Writer) {
 	m := r.Models
 	fmt.Fprintln(w, "## Real Ollama: agentd overhead per run")
 	fmt.Fprintf(w, "server: %s; models: router %s, planner %s, executor %s/%s (fast/standard), summarizer %s\n",
