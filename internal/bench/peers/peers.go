@@ -75,6 +75,10 @@ type Options struct {
 	// Agentd is the scenario suite's result to compare with; nil runs the
 	// suite (bench.RunSuite) on its own simulator with the same settings.
 	Agentd *bench.SuiteResult
+	// AgentdRows, when set, are agentd's rows as measured elsewhere (for
+	// instance `agentd bench --suite` with the same time scale); they take
+	// the place of running the suite.
+	AgentdRows []Row
 	// SkipAgentd leaves agentd out (no ratios).
 	SkipAgentd bool
 	// Timeout per harness run (default 10 minutes).
@@ -150,7 +154,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, fmt.Errorf("run %s --version: %w — install Node.js 20 or later", o.Node, err)
 	}
 
-	if !o.SkipAgentd {
+	if len(o.AgentdRows) > 0 && !o.SkipAgentd {
+		rep.Configs["agentd"] = "agentd's rows as given (Options.AgentdRows)"
+		for _, r := range o.AgentdRows {
+			r.Framework = "agentd"
+			if r.CostUSD == 0 {
+				r.CostUSD = price.Cost(r.PromptTokens, r.OutputTokens)
+			}
+			rep.Rows = append(rep.Rows, r)
+		}
+	} else if !o.SkipAgentd {
 		suite := o.Agentd
 		if suite == nil {
 			suite, err = bench.RunSuite(ctx, o.Base, bench.SuiteOptions{TimeScale: o.TimeScale, Scenarios: o.Scenarios, Log: o.Log})

@@ -3,7 +3,10 @@ package peers
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -54,4 +57,39 @@ func TestMarkdownRatios(t *testing.T) {
 	if !strings.Contains(b.String(), "| s | p | done | 5.00 s | 9 | 4.0k/300 | 0.00000 | 2.50x | 4.00x |") {
 		t.Fatalf("markdown:\n%s", b.String())
 	}
+}
+
+// TestPeersReport is the full comparison, run on demand:
+//
+//	AGENTD_PEERS_REPORT=0.5 go test ./internal/bench/peers -run TestPeersReport -v -timeout 30m
+//
+// (the value is the time scale); it prints the markdown table.
+func TestPeersReport(t *testing.T) {
+	v := os.Getenv("AGENTD_PEERS_REPORT")
+	if v == "" {
+		t.Skip("set AGENTD_PEERS_REPORT=<time scale> to run the full comparison")
+	}
+	scale, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		t.Fatalf("AGENTD_PEERS_REPORT=%q: want a time scale such as 0.5", v)
+	}
+	o := Options{TimeScale: scale}
+	// AGENTD_PEERS_AGENTD: a JSON file of agentd's rows ([Row]) measured
+	// elsewhere, instead of running the suite here.
+	if f := os.Getenv("AGENTD_PEERS_AGENTD"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &o.AgentdRows); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	rep, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	rep.Markdown(&b)
+	t.Log("\n" + b.String())
 }
