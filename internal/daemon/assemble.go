@@ -59,7 +59,7 @@ func (d *Daemon) buildAgent(ctx context.Context) error {
 	}
 
 	pm := plannerModel{d.LLM}
-	local := localplanner.New(pm, catalog, cfg.Planner, cfg.Models, d.log)
+	local := localplanner.New(pm, catalog, cfg.Planner, cfg.Models, d.log, localplanner.WithTokens(d.LLM.Tokens()))
 	templates, err := localplanner.NewTemplates(cfg.Workflows, pm, catalog, cfg.Planner, cfg.Models, d.log)
 	if err != nil {
 		return fmt.Errorf("workflows: %w", err)
@@ -118,7 +118,7 @@ func (d *Daemon) buildAgent(ctx context.Context) error {
 			return err != nil || ok // unknown: try native tools; a refusal switches the step over
 		},
 		IsNoToolSupport: isNoToolSupport, IsTransient: isTransient, IsBadOutput: isBadOutput,
-		IsModelMissing: isModelMissing, Defer: deferRun,
+		IsModelMissing: isModelMissing, Defer: deferRun, BytesPerToken: d.LLM.Tokens().BytesPerToken,
 	})
 
 	d.Monitor.Sink = sampleSink{d.Store, d.Bus}

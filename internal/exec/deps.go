@@ -240,6 +240,10 @@ type Deps struct {
 	// retried by the model client, which owns the one retry policy for
 	// busy and transient model failures, so they are not transient here.
 	IsTransient func(error) bool
+	// BytesPerToken is how many bytes of text model counts as a token,
+	// as measured from its own prompt counts; prompt budgets and the cut
+	// of results are sized with it. nil (or 0) means charsPerToken.
+	BytesPerToken func(model string) float64
 
 	// Now and NewID are test seams.
 	Now   func() time.Time

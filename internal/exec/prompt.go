@@ -7,10 +7,23 @@ import (
 	"unicode/utf8"
 )
 
-// Executor prompts stay within executor.prompt_token_budget. Tokens are
-// estimated at ~4 characters each: a small model's context is the scarce
-// resource, and overshooting makes Ollama silently drop the start.
+// Executor prompts stay within executor.prompt_token_budget: a small
+// model's context is the scarce resource, and overshooting makes Ollama
+// silently drop the start. The budget is spent in bytes of text, at the
+// bytes per token measured for the model the prompt goes to
+// (Deps.BytesPerToken), or charsPerToken until it has been measured.
 const charsPerToken = 4
+
+// promptChars is executor.prompt_token_budget in bytes of text for model.
+func (e *Engine) promptChars(model string) int {
+	r := float64(charsPerToken)
+	if e.d.BytesPerToken != nil {
+		if m := e.d.BytesPerToken(model); m > 0 {
+			r = m
+		}
+	}
+	return int(float64(e.cfg.Executor.PromptTokenBudget) * r)
+}
 
 // capText cuts s to at most max bytes (when max leaves room for the
 // marker), ending with a marker that says how much was cut.

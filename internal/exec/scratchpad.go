@@ -176,7 +176,7 @@ func (x *runExec) scratchpad(ctx context.Context) error {
 		}
 		result := x.scratchpadAct(ctx, turn, resp.Content, reply)
 		msgs = append(msgs, Message{Role: "user", Content: result})
-		msgs = trimMessages(msgs, e.cfg.Executor.PromptTokenBudget*charsPerToken)
+		msgs = trimMessages(msgs, e.promptChars(model))
 		x.checkGuardrail()
 	}
 	if cerr := x.canceled(ctx); cerr != nil {
@@ -304,7 +304,7 @@ func (x *runExec) replayScratchpad(ctx context.Context, msgs []Message) ([]Messa
 			msgs = append(msgs, Message{Role: "user", Content: fmt.Sprintf("Tool %s failed: %s", st.Tool, st.Error)})
 		}
 	}
-	return trimMessages(msgs, x.e.cfg.Executor.PromptTokenBudget*charsPerToken), nil
+	return trimMessages(msgs, x.e.promptChars(x.e.d.Models.Model(RoleScratchpad))), nil
 }
 
 // trimMessages cuts the oldest long messages (after the system prompt and

@@ -51,7 +51,7 @@ func (x *runExec) newTaskConv(st *run.Step, in stepInput, task string) *taskConv
 			t.specs = append(t.specs, ToolSpec{Name: n, Description: tool.Description(), Parameters: tool.Schema()})
 		}
 	}
-	budget := x.e.cfg.Executor.PromptTokenBudget * charsPerToken
+	budget := x.e.promptChars(t.model)
 	system := executorSystemPrompt(len(t.specs) > 0, len(in.spec.Output) > 0)
 	user := "Task: " + task
 	if len(in.spec.Output) > 0 {
@@ -190,7 +190,7 @@ func (t *taskConv) attempt(ctx context.Context, feedback string) (string, error)
 			}
 			t.msgs = append(t.msgs, Message{Role: "tool", ToolName: c.Name, Content: out})
 		}
-		t.msgs = trimMessages(t.msgs, x.e.cfg.Executor.PromptTokenBudget*charsPerToken)
+		t.msgs = trimMessages(t.msgs, x.e.promptChars(t.model))
 	}
 	return "", classed(ClassTurns, "no answer within %d model turns", x.e.cfg.MaxTurns)
 }

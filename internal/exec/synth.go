@@ -68,7 +68,7 @@ func (x *runExec) summarize(ctx context.Context, done []stateEntry, failed []str
 	if len(failed) > 0 {
 		head += "Did not complete:\n" + strings.Join(failed, "\n") + "\n"
 	}
-	budget := x.e.cfg.Executor.PromptTokenBudget*charsPerToken - len(system) - len(head)
+	budget := x.e.promptChars(model) - len(system) - len(head)
 	results := runStateView{completed: done}.renderResults(budget)
 	req := ChatRequest{Model: model, Purpose: "synthesize", RunID: x.r.ID, NumPredict: x.e.cfg.NumPredict,
 		Messages: []Message{{Role: "system", Content: system}, {Role: "user", Content: head + results}}}

@@ -114,10 +114,18 @@ type Planner struct {
 	modelName  string
 	numPredict int
 	log        *slog.Logger
+	tokens     TokenEstimator // nil: EstimateTokens
 }
 
+// Option adjusts a Planner at construction.
+type Option func(*Planner)
+
+// WithTokens sizes prompts to planner.prompt_token_budget with est's
+// estimate for the planner model instead of EstimateTokens.
+func WithTokens(est TokenEstimator) Option { return func(p *Planner) { p.tokens = est } }
+
 // New returns a planner that calls models.Planner through model.
-func New(model ChatModel, catalog Catalog, cfg config.PlannerConfig, models config.ModelsConfig, log *slog.Logger) *Planner {
+func New(model ChatModel, catalog Catalog, cfg config.PlannerConfig, models config.ModelsConfig, log *slog.Logger, opts ...Option) *Planner {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -125,8 +133,20 @@ func New(model ChatModel, catalog Catalog, cfg config.PlannerConfig, models conf
 	if o, ok := models.Options[models.Planner]; ok && o.NumPredict > 0 {
 		np = o.NumPredict
 	}
-	return &Planner{model: model, catalog: catalog, cfg: cfg, modelName: models.Planner, numPredict: np,
+	p := &Planner{model: model, catalog: catalog, cfg: cfg, modelName: models.Planner, numPredict: np,
 		log: log.With("component", "localplanner")}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+// promptTokens is the prompt's token estimate for the planner model.
+func (p *Planner) promptTokens() func(string) int {
+	if p.tokens == nil {
+		return nil
+	}
+	return func(s string) int { return p.tokens.Estimate(p.modelName, s) }
 }
 
 // Plan asks the planner model for a plan, validates it, and sends the
@@ -136,7 +156,7 @@ func New(model ChatModel, catalog Catalog, cfg config.PlannerConfig, models conf
 func (p *Planner) Plan(ctx context.Context, req Request) (*Result, error) {
 	prompt := BuildPrompt(PromptInput{
 		Request: req.Text, Tools: p.catalog.List(), Examples: p.cfg.Examples,
-		MaxSteps: p.cfg.MaxSteps, TokenBudget: p.cfg.PromptTokenBudget,
+		MaxSteps: p.cfg.MaxSteps, TokenBudget: p.cfg.PromptTokenBudget, Tokens: p.promptTokens(),
 	})
 	check := func(pl *plan.Plan) []plan.Error { return plan.Validate(pl, p.catalog, p.cfg.MaxSteps) }
 	return p.converse(ctx, req, prompt, PurposePlan, check)
@@ -148,7 +168,7 @@ func (p *Planner) Plan(ctx context.Context, req Request) (*Result, error) {
 func (p *Planner) Replan(ctx context.Context, req Request, prior *plan.Plan, completed map[string]json.RawMessage, failed plan.Step, cause error) (*Result, error) {
 	prompt := BuildPrompt(PromptInput{
 		Request: req.Text, Tools: p.catalog.List(), Examples: p.cfg.Examples,
-		MaxSteps: p.cfg.MaxSteps, TokenBudget: p.cfg.PromptTokenBudget,
+		MaxSteps: p.cfg.MaxSteps, TokenBudget: p.cfg.PromptTokenBudget, Tokens: p.promptTokens(),
 	})
 	prompt.Messages[len(prompt.Messages)-1].Content = replanMessage(req.Text, prior, completed, failed, cause)
 	ids := make([]string, 0, len(completed))

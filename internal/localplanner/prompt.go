@@ -12,9 +12,18 @@ import (
 	"github.com/agentd/agentd/internal/plan"
 )
 
-// EstimateTokens is the planner's token estimate: about four characters a
-// token, which is close enough for budgeting English prompts and JSON.
+// EstimateTokens is the default token estimate: about four bytes a token,
+// which is close for English prompts and JSON on large BPE vocabularies and
+// far off for others; a planner given a TokenEstimator (WithTokens) uses
+// what the model's own counts measured instead.
 func EstimateTokens(s string) int { return (len(s) + 3) / 4 }
+
+// TokenEstimator estimates how many tokens model counts in text; the model
+// client's estimator, calibrated on the counts Ollama reports, implements
+// it.
+type TokenEstimator interface {
+	Estimate(model, text string) int
+}
 
 // PromptInput is what a planning prompt is built from.
 type PromptInput struct {
@@ -24,6 +33,9 @@ type PromptInput struct {
 	MaxSteps int
 	// TokenBudget bounds the whole prompt; 0 means no bound.
 	TokenBudget int
+	// Tokens estimates a text's tokens for the model the prompt goes to;
+	// nil means EstimateTokens.
+	Tokens func(text string) int
 }
 
 // Prompt is a built planning prompt.
@@ -76,13 +88,17 @@ func BuildPrompt(in PromptInput) Prompt {
 	}
 	examples := renderExamples(in.Examples)
 	request := in.Request
+	estimate := in.Tokens
+	if estimate == nil {
+		estimate = EstimateTokens
+	}
 	cost := func(lines []string, examples []Message) int {
-		n := EstimateTokens(systemTemplate) + EstimateTokens(request) + 8
+		n := estimate(systemTemplate) + estimate(request) + 8
 		for _, l := range lines {
-			n += EstimateTokens(l) + 1
+			n += estimate(l) + 1
 		}
 		for _, m := range examples {
-			n += EstimateTokens(m.Content) + 4
+			n += estimate(m.Content) + 4
 		}
 		return n
 	}
@@ -119,7 +135,7 @@ func BuildPrompt(in PromptInput) Prompt {
 	msgs = append(msgs, Message{Role: RoleUser, Content: request})
 	tokens := 0
 	for _, m := range msgs {
-		tokens += EstimateTokens(m.Content) + 4
+		tokens += estimate(m.Content) + 4
 	}
 	return Prompt{Messages: msgs, Tools: tools, Dropped: dropped, Examples: len(examples) / 2, Tokens: tokens}
 }
