@@ -32,6 +32,8 @@ type benchFlags struct {
 	realOpts        bench.RealOptions
 	fallbackRepeat  int
 	plannerRequests int
+	plannerMaxCalls int
+	plannerFaults   string
 	overheadRuns    int
 	wsDuration      time.Duration
 }
@@ -44,7 +46,7 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	fs.Float64Var(&f.timeScale, "time-scale", 0.5, "simulator: real seconds per simulated second (times are reported simulated: real / time-scale)")
 	fs.StringVar(&f.scenarios, "scenario", "", "comma-separated scenario names (default: all: "+strings.Join(scenarios.Names(), ", ")+")")
 	fs.BoolVar(&f.suite, "suite", false, "run the scenario suite: agentd vs sequential vs ReAct (the default when no sub-benchmark is chosen)")
-	fs.BoolVar(&f.planner, "planner", false, "planner fault benchmark: valid plans within 3 calls under injected faults")
+	fs.BoolVar(&f.planner, "planner", false, "planner fault benchmark: share of valid plans against the planner-call budget, under faults that can persist through repair")
 	fs.BoolVar(&f.residency, "residency", false, "VRAM residency benchmark at 8 GiB and 24 GiB")
 	fs.BoolVar(&f.ws, "ws", false, "WebSocket fan-out benchmark: 1000 events/s to 50 clients")
 	fs.BoolVar(&f.overhead, "overhead", false, "orchestration overhead per step with an instant model, and 500 concurrent runs")
@@ -58,6 +60,8 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	fs.StringVar(&f.realOpts.Executor, "real-executor", "", "--real: executor model for the fast and standard tiers (default: --real-model)")
 	fs.BoolVar(&f.all, "all", false, "run the suite and every sub-benchmark (--real too when --ollama is given)")
 	fs.IntVar(&f.plannerRequests, "planner-requests", 400, "requests in the planner fault benchmark")
+	fs.IntVar(&f.plannerMaxCalls, "planner-max-calls", 6, "planner fault benchmark: the curve goes from 1 planner call to this many (1 + planner.repair_attempts)")
+	fs.StringVar(&f.plannerFaults, "planner-faults", "0:0,0.3:0.1,0.5:0.1,0.5:0.3,1:0", "planner fault benchmark: rows of p_recur:p_ignore, the chances that a fault recurs on a repair reply and that the model ignores the feedback")
 	fs.IntVar(&f.overheadRuns, "overhead-runs", 500, "concurrent runs in the overhead benchmark")
 	fs.DurationVar(&f.wsDuration, "ws-duration", 5*time.Second, "publishing time of the WebSocket benchmark")
 	if err := parse(fs, args); err != nil {
@@ -75,6 +79,16 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	}
 	if f.realOpts.Timeout <= 0 {
 		return usagef("--real-timeout %s: use a positive duration", f.realOpts.Timeout)
+	}
+	if f.plannerMaxCalls < 1 || f.plannerMaxCalls > 11 {
+		return usagef("--planner-max-calls %d: use 1 to 11 (planner.repair_attempts is at most 10)", f.plannerMaxCalls)
+	}
+	if f.plannerRequests < 1 {
+		return usagef("--planner-requests %d: use a positive number", f.plannerRequests)
+	}
+	faultRates, err := bench.ParseFaultRates(f.plannerFaults)
+	if err != nil {
+		return usagef("--planner-faults %v", err)
 	}
 	if !f.planner && !f.residency && !f.ws && !f.overhead && !f.fallback && !f.real {
 		f.suite = true
@@ -117,7 +131,7 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 		r.Render(out)
 	}
 	if f.planner {
-		r, err := bench.RunPlanner(ctx, base, bench.PlannerOptions{Requests: f.plannerRequests, Log: log})
+		r, err := bench.RunPlanner(ctx, base, bench.PlannerOptions{Requests: f.plannerRequests, MaxCalls: f.plannerMaxCalls, Rates: faultRates, Log: log})
 		if err != nil {
 			return fmt.Errorf("planner benchmark: %w", err)
 		}
