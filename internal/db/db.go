@@ -29,6 +29,14 @@ type Store struct {
 	PruneBatch int
 	// pruneHook sees each prune batch (tests).
 	pruneHook func(table string, deleted int64)
+
+	// stmts holds the hot writes (hotStatements) prepared on the write
+	// connection at Open, by query: the writes every step makes are
+	// parsed once, not per call. Read-only after Open.
+	stmts map[string]*sql.Stmt
+
+	// commits groups the transactions of concurrent writers (see Tx).
+	commits groupCommit
 }
 
 // Options change how Open behaves.
@@ -52,7 +60,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("create database directory %s: %w — set storage.state_dir (or storage.database) to a writable place", filepath.Dir(path), err)
 	}
-	s := &Store{path: path, Now: time.Now}
+	s := &Store{path: path, Now: time.Now, stmts: map[string]*sql.Stmt{}}
 	if !opt.NoLock {
 		l, err := acquireLock(path + ".lock")
 		if err != nil {
@@ -77,6 +85,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 			return nil, fmt.Errorf("migrate database %s: %w", path, err)
 		}
 	}
+	s.prepareHot(ctx)
 	if s.read, err = sql.Open("sqlite", dsn(path, true)); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open database %s for reading: %w", path, err)
@@ -108,6 +117,9 @@ func (s *Store) Close() error {
 	if s.read != nil {
 		errs = append(errs, s.read.Close())
 	}
+	for _, st := range s.stmts {
+		errs = append(errs, st.Close())
+	}
 	if s.write != nil {
 		// Fold the WAL back so the file is whole on its own.
 		_, _ = s.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -124,22 +136,121 @@ func (s *Store) closeLock() {
 	}
 }
 
-// Tx runs fn in a write transaction, committed when fn returns nil.
+// Tx runs fn in a write transaction: when Tx returns nil, what fn wrote is
+// committed; when fn fails, nothing it wrote is.
+//
+// Concurrent calls share one commit (group commit): the writer whose turn
+// it is runs the functions queued behind it, each under its own savepoint,
+// in one transaction, and every caller returns once that transaction is
+// committed. A commit costs the same for one step's writes as for fifty,
+// so many runs at once no longer queue for the write connection one small
+// transaction at a time. A caller alone runs its transaction at once.
 func (s *Store) Tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.write.BeginTx(ctx, nil)
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+	return s.commits.do(&txReq{ctx: ctx, fn: fn}, s.runBatch)
 }
 
-// Exec runs one write statement.
+// Exec runs one write statement (in a transaction of its own, or in the
+// group commit of concurrent writers).
 func (s *Store) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return s.write.ExecContext(ctx, q, args...)
+	var res sql.Result
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		res, err = s.txExec(ctx, tx, q, args...)
+		return err
+	})
+	return res, err
+}
+
+// prepareHot prepares hotStatements on the write connection. It runs in
+// Open, before any transaction holds the connection (a statement prepared
+// on the pool while a transaction holds its one connection would wait for
+// it forever). A statement that does not prepare (a database opened at an
+// older schema) simply runs unprepared.
+func (s *Store) prepareHot(ctx context.Context) {
+	for _, q := range hotStatements {
+		if st, err := s.write.PrepareContext(ctx, q); err == nil {
+			s.stmts[q] = st
+		}
+	}
+}
+
+// txExec runs q inside tx, prepared when it is one of hotStatements.
+func (s *Store) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	if st, ok := s.stmts[q]; ok {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, q, args...)
+}
+
+// txQueryRow is txExec for a query of one row.
+func (s *Store) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
+	if st, ok := s.stmts[q]; ok {
+		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, q, args...)
+}
+
+// runBatch commits the functions of one group in one transaction. Alone,
+// a function runs as a plain transaction. With others, each runs under a
+// savepoint, so one that fails leaves no trace and the others still
+// commit; if the commit itself fails, every caller gets its error.
+func (s *Store) runBatch(batch []*txReq) {
+	// The transaction belongs to the whole group: one caller's cancelled
+	// context must not roll back the others' writes. Each function's
+	// statements still run under its caller's context.
+	tx, err := s.write.BeginTx(context.Background(), nil)
+	if err != nil {
+		for _, r := range batch {
+			r.err = err
+		}
+		return
+	}
+	if len(batch) == 1 {
+		r := batch[0]
+		if r.err = r.fn(tx); r.err != nil {
+			_ = tx.Rollback()
+			return
+		}
+		r.err = tx.Commit()
+		return
+	}
+	fail := func(err error) {
+		_ = tx.Rollback()
+		for _, r := range batch {
+			if r.err == nil {
+				r.err = err
+			}
+		}
+	}
+	for _, r := range batch {
+		if r.err = r.ctx.Err(); r.err != nil {
+			continue
+		}
+		if _, err := s.txExec(r.ctx, tx, savepointSQL); err != nil {
+			fail(fmt.Errorf("group commit: %w", err))
+			return
+		}
+		if r.err = r.fn(tx); r.err != nil {
+			if _, err := s.txExec(context.Background(), tx, rollbackToSQL); err != nil {
+				fail(fmt.Errorf("group commit: undo a failed write: %w", err))
+				return
+			}
+		}
+		if _, err := s.txExec(context.Background(), tx, releaseSQL); err != nil {
+			fail(fmt.Errorf("group commit: %w", err))
+			return
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		for _, r := range batch {
+			if r.err == nil {
+				r.err = err
+			}
+		}
+	}
 }
 
 // Reader is the read-only pool, for queries that need no write.

@@ -71,7 +71,7 @@ func (s *Store) ReplaceDocChunks(ctx context.Context, path string, mtime int64, 
 
 // DeleteDocChunks removes a document from the index.
 func (s *Store) DeleteDocChunks(ctx context.Context, path string) error {
-	if _, err := s.write.ExecContext(ctx, `DELETE FROM doc_chunks WHERE path = ?`, path); err != nil {
+	if _, err := s.Exec(ctx, `DELETE FROM doc_chunks WHERE path = ?`, path); err != nil {
 		return fmt.Errorf("remove %s from the document index: %w", path, err)
 	}
 	return nil

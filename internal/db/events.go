@@ -10,20 +10,17 @@ import (
 
 var _ events.Store = (*Store)(nil)
 
+const insertEventSQL = "INSERT OR IGNORE INTO events(seq, ts, type, run_id, data) VALUES (?, ?, ?, ?, ?)"
+
 // AppendEvents persists a batch of events in one transaction.
 func (s *Store) AppendEvents(ctx context.Context, evs []events.Event) error {
 	return s.Tx(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, "INSERT OR IGNORE INTO events(seq, ts, type, run_id, data) VALUES (?, ?, ?, ?, ?)")
-		if err != nil {
-			return err
-		}
-		defer st.Close()
 		for _, e := range evs {
 			data := string(e.Data)
 			if data == "" {
 				data = "{}"
 			}
-			if _, err := st.ExecContext(ctx, e.Seq, ms(e.Time), e.Type, e.RunID, data); err != nil {
+			if _, err := s.txExec(ctx, tx, insertEventSQL, e.Seq, ms(e.Time), e.Type, e.RunID, data); err != nil {
 				return err
 			}
 		}

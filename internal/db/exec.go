@@ -42,12 +42,11 @@ func (s *Store) SavePlan(ctx context.Context, runID string, version int, source,
 	attempts int, errs []string, steps []*run.Step) error {
 	errJSON, _ := json.Marshal(nonNil(errs))
 	return s.Tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO plans(run_id, version, created_at, source, model, plan, attempts, errors)
-			VALUES (?,?,?,?,?,?,?,?)`, runID, version, ms(s.Now()), source, model, string(planJSON), attempts, string(errJSON)); err != nil {
+		if _, err := s.txExec(ctx, tx, insertPlanSQL, runID, version, ms(s.Now()), source, model, string(planJSON), attempts, string(errJSON)); err != nil {
 			return fmt.Errorf("insert plan %s v%d: %w", runID, version, err)
 		}
 		for _, st := range steps {
-			if err := upsertStep(ctx, tx, st); err != nil {
+			if err := s.upsertStep(ctx, tx, st); err != nil {
 				return err
 			}
 		}
@@ -98,10 +97,17 @@ func (s *Store) RunSteps(ctx context.Context, runID string) ([]*run.Step, error)
 
 // UpdateStep writes a step's state (insert or replace by step id).
 func (s *Store) UpdateStep(ctx context.Context, st *run.Step) error {
-	return s.Tx(ctx, func(tx *sql.Tx) error { return upsertStep(ctx, tx, st) })
+	return s.Tx(ctx, func(tx *sql.Tx) error { return s.upsertStep(ctx, tx, st) })
 }
 
-func upsertStep(ctx context.Context, tx *sql.Tx, st *run.Step) error {
+const upsertStepSQL = `INSERT INTO steps(` + stepColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT(run_id, step_id) DO UPDATE SET plan_version=excluded.plan_version, kind=excluded.kind,
+		tool=excluded.tool, tier=excluded.tier, spec=excluded.spec, depends_on=excluded.depends_on,
+		status=excluded.status, args=excluded.args, output=excluded.output, error=excluded.error,
+		attempts=excluded.attempts, idempotent=excluded.idempotent, started_at=excluded.started_at,
+		finished_at=excluded.finished_at`
+
+func (s *Store) upsertStep(ctx context.Context, tx *sql.Tx, st *run.Step) error {
 	deps, _ := json.Marshal(nonNil(st.DependsOn))
 	spec, args := string(st.Spec), string(st.Args)
 	if spec == "" {
@@ -110,12 +116,7 @@ func upsertStep(ctx context.Context, tx *sql.Tx, st *run.Step) error {
 	if args == "" {
 		args = "{}"
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO steps(`+stepColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-		ON CONFLICT(run_id, step_id) DO UPDATE SET plan_version=excluded.plan_version, kind=excluded.kind,
-		tool=excluded.tool, tier=excluded.tier, spec=excluded.spec, depends_on=excluded.depends_on,
-		status=excluded.status, args=excluded.args, output=excluded.output, error=excluded.error,
-		attempts=excluded.attempts, idempotent=excluded.idempotent, started_at=excluded.started_at,
-		finished_at=excluded.finished_at`,
+	_, err := s.txExec(ctx, tx, upsertStepSQL,
 		st.RunID, st.StepID, st.PlanVersion, st.Kind, st.Tool, st.Tier, spec, string(deps), string(st.Status), args,
 		st.Output, st.Error, st.Attempts, st.Idempotent, msPtr(st.StartedAt), msPtr(st.FinishedAt))
 	if err != nil {
@@ -124,10 +125,44 @@ func upsertStep(ctx context.Context, tx *sql.Tx, st *run.Step) error {
 	return nil
 }
 
+const (
+	insertPlanSQL = `INSERT INTO plans(run_id, version, created_at, source, model, plan, attempts, errors)
+		VALUES (?,?,?,?,?,?,?,?)`
+	insertAttemptSQL = `INSERT INTO attempts(run_id, step_id, n, rung, status, started_at) VALUES (?,?,?,?,'running',?)`
+	finishAttemptSQL = `UPDATE attempts SET status=?, error_class=?, error=?, finished_at=? WHERE id=?`
+	insertCallSQL    = `INSERT INTO tool_calls(run_id, step_id, tool, args, args_hash, status, started_at)
+		VALUES (?,?,?,?,?,'started',?)`
+	finishCallSQL = `UPDATE tool_calls SET status=?, output=?, error=?, exit_code=?, finished_at=? WHERE id=?`
+)
+
 // StartAttempt records that a rung of the failure ladder began for a step.
 func (s *Store) StartAttempt(ctx context.Context, runID, stepID string, n int, rung string) (int64, error) {
-	res, err := s.write.ExecContext(ctx, `INSERT INTO attempts(run_id, step_id, n, rung, status, started_at)
-		VALUES (?,?,?,?,'running',?)`, runID, stepID, n, rung, ms(s.Now()))
+	var id int64
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		id, err = s.insertAttempt(ctx, tx, runID, stepID, n, rung)
+		return err
+	})
+	return id, err
+}
+
+// StartStepAttempt writes st as it stands (running, its attempt count) and
+// opens its attempt st.Attempts on rung, in one transaction.
+func (s *Store) StartStepAttempt(ctx context.Context, st *run.Step, rung string) (int64, error) {
+	var id int64
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		if err := s.upsertStep(ctx, tx, st); err != nil {
+			return err
+		}
+		var err error
+		id, err = s.insertAttempt(ctx, tx, st.RunID, st.StepID, st.Attempts, rung)
+		return err
+	})
+	return id, err
+}
+
+func (s *Store) insertAttempt(ctx context.Context, tx *sql.Tx, runID, stepID string, n int, rung string) (int64, error) {
+	res, err := s.txExec(ctx, tx, insertAttemptSQL, runID, stepID, n, rung, ms(s.Now()))
 	if err != nil {
 		return 0, fmt.Errorf("record attempt %d of %s/%s: %w", n, runID, stepID, err)
 	}
@@ -137,8 +172,23 @@ func (s *Store) StartAttempt(ctx context.Context, runID, stepID string, n int, r
 // FinishAttempt closes an attempt: status ok or failed, with the error class
 // the ladder acted on.
 func (s *Store) FinishAttempt(ctx context.Context, id int64, status, class, msg string) error {
-	if _, err := s.write.ExecContext(ctx, `UPDATE attempts SET status=?, error_class=?, error=?, finished_at=? WHERE id=?`,
-		status, class, msg, ms(s.Now()), id); err != nil {
+	return s.Tx(ctx, func(tx *sql.Tx) error { return s.finishAttempt(ctx, tx, id, status, class, msg) })
+}
+
+// FinishStepAttempt closes an attempt and writes st as it stands, in one
+// transaction: a step's result and the attempt that made it are committed
+// together.
+func (s *Store) FinishStepAttempt(ctx context.Context, id int64, st *run.Step, status, class, msg string) error {
+	return s.Tx(ctx, func(tx *sql.Tx) error {
+		if err := s.finishAttempt(ctx, tx, id, status, class, msg); err != nil {
+			return err
+		}
+		return s.upsertStep(ctx, tx, st)
+	})
+}
+
+func (s *Store) finishAttempt(ctx context.Context, tx *sql.Tx, id int64, status, class, msg string) error {
+	if _, err := s.txExec(ctx, tx, finishAttemptSQL, status, class, msg, ms(s.Now()), id); err != nil {
 		return fmt.Errorf("finish attempt %d: %w", id, err)
 	}
 	return nil
@@ -150,31 +200,74 @@ func (s *Store) FinishAttempt(ctx context.Context, id int64, status, class, msg 
 func (s *Store) BeginToolCall(ctx context.Context, st *run.Step, tool string, args []byte, argsHash string) (int64, error) {
 	var id int64
 	err := s.Tx(ctx, func(tx *sql.Tx) error {
-		if err := upsertStep(ctx, tx, st); err != nil {
+		if err := s.upsertStep(ctx, tx, st); err != nil {
 			return err
 		}
-		a := string(args)
-		if a == "" {
-			a = "{}"
-		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO tool_calls(run_id, step_id, tool, args, args_hash, status, started_at)
-			VALUES (?,?,?,?,?,'started',?)`, st.RunID, st.StepID, tool, a, argsHash, ms(s.Now()))
-		if err != nil {
-			return fmt.Errorf("record tool call %s of %s/%s: %w", tool, st.RunID, st.StepID, err)
-		}
-		id, err = res.LastInsertId()
+		var err error
+		id, err = s.insertCall(ctx, tx, st, tool, args, argsHash)
 		return err
 	})
 	return id, err
 }
 
+// BeginToolAttempt is BeginToolCall for a tool step, whose attempt is its
+// one call: the step's state, its attempt st.Attempts on rung and the
+// 'started' call, in one transaction, before the tool runs.
+func (s *Store) BeginToolAttempt(ctx context.Context, st *run.Step, rung, tool string, args []byte, argsHash string) (attemptID, callID int64, err error) {
+	err = s.Tx(ctx, func(tx *sql.Tx) error {
+		if err := s.upsertStep(ctx, tx, st); err != nil {
+			return err
+		}
+		var err error
+		if attemptID, err = s.insertAttempt(ctx, tx, st.RunID, st.StepID, st.Attempts, rung); err != nil {
+			return err
+		}
+		callID, err = s.insertCall(ctx, tx, st, tool, args, argsHash)
+		return err
+	})
+	return attemptID, callID, err
+}
+
+func (s *Store) insertCall(ctx context.Context, tx *sql.Tx, st *run.Step, tool string, args []byte, argsHash string) (int64, error) {
+	a := string(args)
+	if a == "" {
+		a = "{}"
+	}
+	res, err := s.txExec(ctx, tx, insertCallSQL, st.RunID, st.StepID, tool, a, argsHash, ms(s.Now()))
+	if err != nil {
+		return 0, fmt.Errorf("record tool call %s of %s/%s: %w", tool, st.RunID, st.StepID, err)
+	}
+	return res.LastInsertId()
+}
+
 // FinishToolCall records how a tool call ended (ok or failed).
 func (s *Store) FinishToolCall(ctx context.Context, id int64, status, output, errMsg string, exitCode *int) error {
-	if _, err := s.write.ExecContext(ctx, `UPDATE tool_calls SET status=?, output=?, error=?, exit_code=?, finished_at=? WHERE id=?`,
-		status, output, errMsg, exitCode, ms(s.Now()), id); err != nil {
+	return s.Tx(ctx, func(tx *sql.Tx) error { return s.finishCall(ctx, tx, id, status, output, errMsg, exitCode) })
+}
+
+func (s *Store) finishCall(ctx context.Context, tx *sql.Tx, id int64, status, output, errMsg string, exitCode *int) error {
+	if _, err := s.txExec(ctx, tx, finishCallSQL, status, output, errMsg, exitCode, ms(s.Now()), id); err != nil {
 		return fmt.Errorf("finish tool call %d: %w", id, err)
 	}
 	return nil
+}
+
+// FinishToolAttempt ends a tool step's attempt and its one call together,
+// and writes st as it stands, in one transaction: the call as it ended
+// (status, output, callErr, exitCode), the attempt with the same status and
+// the class and message the ladder gave it. A tool step's result, its call
+// and its attempt are never committed one without the others.
+func (s *Store) FinishToolAttempt(ctx context.Context, st *run.Step, attemptID, callID int64, status, class, msg,
+	output, callErr string, exitCode *int) error {
+	return s.Tx(ctx, func(tx *sql.Tx) error {
+		if err := s.finishCall(ctx, tx, callID, status, output, callErr, exitCode); err != nil {
+			return err
+		}
+		if err := s.finishAttempt(ctx, tx, attemptID, status, class, msg); err != nil {
+			return err
+		}
+		return s.upsertStep(ctx, tx, st)
+	})
 }
 
 // ToolCallInterrupted is the status of a tool call agentd stopped during
@@ -192,7 +285,7 @@ func (s *Store) InterruptToolCalls(ctx context.Context, runID string, id int64, 
 		q += ` AND id=?`
 		args = append(args, id)
 	}
-	res, err := s.write.ExecContext(ctx, q, args...)
+	res, err := s.Exec(ctx, q, args...)
 	if err != nil {
 		return 0, fmt.Errorf("close interrupted tool calls of %s: %w", runID, err)
 	}
@@ -222,7 +315,7 @@ func (s *Store) RequestApproval(ctx context.Context, runID, stepID, tool string,
 	if a == "" {
 		a = "{}"
 	}
-	if _, err = s.write.ExecContext(ctx, `INSERT OR IGNORE INTO approvals(run_id, step_id, tool, args, status, requested_at, expires_at)
+	if _, err = s.Exec(ctx, `INSERT OR IGNORE INTO approvals(run_id, step_id, tool, args, status, requested_at, expires_at)
 		VALUES (?,?,?,?,'pending',?,?)`, runID, stepID, tool, a, ms(s.Now()), ms(expiresAt)); err != nil {
 		return "", time.Time{}, "", "", fmt.Errorf("request approval for %s/%s: %w", runID, stepID, err)
 	}
@@ -238,7 +331,7 @@ func (s *Store) RequestApproval(ctx context.Context, runID, stepID, tool string,
 // DecideApproval moves a pending approval to status (approved, denied or
 // expired); it reports false when no pending approval was there to decide.
 func (s *Store) DecideApproval(ctx context.Context, runID, stepID, status, by, reason string) (bool, error) {
-	res, err := s.write.ExecContext(ctx, `UPDATE approvals SET status=?, decided_at=?, decided_by=?, reason=?
+	res, err := s.Exec(ctx, `UPDATE approvals SET status=?, decided_at=?, decided_by=?, reason=?
 		WHERE run_id=? AND step_id=? AND status='pending'`, status, ms(s.Now()), by, reason, runID, stepID)
 	if err != nil {
 		return false, fmt.Errorf("decide approval for %s/%s: %w", runID, stepID, err)
@@ -249,7 +342,7 @@ func (s *Store) DecideApproval(ctx context.Context, runID, stepID, status, by, r
 
 // AddReviewItem queues a step (or a whole run, stepID "") for a person.
 func (s *Store) AddReviewItem(ctx context.Context, runID, stepID, reason string) error {
-	if _, err := s.write.ExecContext(ctx, `INSERT INTO review_items(run_id, step_id, reason, created_at) VALUES (?,?,?,?)`,
+	if _, err := s.Exec(ctx, `INSERT INTO review_items(run_id, step_id, reason, created_at) VALUES (?,?,?,?)`,
 		runID, stepID, reason, ms(s.Now())); err != nil {
 		return fmt.Errorf("add review item for %s/%s: %w", runID, stepID, err)
 	}
@@ -259,10 +352,10 @@ func (s *Store) AddReviewItem(ctx context.Context, runID, stepID, reason string)
 // UpdateStepAndRun writes a step and its run in one transaction.
 func (s *Store) UpdateStepAndRun(ctx context.Context, st *run.Step, r *run.Run) error {
 	return s.Tx(ctx, func(tx *sql.Tx) error {
-		if err := upsertStep(ctx, tx, st); err != nil {
+		if err := s.upsertStep(ctx, tx, st); err != nil {
 			return err
 		}
-		return UpdateRunTx(ctx, tx, s.Now(), r)
+		return s.updateRun(ctx, tx, r)
 	})
 }
 
@@ -272,7 +365,7 @@ func (s *Store) UpdateStepAndRun(ctx context.Context, st *run.Step, r *run.Run) 
 func (s *Store) ResolveReviewItem(ctx context.Context, runID, stepID, resolution string, steps []*run.Step, r *run.Run) (bool, error) {
 	found := false
 	err := s.Tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE review_items SET resolved_at = ?, resolution = ?
+		res, err := s.txExec(ctx, tx, `UPDATE review_items SET resolved_at = ?, resolution = ?
 			WHERE run_id = ? AND step_id = ? AND resolved_at IS NULL`, ms(s.Now()), resolution, runID, stepID)
 		if err != nil {
 			return err
@@ -282,11 +375,11 @@ func (s *Store) ResolveReviewItem(ctx context.Context, runID, stepID, resolution
 		}
 		found = true
 		for _, st := range steps {
-			if err := upsertStep(ctx, tx, st); err != nil {
+			if err := s.upsertStep(ctx, tx, st); err != nil {
 				return err
 			}
 		}
-		return UpdateRunTx(ctx, tx, s.Now(), r)
+		return s.updateRun(ctx, tx, r)
 	})
 	return found, err
 }

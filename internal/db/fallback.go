@@ -108,7 +108,7 @@ func InsertReservationTx(ctx context.Context, tx *sql.Tx, r BudgetReservation) e
 // its actuals. It reports false when the reservation was not open (already
 // settled, orphaned, or unknown), so settling twice is harmless.
 func (s *Store) SettleReservation(ctx context.Context, id, status string, usd float64, bytes int64) (bool, error) {
-	res, err := s.write.ExecContext(ctx, `UPDATE budget_reservations SET status = ?, settled_at = ?, actual_usd = ?,
+	res, err := s.Exec(ctx, `UPDATE budget_reservations SET status = ?, settled_at = ?, actual_usd = ?,
 		actual_bytes = ? WHERE id = ? AND status = 'reserved'`, status, ms(s.Now()), usd, bytes, id)
 	if err != nil {
 		return false, fmt.Errorf("settle reservation %s: %w", id, err)
@@ -121,7 +121,7 @@ func (s *Store) SettleReservation(ctx context.Context, id, status string, usd fl
 // once at start, before any reservation is made: open rows then belong to a
 // process that died.
 func (s *Store) OrphanReservations(ctx context.Context) (int64, error) {
-	res, err := s.write.ExecContext(ctx, `UPDATE budget_reservations SET status = 'orphaned', settled_at = ?
+	res, err := s.Exec(ctx, `UPDATE budget_reservations SET status = 'orphaned', settled_at = ?
 		WHERE status = 'reserved'`, ms(s.Now()))
 	if err != nil {
 		return 0, fmt.Errorf("orphan open reservations: %w", err)
@@ -132,7 +132,7 @@ func (s *Store) OrphanReservations(ctx context.Context) (int64, error) {
 // InsertBudgetAlert records that an alert fired; it reports false when this
 // cap, period and threshold had already fired.
 func (s *Store) InsertBudgetAlert(ctx context.Context, capName, period string, threshold float64) (bool, error) {
-	res, err := s.write.ExecContext(ctx, `INSERT OR IGNORE INTO budget_alerts(cap, period, threshold, fired_at)
+	res, err := s.Exec(ctx, `INSERT OR IGNORE INTO budget_alerts(cap, period, threshold, fired_at)
 		VALUES (?,?,?,?)`, capName, period, threshold, ms(s.Now()))
 	if err != nil {
 		return false, fmt.Errorf("record budget alert %s %s: %w", capName, period, err)
@@ -167,7 +167,7 @@ func (s *Store) InsertEgress(ctx context.Context, e *EgressRecord) (int64, error
 	if e.Status == "" {
 		e.Status = "sent"
 	}
-	res, err := s.write.ExecContext(ctx, `INSERT INTO egress_ledger(created_at, run_id, destination, provider, model,
+	res, err := s.Exec(ctx, `INSERT INTO egress_ledger(created_at, run_id, destination, provider, model,
 		purpose, bytes_out, bytes_in, sha256, redactions, status) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
 		ms(e.CreatedAt), e.RunID, e.Destination, e.Provider, e.Model, e.Purpose, e.BytesOut, e.BytesIn, e.SHA256,
 		string(red), e.Status)
@@ -180,7 +180,7 @@ func (s *Store) InsertEgress(ctx context.Context, e *EgressRecord) (int64, error
 
 // FinishEgress records what came back and how the request ended.
 func (s *Store) FinishEgress(ctx context.Context, id, bytesIn int64, status string) error {
-	if _, err := s.write.ExecContext(ctx, `UPDATE egress_ledger SET bytes_in = ?, status = ? WHERE id = ?`,
+	if _, err := s.Exec(ctx, `UPDATE egress_ledger SET bytes_in = ?, status = ? WHERE id = ?`,
 		bytesIn, status, id); err != nil {
 		return fmt.Errorf("finish egress record %d: %w", id, err)
 	}
@@ -190,7 +190,7 @@ func (s *Store) FinishEgress(ctx context.Context, id, bytesIn int64, status stri
 // InterruptEgress marks rows still "sent" as "interrupted": their process
 // died before it learned how they ended. Call it once at start.
 func (s *Store) InterruptEgress(ctx context.Context) (int64, error) {
-	res, err := s.write.ExecContext(ctx, `UPDATE egress_ledger SET status = 'interrupted' WHERE status = 'sent'`)
+	res, err := s.Exec(ctx, `UPDATE egress_ledger SET status = 'interrupted' WHERE status = 'sent'`)
 	if err != nil {
 		return 0, fmt.Errorf("mark interrupted egress records: %w", err)
 	}
@@ -269,7 +269,7 @@ func (s *Store) UpsertDeferred(ctx context.Context, d DeferredRun) error {
 	if d.EnqueuedAt.IsZero() {
 		d.EnqueuedAt = s.Now().UTC()
 	}
-	_, err := s.write.ExecContext(ctx, `INSERT INTO deferred_runs(run_id, enqueued_at, deadline_at, reason)
+	_, err := s.Exec(ctx, `INSERT INTO deferred_runs(run_id, enqueued_at, deadline_at, reason)
 		VALUES (?,?,?,?) ON CONFLICT(run_id) DO UPDATE SET deadline_at = excluded.deadline_at, reason = excluded.reason`,
 		d.RunID, ms(d.EnqueuedAt), ms(d.Deadline), d.Reason)
 	if err != nil {
@@ -302,7 +302,7 @@ func (s *Store) ListDeferred(ctx context.Context) ([]DeferredRun, error) {
 // ClaimDeferred removes a run from the queue; it reports false when another
 // drain took it first, so each run leaves the queue exactly once.
 func (s *Store) ClaimDeferred(ctx context.Context, runID string) (bool, error) {
-	res, err := s.write.ExecContext(ctx, `DELETE FROM deferred_runs WHERE run_id = ?`, runID)
+	res, err := s.Exec(ctx, `DELETE FROM deferred_runs WHERE run_id = ?`, runID)
 	if err != nil {
 		return false, fmt.Errorf("claim deferred run %s: %w", runID, err)
 	}
@@ -332,7 +332,7 @@ func (s *Store) InsertFinetune(ctx context.Context, c *FinetuneCandidate) (int64
 		c.CreatedAt = s.Now().UTC()
 	}
 	errs, _ := json.Marshal(nonNil(c.LocalErrors))
-	res, err := s.write.ExecContext(ctx, `INSERT INTO finetune_candidates(created_at, run_id, request, local_plan,
+	res, err := s.Exec(ctx, `INSERT INTO finetune_candidates(created_at, run_id, request, local_plan,
 		local_errors, remote_plan, reason, system_prompt, provider, model) VALUES (?,?,?,?,?,?,?,?,?,?)`,
 		ms(c.CreatedAt), c.RunID, c.Request, c.LocalPlan, string(errs), c.RemotePlan, c.Reason, c.SystemPrompt,
 		c.Provider, c.Model)

@@ -33,6 +33,13 @@ type ModelCall struct {
 	WallMS  float64 `json:"wall_ms"` // the attempt's time as agentd saw it, from CreatedAt
 }
 
+const (
+	runExistsSQL       = "SELECT count(*) FROM runs WHERE id = ?"
+	insertModelCallSQL = `INSERT INTO model_calls(created_at, run_id, step_id, purpose, model, endpoint, location, tier,
+			prompt_tokens, output_tokens, load_ms, prompt_ms, gen_ms, total_ms, cost_usd, energy_wh, done_reason, error, attempt, wall_ms)
+			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+)
+
 // InsertModelCall records a model call. The executor owns the run's cost
 // totals; this is the per-call record they are audited against.
 func (s *Store) InsertModelCall(ctx context.Context, c *ModelCall) error {
@@ -45,16 +52,14 @@ func (s *Store) InsertModelCall(ctx context.Context, c *ModelCall) error {
 			// A call may outlive its run's retention, or belong to no run
 			// (prewarm, doctor): tie it to a run only when the run exists.
 			var n int
-			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM runs WHERE id = ?", c.RunID).Scan(&n); err != nil {
+			if err := s.txQueryRow(ctx, tx, runExistsSQL, c.RunID).Scan(&n); err != nil {
 				return err
 			}
 			if n > 0 {
 				runID = c.RunID
 			}
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO model_calls(created_at, run_id, step_id, purpose, model, endpoint, location, tier,
-			prompt_tokens, output_tokens, load_ms, prompt_ms, gen_ms, total_ms, cost_usd, energy_wh, done_reason, error, attempt, wall_ms)
-			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		_, err := s.txExec(ctx, tx, insertModelCallSQL,
 			ms(c.CreatedAt), runID, c.StepID, c.Purpose, c.Model, c.Endpoint, c.Location, c.Tier, c.PromptTokens, c.OutputTokens,
 			c.LoadMS, c.PromptMS, c.GenMS, c.TotalMS, c.CostUSD, c.EnergyWh, c.DoneReason, c.Error, max(c.Attempt, 1), c.WallMS)
 		if err != nil {
@@ -119,6 +124,6 @@ func (s *Store) ModelCallTotalsSince(ctx context.Context, t time.Time) ([]ModelC
 
 // SetRemoteOnlyCost records what a run would have cost on the remote model.
 func (s *Store) SetRemoteOnlyCost(ctx context.Context, runID string, usd float64) error {
-	_, err := s.write.ExecContext(ctx, "UPDATE runs SET remote_only_usd = ? WHERE id = ?", usd, runID)
+	_, err := s.Exec(ctx, "UPDATE runs SET remote_only_usd = ? WHERE id = ?", usd, runID)
 	return err
 }

@@ -7,7 +7,7 @@ import (
 
 // SaveModelSize records a model's size as Ollama reported it loaded.
 func (s *Store) SaveModelSize(ctx context.Context, model, endpoint string, size, sizeVRAM int64) error {
-	_, err := s.write.ExecContext(ctx, `INSERT INTO model_sizes(model, endpoint, size, size_vram, updated_at) VALUES (?,?,?,?,?)
+	_, err := s.Exec(ctx, `INSERT INTO model_sizes(model, endpoint, size, size_vram, updated_at) VALUES (?,?,?,?,?)
 		ON CONFLICT(model, endpoint) DO UPDATE SET size=excluded.size, size_vram=excluded.size_vram, updated_at=excluded.updated_at`,
 		model, endpoint, size, sizeVRAM, ms(s.Now()))
 	if err != nil {

@@ -19,6 +19,13 @@ const runColumns = `id, created_at, updated_at, started_at, finished_at, status,
 	priority, planner, route, route_reasons, sensitive, async, degraded, answer, error, error_count,
 	deadline_at, cost_usd, energy_wh, remote_only_usd, est_cost_usd, est_duration_ms, meta`
 
+const (
+	insertRunSQL = `INSERT INTO runs(` + runColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+	updateRunSQL = `UPDATE runs SET updated_at=?, started_at=?, finished_at=?, status=?, workflow=?,
+		route=?, route_reasons=?, degraded=?, sensitive=(sensitive OR ?), answer=?, error=?, error_count=?, deadline_at=?, cost_usd=?, energy_wh=?,
+		remote_only_usd=?, est_cost_usd=?, est_duration_ms=?, meta=? WHERE id=?`
+)
+
 // InsertRun stores a new run. CreatedAt and UpdatedAt default to now, and
 // StartedAt too for a run stored already under way (see stampStart).
 func (s *Store) InsertRun(ctx context.Context, r *run.Run) error {
@@ -33,7 +40,7 @@ func (s *Store) InsertRun(ctx context.Context, r *run.Run) error {
 	if meta == "" {
 		meta = "{}"
 	}
-	_, err := s.write.ExecContext(ctx, `INSERT INTO runs(`+runColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := s.Exec(ctx, insertRunSQL,
 		r.ID, ms(r.CreatedAt), ms(r.UpdatedAt), msPtr(r.StartedAt), msPtr(r.FinishedAt), string(r.Status), r.Source,
 		r.Request, r.Workflow, r.Priority, r.Planner, r.Route, string(reasons), r.Sensitive, r.Async, r.Degraded,
 		r.Answer, r.Error, r.ErrorCount, msPtr(r.DeadlineAt), r.CostUSD, r.EnergyWh, r.RemoteOnlyUSD,
@@ -46,12 +53,25 @@ func (s *Store) InsertRun(ctx context.Context, r *run.Run) error {
 
 // UpdateRun writes every mutable field of r.
 func (s *Store) UpdateRun(ctx context.Context, r *run.Run) error {
-	return s.Tx(ctx, func(tx *sql.Tx) error { return UpdateRunTx(ctx, tx, s.Now(), r) })
+	return s.Tx(ctx, func(tx *sql.Tx) error { return s.updateRun(ctx, tx, r) })
+}
+
+// updateRun is UpdateRunTx with the statement prepared once.
+func (s *Store) updateRun(ctx context.Context, tx *sql.Tx, r *run.Run) error {
+	return updateRun(s.Now(), r, func(q string, args ...any) (sql.Result, error) {
+		return s.txExec(ctx, tx, q, args...)
+	})
 }
 
 // UpdateRunTx writes every mutable field of r inside tx, setting
 // UpdatedAt to now and StartedAt as stampStart says.
 func UpdateRunTx(ctx context.Context, tx *sql.Tx, now time.Time, r *run.Run) error {
+	return updateRun(now, r, func(q string, args ...any) (sql.Result, error) {
+		return tx.ExecContext(ctx, q, args...)
+	})
+}
+
+func updateRun(now time.Time, r *run.Run, exec func(q string, args ...any) (sql.Result, error)) error {
 	r.UpdatedAt = now.UTC()
 	stampStart(r, r.UpdatedAt)
 	reasons, _ := json.Marshal(nonNil(r.RouteReasons))
@@ -61,9 +81,7 @@ func UpdateRunTx(ctx context.Context, tx *sql.Tx, now time.Time, r *run.Run) err
 	}
 	// sensitive only ever turns on: planning may find a run sensitive (its
 	// workflow is), nothing may make a sensitive run less so.
-	res, err := tx.ExecContext(ctx, `UPDATE runs SET updated_at=?, started_at=?, finished_at=?, status=?, workflow=?,
-		route=?, route_reasons=?, degraded=?, sensitive=(sensitive OR ?), answer=?, error=?, error_count=?, deadline_at=?, cost_usd=?, energy_wh=?,
-		remote_only_usd=?, est_cost_usd=?, est_duration_ms=?, meta=? WHERE id=?`,
+	res, err := exec(updateRunSQL,
 		ms(r.UpdatedAt), msPtr(r.StartedAt), msPtr(r.FinishedAt), string(r.Status), r.Workflow, r.Route, string(reasons),
 		r.Degraded, r.Sensitive, r.Answer, r.Error, r.ErrorCount, msPtr(r.DeadlineAt), r.CostUSD, r.EnergyWh, r.RemoteOnlyUSD,
 		r.EstCostUSD, r.EstDurationMS, meta, r.ID)
