@@ -405,6 +405,16 @@ func (x *runExec) publishStep(st *run.Step) {
 
 // setStep commits a step's new status and announces it.
 func (x *runExec) setStep(st *run.Step, status run.StepStatus, errMsg string) {
+	x.markStep(st, status, errMsg)
+	if err := x.e.d.Store.UpdateStep(x.dbctx(), st); err != nil {
+		x.log.Error("save step", "step", st, "err", err)
+	}
+	x.publishStep(st)
+}
+
+// markStep gives a step its new status (and start or end time) in memory
+// only: the caller commits it, then announces it.
+func (x *runExec) markStep(st *run.Step, status run.StepStatus, errMsg string) {
 	st.Status = status
 	if errMsg != "" || status == run.StepDone {
 		st.Error = errMsg
@@ -418,10 +428,6 @@ func (x *runExec) setStep(st *run.Step, status run.StepStatus, errMsg string) {
 	case run.StepDone, run.StepFailed, run.StepSkipped, run.StepCanceled, run.StepReview:
 		st.FinishedAt = &now
 	}
-	if err := x.e.d.Store.UpdateStep(x.dbctx(), st); err != nil {
-		x.log.Error("save step", "step", st, "err", err)
-	}
-	x.publishStep(st)
 }
 
 // runDAG schedules ready steps until nothing can run.

@@ -123,14 +123,21 @@ func (x *runExec) runStep(ctx context.Context, st *run.Step, in stepInput) strin
 	case <-ctx.Done():
 		return x.canceledStep(st)
 	}
-	x.setStep(st, run.StepRunning, "")
+	// Running from here; the store has it with the attempt's first write
+	// (see attempt), and it is announced once committed.
+	x.markStep(st, run.StepRunning, "")
 
-	var runner func(ctx context.Context, feedback string) (string, error)
+	var runner func(ctx context.Context, a *attempt, feedback string) (string, error)
 	if in.spec.Kind() == plan.KindTool {
-		runner = func(ctx context.Context, _ string) (string, error) { return x.toolStep(ctx, st, in.spec, args) }
+		runner = func(ctx context.Context, a *attempt, _ string) (string, error) {
+			return x.toolStep(ctx, st, in.spec, args, a)
+		}
 	} else {
 		t := x.newTaskConv(st, in, task)
-		runner = t.attempt
+		runner = func(ctx context.Context, a *attempt, feedback string) (string, error) {
+			x.openAttempt(st, a)
+			return t.attempt(ctx, feedback)
+		}
 	}
 
 	rung := RungFirst
@@ -139,38 +146,34 @@ func (x *runExec) runStep(ctx context.Context, st *run.Step, in stepInput) strin
 	}
 	retries, regens := 0, 0
 	feedback := ""
-	for {
+	for first := true; ; first = false {
 		st.Attempts++
-		n := st.Attempts
-		aid, aerr := x.e.d.Store.StartAttempt(x.dbctx(), st.RunID, st.StepID, n, rung)
-		if aerr != nil {
-			x.log.Error("record attempt", "step", st, "err", aerr)
-		}
-		emit(x.e.d.Events, st.RunID, events.StepAttemptData{StepID: st.StepID, N: n, Rung: rung, Status: "running"})
+		a := &attempt{n: st.Attempts, rung: rung, first: first}
 		actx, cancel := ctx, context.CancelFunc(func() {})
 		if d := x.e.cfg.Executor.StepTimeout.D(); d > 0 {
 			actx, cancel = context.WithTimeout(ctx, d)
 		}
-		out, err := runner(actx, feedback)
+		out, err := runner(actx, a, feedback)
 		class := ""
 		if err != nil {
 			class = x.classify(err, actx)
 		}
 		cancel()
 		if err == nil {
-			x.finishAttempt(aid, st, n, rung, "ok", "", "")
 			st.Output = out
-			x.setStep(st, run.StepDone, "")
+			x.markStep(st, run.StepDone, "")
+			x.closeAttempt(st, a, "ok", "", "")
+			x.publishStep(st)
 			return ""
 		}
 		if class == ClassCanceled || ctx.Err() != nil {
 			if x.shuttingDown() {
 				return ClassCanceled // left as it is for resume
 			}
-			x.finishAttempt(aid, st, n, rung, "failed", ClassCanceled, err.Error())
+			x.closeAttempt(st, a, "failed", ClassCanceled, err.Error())
 			return x.canceledStep(st)
 		}
-		x.finishAttempt(aid, st, n, rung, "failed", class, err.Error())
+		x.closeAttempt(st, a, "failed", class, err.Error())
 		x.addError()
 		if x.errorsExceeded() {
 			return x.failStep(st, class, fmt.Sprintf("%v (max_errors %d reached)", err, x.e.cfg.Executor.MaxErrors))
@@ -194,13 +197,77 @@ func (x *runExec) runStep(ctx context.Context, st *run.Step, in stepInput) strin
 	}
 }
 
-func (x *runExec) finishAttempt(aid int64, st *run.Step, n int, rung, status, class, msg string) {
-	if aid != 0 {
-		if err := x.e.d.Store.FinishAttempt(x.dbctx(), aid, status, class, msg); err != nil {
-			x.log.Error("finish attempt", "step", st, "err", err)
+// attempt is one try of a step on a rung of the ladder, and what the store
+// has of it. A task step's attempt is written as it starts, with the
+// step's state. A tool step's attempt is its one tool call: the step's
+// state, the attempt and the 'started' call are written in one commit just
+// before the tool runs, and the call's end, the attempt's and the step's
+// in one commit after. Each write is announced once committed.
+type attempt struct {
+	n    int
+	rung string
+	// first is the first attempt this process makes of the step: it
+	// announces the step running.
+	first bool
+	id    int64        // the attempts row, once written
+	call  *toolCallEnd // a tool step's call, closed with the attempt
+}
+
+// toolCallEnd is how a tool step's call ended, kept until the attempt
+// closes with it.
+type toolCallEnd struct {
+	id                  int64
+	tool, key           string
+	status, output, err string
+	exitCode            *int
+	ms                  int64
+	outputBytes         int
+}
+
+// openAttempt commits the step's state and the attempt's start, then
+// announces them.
+func (x *runExec) openAttempt(st *run.Step, a *attempt) {
+	id, err := x.e.d.Store.StartStepAttempt(x.dbctx(), st, a.rung)
+	if err != nil {
+		x.log.Error("record attempt", "step", st, "err", err)
+	}
+	a.id = id
+	x.announceAttempt(st, a)
+}
+
+// announceAttempt publishes what opening the attempt committed: the step
+// running (on its first attempt here) and the attempt.
+func (x *runExec) announceAttempt(st *run.Step, a *attempt) {
+	if a.first {
+		x.publishStep(st)
+	}
+	emit(x.e.d.Events, st.RunID, events.StepAttemptData{StepID: st.StepID, N: a.n, Rung: a.rung, Status: "running"})
+}
+
+// closeAttempt commits how the attempt ended together with the step's
+// state as it stands (and a tool step's call), then announces the call and
+// the attempt; the caller announces the step.
+func (x *runExec) closeAttempt(st *run.Step, a *attempt, status, class, msg string) {
+	ctx := x.dbctx()
+	if c := a.call; c != nil {
+		if err := x.e.d.Store.FinishToolAttempt(ctx, st, a.id, c.id, status, class, msg, c.output, c.err, c.exitCode); err != nil {
+			x.log.Error("finish tool attempt", "step", st, "err", err)
+		}
+		emit(x.e.d.Events, st.RunID, events.ToolCallData{StepID: st.StepID, Tool: c.tool, ArgsHash: c.key, Status: c.status,
+			Error: c.err, MS: c.ms, OutputBytes: c.outputBytes})
+	} else {
+		if a.id == 0 {
+			// It ended before anything was written (arguments refused,
+			// the repeat guard, the wait for the tool): record it now.
+			x.openAttempt(st, a)
+		}
+		if a.id != 0 {
+			if err := x.e.d.Store.FinishStepAttempt(ctx, a.id, st, status, class, msg); err != nil {
+				x.log.Error("finish attempt", "step", st, "err", err)
+			}
 		}
 	}
-	emit(x.e.d.Events, st.RunID, events.StepAttemptData{StepID: st.StepID, N: n, Rung: rung, Status: status,
+	emit(x.e.d.Events, st.RunID, events.StepAttemptData{StepID: st.StepID, N: a.n, Rung: a.rung, Status: status,
 		ErrorClass: class, Error: msg})
 }
 
@@ -264,6 +331,13 @@ func (x *runExec) countCall(tool, key string) error {
 // a 'started' tool call row are committed before the tool runs, the result
 // after.
 func (x *runExec) callTool(ctx context.Context, st *run.Step, tool Tool, args map[string]any) (string, error) {
+	return x.invokeTool(ctx, st, tool, args, nil)
+}
+
+// invokeTool is callTool; with a set (a tool step's attempt) the call's
+// start is committed with the attempt's and its end is left for the
+// attempt to commit (closeAttempt).
+func (x *runExec) invokeTool(ctx context.Context, st *run.Step, tool Tool, args map[string]any, a *attempt) (string, error) {
 	name := tool.Name()
 	key, argsJSON := callKey(name, args)
 	if err := x.countCall(name, key); err != nil {
@@ -274,9 +348,17 @@ func (x *runExec) callTool(ctx context.Context, st *run.Step, tool Tool, args ma
 		return "", fmt.Errorf("wait for tool %s: %w", name, err)
 	}
 	defer release()
-	id, err := x.e.d.Store.BeginToolCall(x.dbctx(), st, name, argsJSON, key)
+	var id int64
+	if a != nil {
+		a.id, id, err = x.e.d.Store.BeginToolAttempt(x.dbctx(), st, a.rung, name, argsJSON, key)
+	} else {
+		id, err = x.e.d.Store.BeginToolCall(x.dbctx(), st, name, argsJSON, key)
+	}
 	if err != nil {
 		return "", fmt.Errorf("record tool call %s: %w", name, err)
+	}
+	if a != nil {
+		x.announceAttempt(st, a)
 	}
 	emit(x.e.d.Events, st.RunID, events.ToolCallData{StepID: st.StepID, Tool: name, ArgsHash: key, Status: "started"})
 	start := time.Now()
@@ -295,11 +377,16 @@ func (x *runExec) callTool(ctx context.Context, st *run.Step, tool Tool, args ma
 	if err != nil {
 		status, msg = "failed", err.Error()
 	}
-	if ferr := x.e.d.Store.FinishToolCall(x.dbctx(), id, status, out, msg, res.ExitCode); ferr != nil {
-		x.log.Error("finish tool call", "step", st, "err", ferr)
+	if a != nil {
+		a.call = &toolCallEnd{id: id, tool: name, key: key, status: status, output: out, err: msg, exitCode: res.ExitCode,
+			ms: time.Since(start).Milliseconds(), outputBytes: len(res.Output)}
+	} else {
+		if ferr := x.e.d.Store.FinishToolCall(x.dbctx(), id, status, out, msg, res.ExitCode); ferr != nil {
+			x.log.Error("finish tool call", "step", st, "err", ferr)
+		}
+		emit(x.e.d.Events, st.RunID, events.ToolCallData{StepID: st.StepID, Tool: name, ArgsHash: key, Status: status,
+			Error: msg, MS: time.Since(start).Milliseconds(), OutputBytes: len(res.Output)})
 	}
-	emit(x.e.d.Events, st.RunID, events.ToolCallData{StepID: st.StepID, Tool: name, ArgsHash: key, Status: status,
-		Error: msg, MS: time.Since(start).Milliseconds(), OutputBytes: len(res.Output)})
 	if err != nil {
 		if ctx.Err() != nil {
 			return out, err

@@ -9,7 +9,7 @@ import (
 
 // toolStep runs a tool step: arguments already bound from earlier results,
 // checked against the tool's schema, and no model call at all.
-func (x *runExec) toolStep(ctx context.Context, st *run.Step, spec plan.Step, args map[string]any) (string, error) {
+func (x *runExec) toolStep(ctx context.Context, st *run.Step, spec plan.Step, args map[string]any, a *attempt) (string, error) {
 	tool, ok := x.e.d.Tools.Lookup(spec.Tool)
 	if !ok {
 		return "", classed(ClassInvalid, "unknown tool %q", spec.Tool)
@@ -17,5 +17,5 @@ func (x *runExec) toolStep(ctx context.Context, st *run.Step, spec plan.Step, ar
 	if err := x.e.val.validateArgs(tool.Schema(), args); err != nil {
 		return "", classed(ClassInvalid, "arguments of %s do not match its schema: %v", spec.Tool, err)
 	}
-	return x.callTool(ctx, st, tool, args)
+	return x.invokeTool(ctx, st, tool, args, a)
 }

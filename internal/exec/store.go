@@ -37,10 +37,23 @@ type Store interface {
 
 	StartAttempt(ctx context.Context, runID, stepID string, n int, rung string) (int64, error)
 	FinishAttempt(ctx context.Context, id int64, status, class, msg string) error
+	// StartStepAttempt writes st and opens its attempt st.Attempts on rung,
+	// in one transaction.
+	StartStepAttempt(ctx context.Context, st *run.Step, rung string) (int64, error)
+	// FinishStepAttempt closes attempt id and writes st, in one transaction.
+	FinishStepAttempt(ctx context.Context, id int64, st *run.Step, status, class, msg string) error
 
 	// BeginToolCall writes st and a 'started' tool call in one transaction.
 	BeginToolCall(ctx context.Context, st *run.Step, tool string, args []byte, argsHash string) (int64, error)
 	FinishToolCall(ctx context.Context, id int64, status, output, errMsg string, exitCode *int) error
+	// BeginToolAttempt is BeginToolCall for a tool step, whose attempt is its
+	// one call: st, its attempt st.Attempts on rung and the 'started' call,
+	// in one transaction.
+	BeginToolAttempt(ctx context.Context, st *run.Step, rung, tool string, args []byte, argsHash string) (attemptID, callID int64, err error)
+	// FinishToolAttempt closes a tool step's call (status, output, callErr,
+	// exitCode) and its attempt (status, class, msg) and writes st, in one
+	// transaction.
+	FinishToolAttempt(ctx context.Context, st *run.Step, attemptID, callID int64, status, class, msg, output, callErr string, exitCode *int) error
 	LastToolCall(ctx context.Context, runID, stepID string) (status, output string, found bool, err error)
 	// InterruptToolCalls closes the run's 'started' calls (only id when
 	// id > 0) as interrupted, with a finish time.
