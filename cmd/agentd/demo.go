@@ -92,8 +92,8 @@ func (m *Main) demo(ctx context.Context, args []string) error {
 	}
 
 	d, err := daemon.New(ctx, cfg, daemon.Options{ConfigPath: *cfgPath, Demo: true, GPUCapacity: uint64(ollamasim.DefaultVRAM),
-		Prober: simulatedGPU{sim},
-		Tools:  scenarios.Registry(scenarios.Options{TimeScale: *timeScale}), Closers: []func(){func() { _ = sim.Close() }}}, log)
+		Prober: simulatedGPU{sim}, DemoExamples: demoExamples(),
+		Tools: scenarios.Registry(scenarios.Options{TimeScale: *timeScale}), Closers: []func(){func() { _ = sim.Close() }}}, log)
 	if err != nil {
 		_ = sim.Close()
 		return err
@@ -156,4 +156,14 @@ func cliName() string {
 		return a
 	}
 	return "agentd"
+}
+
+// demoExamples are the scripted scenarios' requests: the simulator answers
+// them as planned, so the dashboard offers them as one-click examples.
+func demoExamples() []daemon.DemoExample {
+	var out []daemon.DemoExample
+	for _, sc := range scenarios.All() {
+		out = append(out, daemon.DemoExample{Name: sc.Name, Request: sc.Request})
+	}
+	return out
 }

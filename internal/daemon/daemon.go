@@ -45,6 +45,9 @@ type Options struct {
 	// Prober replaces the GPU probe vram.probe selects (the demo's
 	// simulated GPU).
 	Prober vram.Prober
+	// DemoExamples are the demo's scripted requests, offered on the
+	// dashboard as one-click examples (status.demo_examples).
+	DemoExamples []DemoExample
 	// Tools replaces the tool registry built from config (demo fixtures).
 	Tools func(config.ToolsConfig, tools.Deps) (*tools.Registry, error)
 	// Closers run after every component has stopped (the demo's simulator).

@@ -54,3 +54,19 @@ func TestDaemonPublishesGPUSamplesAndResidency(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// The demo's examples reach /api/v1/status from the options the demo
+// command fills; a daemon that is not a demo lists none.
+func TestStatusDemoExamples(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ex := []DemoExample{{Name: "cities", Request: "Which cities are similar?"}}
+	d := startOnSimulatorOpts(t, ctx, ollamasim.Config{Seed: 1}, Options{Demo: true, DemoExamples: ex}, nil)
+	if st := d.status(ctx).(Status); len(st.DemoExamples) != 1 || st.DemoExamples[0] != ex[0] {
+		t.Errorf("demo status examples = %+v", st.DemoExamples)
+	}
+	d2 := startOnSimulatorOpts(t, ctx, ollamasim.Config{Seed: 1}, Options{DemoExamples: ex}, nil)
+	if st := d2.status(ctx).(Status); len(st.DemoExamples) != 0 {
+		t.Errorf("a daemon that is not a demo lists examples: %+v", st.DemoExamples)
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/agentd/agentd/internal/buildinfo"
-	"github.com/agentd/agentd/internal/scenarios"
 	"github.com/agentd/agentd/internal/vram"
 )
 
@@ -33,18 +32,6 @@ type Status struct {
 type DemoExample struct {
 	Name    string `json:"name"`
 	Request string `json:"request"`
-}
-
-// demoExamples lists the scripted scenarios. The demo runs the simulator
-// on scenarios.Script(), so these are the requests it answers as planned;
-// scenarios imports nothing of the daemon's, and the binary links it for
-// the demo already.
-func demoExamples() []DemoExample {
-	var out []DemoExample
-	for _, sc := range scenarios.All() {
-		out = append(out, DemoExample{Name: sc.Name, Request: sc.Request})
-	}
-	return out
 }
 
 // DatabaseStatus reports the store.
@@ -73,7 +60,7 @@ func (d *Daemon) status(ctx context.Context) any {
 		Database: DatabaseStatus{Path: d.paths.Database}, Runs: map[string]int{},
 	}
 	if d.opts.Demo {
-		st.DemoExamples = demoExamples()
+		st.DemoExamples = d.opts.DemoExamples
 	}
 	if v, err := d.Store.SchemaVersion(ctx); err != nil {
 		st.Database.Error = err.Error()
