@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/agentd/agentd/internal/bench"
+	"github.com/agentd/agentd/internal/bench/peers"
 	"github.com/agentd/agentd/internal/config"
 	"github.com/agentd/agentd/internal/scenarios"
 )
@@ -36,6 +37,9 @@ type benchFlags struct {
 	plannerFaults   string
 	overheadRuns    int
 	wsDuration      time.Duration
+	peers           bool
+	peersOneCall    string
+	peersFrameworks string
 }
 
 func (m *Main) bench(ctx context.Context, args []string) error {
@@ -58,6 +62,9 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	fs.StringVar(&f.realOpts.Model, "real-model", "tiny", "--real: model for every role (router, planner, executor tiers, summarizer, validator)")
 	fs.StringVar(&f.realOpts.Planner, "real-planner", "", "--real: planner model (default: --real-model)")
 	fs.StringVar(&f.realOpts.Executor, "real-executor", "", "--real: executor model for the fast and standard tiers (default: --real-model)")
+	fs.BoolVar(&f.peers, "peers", false, "peer frameworks side by side with agentd on the same simulator and tools: LangGraph.js (ReAct, plan-and-execute) and Strands Agents, from bench/peers (run `npm ci` there first)")
+	fs.StringVar(&f.peersOneCall, "peers-oracle", "both", "--peers: how the simulated model plays the peers' tool-calling agents: parallel (every ready call in one turn), one (one call a turn) or both")
+	fs.StringVar(&f.peersFrameworks, "peers-frameworks", "", "--peers: comma-separated frameworks (default: all)")
 	fs.BoolVar(&f.all, "all", false, "run the suite and every sub-benchmark (--real too when --ollama is given)")
 	fs.IntVar(&f.plannerRequests, "planner-requests", 400, "requests in the planner fault benchmark")
 	fs.IntVar(&f.plannerMaxCalls, "planner-max-calls", 6, "planner fault benchmark: the curve goes from 1 planner call to this many (1 + planner.repair_attempts)")
@@ -108,12 +115,47 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	log := slog.New(slog.DiscardHandler)
 	out := m.Stdout
 	fmt.Fprintf(out, "agentd bench — %s, GOMAXPROCS %d\n\n", time.Now().UTC().Format(time.RFC3339), runtime.GOMAXPROCS(0))
+	var suite *bench.SuiteResult
 	if f.suite {
 		res, err := bench.RunSuite(ctx, base, bench.SuiteOptions{OllamaURL: f.ollamaURL, TimeScale: f.timeScale, Scenarios: list, Log: log})
 		if err != nil {
 			return fmt.Errorf("scenario suite: %w", err)
 		}
 		res.Render(out)
+		suite = res
+	}
+	if f.peers {
+		if f.ollamaURL != "" {
+			return usagef("--peers runs on the simulator (its scenario oracle plays every framework's model); drop --ollama")
+		}
+		modes := map[string][]bool{"parallel": {false}, "one": {true}, "both": {false, true}}[f.peersOneCall]
+		if modes == nil {
+			return usagef("--peers-oracle %q: use parallel, one or both", f.peersOneCall)
+		}
+		var fws []string
+		if f.peersFrameworks != "" {
+			fws = strings.Split(f.peersFrameworks, ",")
+		}
+		if suite == nil {
+			// agentd's side, once for every oracle mode: its prompts are
+			// answered by the scenario script either way.
+			res, err := bench.RunSuite(ctx, base, bench.SuiteOptions{TimeScale: f.timeScale, Scenarios: list, Log: log})
+			if err != nil {
+				return fmt.Errorf("scenario suite for --peers: %w", err)
+			}
+			suite = res
+		}
+		for _, one := range modes {
+			rep, err := peers.Run(ctx, peers.Options{TimeScale: f.timeScale, Scenarios: list, Frameworks: fws, Base: base,
+				Agentd: suite, Oracle: scenarios.OracleOptions{OneCallPerTurn: one}, Log: log})
+			if err != nil {
+				return fmt.Errorf("peers: %w", err)
+			}
+			fmt.Fprintln(out, "## Peers side by side")
+			fmt.Fprintln(out)
+			rep.Markdown(out)
+			fmt.Fprintln(out)
+		}
 	}
 	if f.fallback {
 		r, err := bench.RunFallback(ctx, base, bench.FallbackOptions{OllamaURL: f.ollamaURL, TimeScale: f.timeScale, Scenarios: list,

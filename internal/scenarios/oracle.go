@@ -54,6 +54,16 @@ const (
 // fall through to the simulator's default output.
 func Oracle() ollamasim.Script { return newOracle(All()) }
 
+// OracleWith is Oracle with options.
+func OracleWith(o OracleOptions) ollamasim.Script {
+	or := newOracle(All())
+	or.oneCall = o.OneCallPerTurn
+	return or
+}
+
+// SimScriptWith is SimScript with the oracle's options.
+func SimScriptWith(o OracleOptions) ollamasim.Script { return firstOf{Script(), OracleWith(o)} }
+
 // SimScript is agentd's Script first, then the oracle: one simulator serves
 // agentd and other frameworks alike.
 func SimScript() ollamasim.Script { return firstOf{Script(), Oracle()} }
@@ -91,7 +101,19 @@ type oracleScenario struct {
 	replan []OracleStep // nil: no replan
 }
 
-type oracle struct{ all []oracleScenario }
+type oracle struct {
+	all     []oracleScenario
+	oneCall bool
+}
+
+// OracleOptions choose how the oracle plays a tool-calling model.
+type OracleOptions struct {
+	// OneCallPerTurn makes a tool-calling agent's model ask for one call a
+	// turn, as classic ReAct prompting does and most small models behave,
+	// instead of every call whose inputs are ready at once (a model with
+	// parallel function calling at its best).
+	OneCallPerTurn bool
+}
 
 var _ ollamasim.Script = (*oracle)(nil)
 
@@ -321,6 +343,9 @@ func (o *oracle) agentTurn(sc oracleScenario, req *api.ChatRequest) ollamasim.Re
 		if c.Level == wave {
 			next = append(next, ollamasim.ToolCallReply{Name: c.Tool, Arguments: c.Args})
 		}
+	}
+	if o.oneCall && len(next) > 1 {
+		next = next[:1]
 	}
 	if len(next) > 0 {
 		return ollamasim.Reply{ToolCalls: next}

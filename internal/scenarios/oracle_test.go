@@ -208,3 +208,32 @@ func TestToolServerHTTP(t *testing.T) {
 		}
 	}
 }
+
+// With OneCallPerTurn the oracle's agent asks for one call a turn, every
+// call the scenario needs still made, then the answer.
+func TestOracleOneCallPerTurn(t *testing.T) {
+	ts, offered := oracleTools(t)
+	o := OracleWith(OracleOptions{OneCallPerTurn: true})
+	for _, sc := range All() {
+		msgs := []api.Message{{Role: "user", Content: sc.Request}}
+		calls, answered := 0, false
+		for range 20 {
+			r, ok := o.Respond(&api.ChatRequest{Model: "qwen3:8b", Messages: msgs, Tools: offered})
+			if !ok {
+				t.Fatalf("%s: not recognised", sc.Name)
+			}
+			if len(r.ToolCalls) == 0 {
+				answered = r.Content == sc.Answer
+				break
+			}
+			if len(r.ToolCalls) != 1 {
+				t.Fatalf("%s: %d calls in one turn, want 1", sc.Name, len(r.ToolCalls))
+			}
+			calls++
+			msgs = runCalls(t, ts, msgs, asCalls(r.ToolCalls))
+		}
+		if !answered || calls != len(OracleCalls(sc)) {
+			t.Errorf("%s: %d calls (want %d), answered %v", sc.Name, calls, len(OracleCalls(sc)), answered)
+		}
+	}
+}

@@ -81,6 +81,9 @@ type Options struct {
 	AgentdRows []Row
 	// SkipAgentd leaves agentd out (no ratios).
 	SkipAgentd bool
+	// Oracle chooses how the simulated model plays the peers' tool-calling
+	// agents: every ready call at once (default) or one call a turn.
+	Oracle scenarios.OracleOptions
 	// Timeout per harness run (default 10 minutes).
 	Timeout time.Duration
 	Log     *slog.Logger
@@ -113,6 +116,8 @@ type Report struct {
 	Node      string
 	Versions  map[string]string
 	Configs   map[string]string // framework -> what ran
+	// Oracle says how the simulated model played the peers' agents.
+	Oracle string
 	Rows      []Row             // agentd's rows have Framework "agentd"
 }
 
@@ -147,7 +152,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	m := o.Base.Models
 	price := o.Base.Fallback.Prices[o.Base.Fallback.Model]
 	rep := &Report{Date: time.Now().Format("2006-01-02"), TimeScale: o.TimeScale, PriceName: o.Base.Fallback.Model, Price: price,
-		Versions: versions(dir), Configs: map[string]string{}}
+		Versions: versions(dir), Configs: map[string]string{}, Oracle: "every tool call whose inputs are ready, in one turn (parallel function calling at its best)"}
+	if o.Oracle.OneCallPerTurn {
+		rep.Oracle = "one tool call a turn (classic ReAct)"
+	}
 	if out, err := exec.CommandContext(ctx, o.Node, "--version").Output(); err == nil {
 		rep.Node = strings.TrimSpace(string(out))
 	} else {
@@ -187,7 +195,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 
-	sim, err := StartSim(ctx, SimOptions{TimeScale: o.TimeScale, Log: o.Log.With("component", "ollamasim")})
+	sim, err := StartSim(ctx, SimOptions{TimeScale: o.TimeScale, Oracle: o.Oracle, Log: o.Log.With("component", "ollamasim")})
 	if err != nil {
 		return nil, err
 	}
@@ -382,6 +390,9 @@ func tail(s string, n int) string {
 func (r *Report) Markdown(w io.Writer) {
 	fmt.Fprintf(w, "Simulated time (TimeScale %g: real / %g); cost prices every token at %s ($%.2f / $%.2f per million in/out), as the suite does.\n\n",
 		r.TimeScale, r.TimeScale, r.PriceName, r.Price.InputPerMTok, r.Price.OutputPerMTok)
+	if r.Oracle != "" {
+		fmt.Fprintf(w, "The peers' tool-calling model asks for %s.\n\n", r.Oracle)
+	}
 	fmt.Fprintln(w, "| scenario | framework | status | wall | model calls | tokens in/out | cost USD | wall vs agentd | prompt tokens vs agentd |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 	agentd := map[string]Row{}

@@ -20,7 +20,9 @@ type SimOptions struct {
 	// TimeScale: real seconds per simulated second, for the models and the
 	// fixture tools alike (0 = instant).
 	TimeScale float64
-	Log       *slog.Logger
+	// Oracle chooses how the oracle plays a tool-calling model.
+	Oracle scenarios.OracleOptions
+	Log    *slog.Logger
 }
 
 // Sim is the Ollama simulator playing every model — agentd's prompts by
@@ -37,12 +39,12 @@ type Sim struct {
 
 // SimConfig is the simulator's configuration: the same as `agentd bench`'s
 // suite (seed 1, 4 parallel slots per model, a queue of 512).
-func SimConfig(timeScale float64, log *slog.Logger) ollamasim.Config {
+func SimConfig(timeScale float64, oracle scenarios.OracleOptions, log *slog.Logger) ollamasim.Config {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return ollamasim.Config{Seed: 1, TimeScale: timeScale, NumParallel: 4, MaxQueue: 512,
-		Script: scenarios.SimScript(), Logger: log}
+		Script: scenarios.SimScriptWith(oracle), Logger: log}
 }
 
 // StartSim serves the simulator and the tools until ctx ends or Close.
@@ -60,7 +62,7 @@ func StartSim(ctx context.Context, o SimOptions) (*Sim, error) {
 		_ = ts.Close()
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	s := &Sim{Server: ollamasim.New(SimConfig(o.TimeScale, o.Log)), Tools: ts, URL: "http://" + ln.Addr().String(), done: make(chan struct{})}
+	s := &Sim{Server: ollamasim.New(SimConfig(o.TimeScale, o.Oracle, o.Log)), Tools: ts, URL: "http://" + ln.Addr().String(), done: make(chan struct{})}
 	s.http = &http.Server{Handler: scenarios.Handler(s.Server, ts), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		defer close(s.done)
