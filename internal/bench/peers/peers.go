@@ -118,7 +118,7 @@ type Report struct {
 	Configs   map[string]string // framework -> what ran
 	// Oracle says how the simulated model played the peers' agents.
 	Oracle string
-	Rows      []Row             // agentd's rows have Framework "agentd"
+	Rows   []Row // agentd's rows have Framework "agentd"
 }
 
 // ErrNoModules says the harnesses' packages are not installed.
