@@ -18,15 +18,17 @@ func TestGroupCommitKeepsEachWriterApart(t *testing.T) {
 	if _, err := s.Exec(ctx, `CREATE TABLE kv(k TEXT PRIMARY KEY, v TEXT)`); err != nil {
 		t.Fatal(err)
 	}
-	release := make(chan struct{})
+	release, holding := make(chan struct{}), make(chan struct{})
 	first := make(chan error, 1)
 	go func() {
 		first <- s.Tx(ctx, func(tx *sql.Tx) error {
+			close(holding)
 			<-release // hold the turn while the others queue
 			_, err := tx.ExecContext(ctx, `INSERT INTO kv VALUES ('lead', '1')`)
 			return err
 		})
 	}()
+	<-holding
 	const n = 8
 	errBoom := errors.New("boom")
 	canceled, cancel := context.WithCancel(ctx)
