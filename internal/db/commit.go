@@ -20,7 +20,7 @@ var hotStatements = []string{
 	savepointSQL, rollbackToSQL, releaseSQL,
 	insertRunSQL, updateRunSQL, insertPlanSQL, upsertStepSQL,
 	insertAttemptSQL, finishAttemptSQL, insertCallSQL, finishCallSQL,
-	insertEventSQL, runExistsSQL, insertModelCallSQL,
+	insertEventSQL, insertEventsSQL, runExistsSQL, insertModelCallSQL,
 }
 
 // maxGroup bounds how many transactions one commit carries, so the writer

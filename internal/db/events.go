@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"strings"
 
 	"github.com/agentd/agentd/internal/events"
 )
@@ -12,17 +13,36 @@ var _ events.Store = (*Store)(nil)
 
 const insertEventSQL = "INSERT OR IGNORE INTO events(seq, ts, type, run_id, data) VALUES (?, ?, ?, ?, ?)"
 
+// eventRows is how many events one prepared statement inserts: a batch of
+// events costs one statement per eventRows events, not one per event.
+const eventRows = 32
+
+var insertEventsSQL = "INSERT OR IGNORE INTO events(seq, ts, type, run_id, data) VALUES " +
+	strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?),", eventRows), ",")
+
 // AppendEvents persists a batch of events in one transaction.
 func (s *Store) AppendEvents(ctx context.Context, evs []events.Event) error {
 	return s.Tx(ctx, func(tx *sql.Tx) error {
-		for _, e := range evs {
-			data := string(e.Data)
-			if data == "" {
-				data = "{}"
+		args := make([]any, 0, 5*eventRows)
+		for len(evs) > 0 {
+			n := min(len(evs), eventRows)
+			q := insertEventsSQL
+			if n < eventRows {
+				q = insertEventSQL
+				n = 1
 			}
-			if _, err := s.txExec(ctx, tx, insertEventSQL, e.Seq, ms(e.Time), e.Type, e.RunID, data); err != nil {
+			args = args[:0]
+			for _, e := range evs[:n] {
+				data := string(e.Data)
+				if data == "" {
+					data = "{}"
+				}
+				args = append(args, e.Seq, ms(e.Time), e.Type, e.RunID, data)
+			}
+			if _, err := s.txExec(ctx, tx, q, args...); err != nil {
 				return err
 			}
+			evs = evs[n:]
 		}
 		return nil
 	})

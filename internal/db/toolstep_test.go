@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentd/agentd/internal/events"
 	"github.com/agentd/agentd/internal/run"
 )
 
@@ -95,6 +96,33 @@ func BenchmarkToolStepWrites(b *testing.B) {
 		st.Status, st.Output, st.FinishedAt = run.StepDone, "1", &now
 		if err := s.FinishToolAttempt(ctx, st, aid, cid, "ok", "", "", "1", "", nil); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// Events go in by eventRows at a time and one by one for the rest; an event
+// already stored (a flush retried) is ignored, not doubled.
+func TestAppendEventsInRowsOfMany(t *testing.T) {
+	s := openTest(t, Options{})
+	ctx := context.Background()
+	var evs []events.Event
+	for i := range 2*eventRows + 7 {
+		evs = append(evs, events.Event{Seq: int64(i + 1), Time: time.UnixMilli(int64(1000 + i)), Type: "step.status",
+			RunID: "r", Data: []byte(fmt.Sprintf(`{"i":%d}`, i))})
+	}
+	if err := s.AppendEvents(ctx, evs[:eventRows+3]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendEvents(ctx, evs[eventRows:]); err != nil { // overlaps the first batch by 3
+		t.Fatal(err)
+	}
+	got, err := s.EventsSince(ctx, 0, 1000)
+	if err != nil || len(got) != len(evs) {
+		t.Fatalf("%d events, %v; want %d", len(got), err, len(evs))
+	}
+	for i, e := range got {
+		if e.Seq != int64(i+1) || string(e.Data) != fmt.Sprintf(`{"i":%d}`, i) || e.Time.UnixMilli() != int64(1000+i) {
+			t.Fatalf("event %d: %+v", i, e)
 		}
 	}
 }
