@@ -37,6 +37,10 @@ type runExec struct {
 	order   []string
 	seqDone map[string]int
 
+	// fresh: the run was submitted to this process and has no stored
+	// plan yet, so loadOrPlan need not look for one.
+	fresh bool
+
 	results  chan stepResult
 	inflight int
 	stepSem  chan struct{}
@@ -221,9 +225,12 @@ func (x *runExec) finishCanceled(cause error) error {
 // the planner for one and stores it.
 func (x *runExec) loadOrPlan(ctx context.Context) error {
 	store := x.e.d.Store
-	version, raw, err := store.LatestPlan(ctx, x.r.ID)
-	if err != nil {
-		return err
+	version, raw := 0, []byte(nil)
+	if !x.fresh {
+		var err error
+		if version, raw, err = store.LatestPlan(ctx, x.r.ID); err != nil {
+			return err
+		}
 	}
 	if version > 0 {
 		var p plan.Plan

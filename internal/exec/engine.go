@@ -265,6 +265,7 @@ func (e *Engine) admit() {
 	for !e.stopping && e.running < e.cfg.Executor.MaxConcurrentRuns && e.queue.Len() > 0 {
 		it := heap.Pop(&e.queue).(*queuedRun)
 		x := e.newRunExec(it.r)
+		x.fresh = it.fresh
 		e.running++
 		e.active[it.r.ID] = x
 		e.wg.Add(1)
@@ -337,7 +338,7 @@ func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (*run.Run, error
 	e.reserved--
 	delete(e.submitting, id)
 	e.seq++
-	heap.Push(&e.queue, &queuedRun{r: r, seq: e.seq})
+	heap.Push(&e.queue, &queuedRun{r: r, seq: e.seq, fresh: true})
 	e.mu.Unlock()
 	e.signal()
 	e.log.Info("run queued", "run", &cp)

@@ -12,7 +12,10 @@ type queuedRun struct {
 	r       *run.Run
 	seq     uint64
 	resumed bool
-	index   int
+	// fresh: submitted to this process, so nothing of it is stored yet
+	// but its row (no plan, no steps to load).
+	fresh bool
+	index int
 }
 
 type runQueue []*queuedRun
