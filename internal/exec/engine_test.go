@@ -216,6 +216,34 @@ func BenchmarkConcurrentRuns(b *testing.B) {
 	b.ReportMetric(float64(b.N*runs)/total.Seconds(), "runs/s")
 }
 
+// BenchmarkOneCallRun is agentd's own time for a run whose only model call
+// is the synthesizer's (instant here): submit, plan (instant), one tool
+// step, the answer, every state change committed to SQLite, one run at a
+// time. Against a real server, this is what a run adds around its call.
+func BenchmarkOneCallRun(b *testing.B) {
+	h := newHarness(b)
+	h.tools.add(&fakeTool{name: "t", idempotent: true, fn: func(context.Context, map[string]any) (ToolResult, error) {
+		return ToolResult{Output: "1"}, nil
+	}})
+	h.chat.fn = func(req ChatRequest) (ChatResponse, error) { return ChatResponse{Content: "x [s0]"}, nil }
+	h.planner.plan = onePlan(plan.Step{ID: "s0", Tool: "t", Args: map[string]any{"i": 0}})
+	h.start()
+	start := time.Now()
+	for b.Loop() {
+		r, err := h.eng.Submit(context.Background(), SubmitRequest{Request: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got, err := h.eng.Wait(context.Background(), r.ID); err != nil || got.Status != run.Done {
+			b.Fatalf("%v %+v", err, got)
+		}
+	}
+	b.ReportMetric(float64(time.Since(start).Microseconds())/float64(b.N), "µs/run")
+	if n := len(h.chat.requests("synthesize")); n != b.N {
+		b.Fatalf("%d synthesizer calls for %d runs", n, b.N)
+	}
+}
+
 func TestRunNeedsDeps(t *testing.T) {
 	err := New(Config{}, Deps{}).Run(context.Background())
 	if err == nil || err.Error() != "exec: Deps lack Chat, Models, Planner, Store, Tools" {
