@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/agentd/agentd/internal/bench/makespan"
 	"io"
 	"log/slog"
 	"net/http"
@@ -131,6 +132,12 @@ type ResidencyResult struct {
 	// made none); ThroughputRatio is aware / naive throughput.
 	LoadRatio       float64 `json:"load_ratio"`
 	ThroughputRatio float64 `json:"throughput_ratio"`
+	// BoundCold and BoundWarm are the independent makespan bounds of the
+	// workload (package makespan) from no model loaded (where naive
+	// starts) and after the Manager's prewarm (where aware's measurement
+	// starts): no scheduler can finish it sooner on this machine.
+	BoundCold makespan.Result `json:"bound_cold"`
+	BoundWarm makespan.Result `json:"bound_warm"`
 }
 
 // ResidencyResults are the benchmark at several GPU sizes.
@@ -167,7 +174,43 @@ func (r ResidencyResult) String() string {
 			run.GPUTime.Round(100*time.Millisecond), run.Throughput, run.MeasuredWall.Round(100*time.Millisecond), run.MeasuredThroughput)
 	}
 	fmt.Fprintf(&b, "loads naive/aware %.1fx, throughput aware/naive %.2fx\n", r.LoadRatio, r.ThroughputRatio)
+	if r.BoundCold.Makespan > 0 {
+		fmt.Fprintf(&b, "independent bound: %s from cold (naive measured wall %.2fx of it), %s after prewarm (aware %.2fx of it)\n",
+			r.BoundCold, float64(r.Naive.MeasuredWall)/float64(r.BoundCold.Makespan),
+			r.BoundWarm, float64(r.Aware.MeasuredWall)/float64(r.BoundWarm.Makespan))
+	}
 	return b.String()
+}
+
+// residencyBound is the workload's makespan bound with the resident models
+// loaded at the start: every request a planner call then its executor
+// calls one after another, all submitted at once.
+func residencyBound(cfg ResidencyConfig, resident []string) (makespan.Result, error) {
+	res := makespan.Resources{Models: map[string]makespan.Model{}, VRAMBytes: cfg.GPUBytes,
+		LoadBytesPerSec: cfg.LoadBytesPerSecond, Resident: map[string]bool{}}
+	if res.LoadBytesPerSec <= 0 {
+		res.LoadBytesPerSec = ollamasim.DefaultLoadBytesPerSecond
+	}
+	for _, m := range ollamasim.DefaultModels() {
+		res.Models[m.Name] = makespan.Model{SizeBytes: m.Size, PrefillTPS: m.PrefillTPS, DecodeTPS: m.DecodeTPS, Slots: cfg.ParallelSlots}
+	}
+	for _, m := range resident {
+		res.Resident[m] = true
+	}
+	var runs []makespan.Run
+	for i := range cfg.Requests {
+		r := makespan.Run{Name: fmt.Sprint("request ", i+1),
+			Before: []makespan.Call{{Model: cfg.PlannerModel, PromptTokens: cfg.PlanPromptTokens, OutputTokens: cfg.PlanOutputTokens}}}
+		for j := range cfg.StepsPerRequest {
+			st := makespan.Step{ID: fmt.Sprint("s", j), Calls: []makespan.Call{{Model: cfg.ExecutorModel, PromptTokens: cfg.StepPromptTokens, OutputTokens: cfg.StepOutputTokens}}}
+			if j > 0 {
+				st.DependsOn = []string{fmt.Sprint("s", j-1)}
+			}
+			r.Steps = append(r.Steps, st)
+		}
+		runs = append(runs, r)
+	}
+	return makespan.Bound(runs, res)
 }
 
 // RunResidency runs the workload twice on fresh simulators, once with
@@ -185,6 +228,16 @@ func RunResidency(ctx context.Context, cfg ResidencyConfig) (ResidencyResult, er
 		return res, fmt.Errorf("residency-aware run: %w", err)
 	}
 	res.Naive, res.Aware, res.Mode = naive, aware, mode
+	if res.BoundCold, err = residencyBound(cfg, nil); err != nil {
+		return res, err
+	}
+	var warm []string
+	if mode == vram.ModeCoResident {
+		warm = []string{cfg.PlannerModel, cfg.ExecutorModel}
+	}
+	if res.BoundWarm, err = residencyBound(cfg, warm); err != nil {
+		return res, err
+	}
 	if aware.LoadsAfterWarmup > 0 {
 		res.LoadRatio = float64(naive.LoadsAfterWarmup) / float64(aware.LoadsAfterWarmup)
 	}

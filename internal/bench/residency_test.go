@@ -62,6 +62,7 @@ func TestResidencyBenchSwap(t *testing.T) {
 			if r.Aware.GPUTime > r.Aware.BusyTime+tt.wantAwareBelow {
 				t.Errorf("aware GPU time %s, busy %s: more than %s spent loading", r.Aware.GPUTime, r.Aware.BusyTime, tt.wantAwareBelow)
 			}
+			checkBounds(t, r)
 		})
 	}
 }
@@ -77,6 +78,24 @@ func TestResidencyBenchCoResident(t *testing.T) {
 	wantEq(t, "aware loads after warm-up", r.Aware.LoadsAfterWarmup, int64(0))
 	wantEq(t, "aware evictions", r.Aware.Evictions, int64(0))
 	wantEq(t, "naive loads", r.Naive.LoadsAfterWarmup, int64(2))
+	checkBounds(t, r)
+}
+
+// checkBounds: the independent bounds are computed from the workload and
+// the machine alone, so each strategy's simulated time must be at least
+// the bound for its starting state — or the bound (or the simulator) is
+// wrong. GPU time is simulated, so this holds however loaded the machine.
+func checkBounds(t *testing.T, r ResidencyResult) {
+	t.Helper()
+	if r.BoundCold.Makespan <= 0 || r.BoundWarm.Makespan <= 0 || r.BoundWarm.Makespan > r.BoundCold.Makespan {
+		t.Fatalf("bounds cold %v, warm %v", r.BoundCold, r.BoundWarm)
+	}
+	if r.Naive.GPUTime < r.BoundCold.Makespan*99/100 {
+		t.Errorf("naive GPU time %s under the cold bound %s", r.Naive.GPUTime, r.BoundCold)
+	}
+	if r.Aware.MeasuredWall < r.BoundWarm.Makespan*99/100 {
+		t.Errorf("aware measured wall %s under the warm bound %s", r.Aware.MeasuredWall, r.BoundWarm)
+	}
 }
 
 func BenchmarkResidency(b *testing.B) {
