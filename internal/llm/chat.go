@@ -32,7 +32,7 @@ func (c *Client) chatOnce(ctx context.Context, req Request) (*Response, error) {
 		var acc accumulator
 		resp = &Response{}
 		defer func() { acc.into(resp) }()
-		err := ep.api.Chat(actx, areq, func(chunk api.ChatResponse) error {
+		err := ep.chat(actx, areq, func(chunk api.ChatResponse) error {
 			acc.add(chunk)
 			done = done || chunk.Done
 			if req.OnChunk == nil {

@@ -81,7 +81,7 @@ func WithHTTPClient(h *http.Client) Option {
 		wrapped := *h
 		wrapped.Transport = errorBodies{next}
 		for _, ep := range c.endpoints {
-			ep.api = api.NewClient(ep.base, &wrapped)
+			ep.api, ep.httpc = api.NewClient(ep.base, &wrapped), &wrapped
 		}
 	}
 }
@@ -139,6 +139,7 @@ func New(cfg config.OllamaConfig, models config.ModelsConfig, log *slog.Logger, 
 			base:  u,
 			slots: max(ec.ParallelSlots, 1),
 			api:   api.NewClient(u, httpClient),
+			httpc: httpClient,
 		})
 	}
 	for _, o := range opts {

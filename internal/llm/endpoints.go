@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -29,6 +30,7 @@ type endpoint struct {
 	base  *url.URL
 	slots int
 	api   *api.Client
+	httpc *http.Client // what api uses, for the pooled chat stream
 
 	inFlight atomic.Int64
 
