@@ -37,6 +37,8 @@ type benchFlags struct {
 	plannerFaults   string
 	overheadRuns    int
 	wsDuration      time.Duration
+	oneCall         bool
+	oneCallRuns     int
 	peers           bool
 	peersOneCall    string
 	peersFrameworks string
@@ -62,6 +64,8 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	fs.StringVar(&f.realOpts.Model, "real-model", "tiny", "--real: model for every role (router, planner, executor tiers, summarizer, validator)")
 	fs.StringVar(&f.realOpts.Planner, "real-planner", "", "--real: planner model (default: --real-model)")
 	fs.StringVar(&f.realOpts.Executor, "real-executor", "", "--real: executor model for the fast and standard tiers (default: --real-model)")
+	fs.BoolVar(&f.oneCall, "one-call", false, "with --ollama: a run that makes one model call against that same request sent directly, pair by pair: what agentd adds around a call")
+	fs.IntVar(&f.oneCallRuns, "one-call-runs", 100, "--one-call: measured pairs")
 	fs.BoolVar(&f.peers, "peers", false, "peer frameworks side by side with agentd on the same simulator and tools: LangGraph.js (ReAct, plan-and-execute) and Strands Agents, from bench/peers (run `npm ci` there first)")
 	fs.StringVar(&f.peersOneCall, "peers-oracle", "both", "--peers: how the simulated model plays the peers' tool-calling agents: parallel (every ready call in one turn), one (one call a turn) or both")
 	fs.StringVar(&f.peersFrameworks, "peers-frameworks", "", "--peers: comma-separated frameworks (default: all)")
@@ -80,9 +84,13 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	if f.all {
 		f.suite, f.planner, f.residency, f.ws, f.overhead, f.fallback = true, true, true, true, true, true
 		f.real = f.ollamaURL != ""
+		f.oneCall = f.ollamaURL != ""
 	}
 	if f.real && f.ollamaURL == "" {
 		return usagef("--real measures agentd against a real server: give --ollama URL")
+	}
+	if f.oneCall && f.ollamaURL == "" {
+		return usagef("--one-call measures agentd against a real server: give --ollama URL")
 	}
 	if f.realOpts.Timeout <= 0 {
 		return usagef("--real-timeout %s: use a positive duration", f.realOpts.Timeout)
@@ -97,7 +105,7 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	if err != nil {
 		return usagef("--planner-faults %v", err)
 	}
-	if !f.planner && !f.residency && !f.ws && !f.overhead && !f.fallback && !f.real {
+	if !f.planner && !f.residency && !f.ws && !f.overhead && !f.fallback && !f.real && !f.oneCall && !f.peers {
 		f.suite = true
 	}
 	base := config.Default()
@@ -164,6 +172,13 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 			return fmt.Errorf("fallback benchmark: %w", err)
 		}
 		r.Render(out, base.Fallback.Model)
+	}
+	if f.oneCall {
+		r, err := bench.RunOneCall(ctx, base, f.ollamaURL, bench.OneCallOptions{Runs: f.oneCallRuns, Model: f.realOpts.Model}, log)
+		if err != nil {
+			return fmt.Errorf("one-call benchmark: %w", err)
+		}
+		r.Render(out)
 	}
 	if f.real {
 		r, err := bench.RunReal(ctx, base, f.ollamaURL, f.realOpts, log)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -156,4 +158,40 @@ func TestBenchRealOnRealOllama(t *testing.T) {
 		}
 	}
 	t.Log("\n" + out)
+}
+
+// TestOneCallOnRealOllama: a one-call run and its own request replayed
+// directly, side by side, against the real server; each run made exactly
+// one model call and ended done (RunOneCall refuses otherwise), and the
+// report states the overhead and the target.
+func TestOneCallOnRealOllama(t *testing.T) {
+	srv := ollamatest.Shared(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	env, err := newBenchEnv(ctx, config.Default(), srv.URL, 1, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.close()
+	res, err := env.oneCall(ctx, OneCallOptions{Runs: oneCallRuns(), Model: ollamatest.Plain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Runs) != oneCallRuns() || len(res.Calls) != oneCallRuns() || res.BodyBytes == 0 {
+		t.Fatalf("pairs %d/%d, body %d bytes", len(res.Runs), len(res.Calls), res.BodyBytes)
+	}
+	var b strings.Builder
+	res.Render(&b)
+	if !strings.Contains(b.String(), "agentd adds:") || !strings.Contains(b.String(), "target ≤ 0.50 ms") {
+		t.Errorf("report:\n%s", b.String())
+	}
+	t.Logf("\n%s", b.String())
+}
+
+// oneCallRuns is 10, or $AGENTD_ONECALL_RUNS for profiling.
+func oneCallRuns() int {
+	if n, err := strconv.Atoi(os.Getenv("AGENTD_ONECALL_RUNS")); err == nil && n > 0 {
+		return n
+	}
+	return 10
 }
