@@ -222,4 +222,6 @@ func (p *recordingProxy) last() ([]byte, int) {
 func (p *recordingProxy) close() { _ = p.srv.Close() }
 
 // fmtMs is milliseconds to two decimals (the figure is sub-millisecond).
-func fmtMs(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+func fmtMs(d time.Duration) string {
+	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+}
