@@ -86,13 +86,20 @@ func (e *benchEnv) config(stateDir string) *config.Config {
 
 // warm loads every model once, so no mode pays the loads the others skip.
 func (e *benchEnv) warm(ctx context.Context, m config.ModelsConfig) error {
-	u, err := url.Parse(e.url)
+	return Warm(ctx, e.url, m.Planner, m.Fast, m.Standard, m.Summarizer, m.Router)
+}
+
+// Warm loads each named model (once, empty names skipped) on the server at
+// base and keeps it an hour, so no benchmark side pays a load another
+// skips.
+func Warm(ctx context.Context, base string, models ...string) error {
+	u, err := url.Parse(base)
 	if err != nil {
 		return err
 	}
 	c := api.NewClient(u, http.DefaultClient)
 	seen := map[string]bool{}
-	for _, name := range []string{m.Planner, m.Fast, m.Standard, m.Summarizer, m.Router} {
+	for _, name := range models {
 		if name == "" || seen[name] {
 			continue
 		}

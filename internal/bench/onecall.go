@@ -11,14 +11,12 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/agentd/agentd/internal/config"
 	"github.com/agentd/agentd/internal/exec"
 	"github.com/agentd/agentd/internal/run"
-	"github.com/agentd/agentd/internal/scenarios"
 )
 
 // OneCallOptions configure the side-by-side overhead of a one-call run.
@@ -86,33 +84,14 @@ func (e *benchEnv) oneCall(ctx context.Context, o OneCallOptions) (*OneCallResul
 	}
 	defer px.close()
 
-	dir, err := os.MkdirTemp("", "agentd-bench-onecall-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	cfg := e.config(dir)
-	cfg.Ollama.Endpoints[0].URL = px.url
-	cfg.Models = RealOptions{Model: o.Model}.models(cfg.Models)
-	cfg.Workflows = append(cfg.Workflows, config.WorkflowConfig{Name: "bench_onecall",
+	h, _, version, stop, err := e.realDaemon(ctx, RealOptions{Model: o.Model}, px.url, []config.WorkflowConfig{{Name: "bench_onecall",
 		Description: "bench: one instant tool step, then the answer (the run's only model call)",
 		Steps:       []config.WorkflowStep{{ID: "sum", Tool: "calc", Args: map[string]any{"expression": "17*3"}}},
-		Answer:      "Report the result."})
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("bench config: %w", err)
-	}
-	version, err := checkModels(ctx, e.url, o.Model)
+		Answer:      "Report the result."}})
 	if err != nil {
 		return nil, err
 	}
-	if err := e.warm(ctx, cfg.Models); err != nil {
-		return nil, err
-	}
-	h, err := startBenchDaemon(ctx, cfg, scenarios.Options{}, e.log)
-	if err != nil {
-		return nil, err
-	}
-	defer h.stop()
+	defer stop()
 
 	res := &OneCallResult{Server: fmt.Sprintf("Ollama %s at %s", version, e.url), Model: o.Model, Target: o.Target}
 	for i := range o.Runs + 5 {

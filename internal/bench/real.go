@@ -283,32 +283,11 @@ func (e *benchEnv) benchReal(ctx context.Context, o RealOptions) (*RealResult, e
 	if o.Timeout <= 0 {
 		o.Timeout = 2 * time.Minute
 	}
-	dir, err := os.MkdirTemp("", "agentd-bench-real-")
+	h, m, version, stop, err := e.realDaemon(ctx, o, e.url, realWorkflows())
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	cfg := e.config(dir)
-	cfg.Models = o.models(cfg.Models)
-	cfg.Workflows = append(cfg.Workflows, realWorkflows()...)
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("bench config: %w", err)
-	}
-	m := cfg.Models
-	version, err := checkModels(ctx, e.url, m.Router, m.Planner, m.Fast, m.Standard, m.Summarizer, m.Validator)
-	if err != nil {
-		return nil, err
-	}
-	if err := e.warm(ctx, m); err != nil {
-		return nil, err
-	}
-	// Fixture tools answer at once: their simulated latency would be
-	// charged to agentd, which the ratio is about.
-	h, err := startBenchDaemon(ctx, cfg, scenarios.Options{}, e.log)
-	if err != nil {
-		return nil, err
-	}
-	defer h.stop()
+	defer stop()
 
 	res := &RealResult{Server: fmt.Sprintf("Ollama %s at %s", version, e.url), Models: m, Timeout: o.Timeout}
 	set := realRequests()
@@ -326,6 +305,41 @@ func (e *benchEnv) benchReal(ctx context.Context, o RealOptions) (*RealResult, e
 		res.Runs = append(res.Runs, row)
 	}
 	return res, nil
+}
+
+// realDaemon starts the in-process daemon against the real server behind
+// e, its models from o, talking to it at endpoint (e's URL, or a proxy in
+// front of it), with workflows added. It checks the server has the models
+// and loads them first. stop ends the daemon and removes its state.
+func (e *benchEnv) realDaemon(ctx context.Context, o RealOptions, endpoint string, workflows []config.WorkflowConfig) (h *benchDaemon, m config.ModelsConfig, version string, stop func(), err error) {
+	dir, err := os.MkdirTemp("", "agentd-bench-real-")
+	if err != nil {
+		return nil, m, "", nil, err
+	}
+	cfg := e.config(dir)
+	cfg.Ollama.Endpoints[0].URL = endpoint
+	cfg.Models = o.models(cfg.Models)
+	cfg.Workflows = append(cfg.Workflows, workflows...)
+	m = cfg.Models
+	fail := func(err error) (*benchDaemon, config.ModelsConfig, string, func(), error) {
+		os.RemoveAll(dir)
+		return nil, m, "", nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return fail(fmt.Errorf("bench config: %w", err))
+	}
+	if version, err = checkModels(ctx, e.url, m.Router, m.Planner, m.Fast, m.Standard, m.Summarizer, m.Validator); err != nil {
+		return fail(err)
+	}
+	if err := e.warm(ctx, m); err != nil {
+		return fail(err)
+	}
+	// Fixture tools answer at once: their simulated latency would be
+	// charged to agentd, which these figures are about.
+	if h, err = startBenchDaemon(ctx, cfg, scenarios.Options{}, e.log); err != nil {
+		return fail(err)
+	}
+	return h, m, version, func() { h.stop(); os.RemoveAll(dir) }, nil
 }
 
 // realGrace is the part of a run's bound left after its request deadline.

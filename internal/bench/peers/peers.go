@@ -19,8 +19,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,7 +30,6 @@ import (
 	"github.com/agentd/agentd/internal/config"
 	"github.com/agentd/agentd/internal/ollamasim"
 	"github.com/agentd/agentd/internal/scenarios"
-	"github.com/ollama/ollama/api"
 )
 
 // Framework is one peer harness.
@@ -200,7 +197,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer sim.Close()
-	if err := warm(ctx, sim.URL, m.Standard, m.Planner, m.Fast); err != nil {
+	if err := bench.Warm(ctx, sim.URL, m.Standard, m.Planner, m.Fast); err != nil {
 		return nil, err
 	}
 	for _, fw := range fws {
@@ -280,24 +277,6 @@ func versions(dir string) map[string]string {
 		}
 	}
 	return out
-}
-
-// warm loads the models once, so no framework pays a load the others skip.
-func warm(ctx context.Context, base string, models ...string) error {
-	u, err := url.Parse(base)
-	if err != nil {
-		return err
-	}
-	c := api.NewClient(u, http.DefaultClient)
-	for _, name := range models {
-		stream := false
-		err := c.Chat(ctx, &api.ChatRequest{Model: name, Stream: &stream, KeepAlive: &api.Duration{Duration: time.Hour}},
-			func(api.ChatResponse) error { return nil })
-		if err != nil {
-			return fmt.Errorf("load %s: %w", name, err)
-		}
-	}
-	return nil
 }
 
 // harnessResult is the line a harness prints.
