@@ -16,6 +16,7 @@ import (
 	"github.com/agentd/agentd/internal/config"
 	"github.com/agentd/agentd/internal/llm"
 	"github.com/agentd/agentd/internal/ollamasim"
+	"github.com/agentd/agentd/internal/scenarios"
 	"github.com/agentd/agentd/internal/vram"
 	"github.com/ollama/ollama/api"
 )
@@ -186,16 +187,9 @@ func (r ResidencyResult) String() string {
 // loaded at the start: every request a planner call then its executor
 // calls one after another, all submitted at once.
 func residencyBound(cfg ResidencyConfig, resident []string) (makespan.Result, error) {
-	res := makespan.Resources{Models: map[string]makespan.Model{}, VRAMBytes: cfg.GPUBytes,
-		LoadBytesPerSec: cfg.LoadBytesPerSecond, Resident: map[string]bool{}}
-	if res.LoadBytesPerSec <= 0 {
-		res.LoadBytesPerSec = ollamasim.DefaultLoadBytesPerSecond
-	}
-	for _, m := range ollamasim.DefaultModels() {
-		res.Models[m.Name] = makespan.Model{SizeBytes: m.Size, PrefillTPS: m.PrefillTPS, DecodeTPS: m.DecodeTPS, Slots: cfg.ParallelSlots}
-	}
-	for _, m := range resident {
-		res.Resident[m] = true
+	res, err := scenarios.Machine(cfg.ParallelSlots, cfg.GPUBytes, cfg.LoadBytesPerSecond, resident...)
+	if err != nil {
+		return makespan.Result{}, err
 	}
 	var runs []makespan.Run
 	for i := range cfg.Requests {

@@ -189,7 +189,7 @@ func independentBound(sc scenarios.Scenario, models config.ModelsConfig, slots i
 	if err != nil {
 		return 0, nil, fmt.Errorf("%s: bound: %w", sc.Name, err)
 	}
-	res, err := scenarios.Machine(slots, 0, models.Planner, models.Fast, models.Standard, models.Summarizer, models.Router)
+	res, err := scenarios.Machine(slots, 0, 0, models.Planner, models.Fast, models.Standard, models.Summarizer, models.Router)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -14,6 +14,10 @@ func countTokens(s string) int {
 	return (n + 3) / 4
 }
 
+// CountTokens is the simulator's token count of s, for bounds and
+// estimates that must count as it does.
+func CountTokens(s string) int { return countTokens(s) }
+
 // messageOverheadTokens stands for the chat template's role markers.
 const messageOverheadTokens = 4
 

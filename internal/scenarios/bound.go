@@ -39,18 +39,18 @@ func (s Scenario) Work(models config.ModelsConfig) (makespan.Run, error) {
 			return st
 		}
 		t := s.Tasks[ps.ID]
-		read := tokens(ps.Task)
+		read := ollamasim.CountTokens(ps.Task)
 		if len(t.ToolCalls) > 0 {
 			// One turn that calls the tools (at once), then the answer.
 			calls, _ := json.Marshal(t.ToolCalls)
-			st.Calls = append(st.Calls, makespan.Call{Model: tier(ps.Tier), PromptTokens: read, OutputTokens: tokens(string(calls))})
+			st.Calls = append(st.Calls, makespan.Call{Model: tier(ps.Tier), PromptTokens: read, OutputTokens: ollamasim.CountTokens(string(calls))})
 			var slowest time.Duration
 			for _, c := range t.ToolCalls {
 				slowest = max(slowest, latency[c.Name])
 			}
 			st.Tool = slowest
 		}
-		st.Calls = append(st.Calls, makespan.Call{Model: tier(ps.Tier), PromptTokens: read, OutputTokens: tokens(t.Answer)})
+		st.Calls = append(st.Calls, makespan.Call{Model: tier(ps.Tier), PromptTokens: read, OutputTokens: ollamasim.CountTokens(t.Answer)})
 		return st
 	}
 	p, err := s.PlanFor()
@@ -59,9 +59,9 @@ func (s Scenario) Work(models config.ModelsConfig) (makespan.Run, error) {
 	}
 	if s.Workflow != "" {
 		params, _ := json.Marshal(s.Params)
-		r.Before = []makespan.Call{{Model: models.Router, PromptTokens: tokens(s.Request), OutputTokens: tokens(string(params))}}
+		r.Before = []makespan.Call{{Model: models.Router, PromptTokens: ollamasim.CountTokens(s.Request), OutputTokens: ollamasim.CountTokens(string(params))}}
 	} else {
-		r.Before = []makespan.Call{{Model: models.Planner, PromptTokens: tokens(s.Request), OutputTokens: tokens(PlanJSON(s.Plan))}}
+		r.Before = []makespan.Call{{Model: models.Planner, PromptTokens: ollamasim.CountTokens(s.Request), OutputTokens: ollamasim.CountTokens(PlanJSON(s.Plan))}}
 	}
 	if s.Replan == nil {
 		for _, ps := range p.Steps {
@@ -86,14 +86,14 @@ func (s Scenario) Work(models config.ModelsConfig) (makespan.Run, error) {
 			}
 		}
 		r.Steps = append(r.Steps, makespan.Step{ID: "replan", DependsOn: dropped,
-			Calls: []makespan.Call{{Model: models.Planner, PromptTokens: tokens(s.Request), OutputTokens: tokens(PlanJSON(s.Replan))}}})
+			Calls: []makespan.Call{{Model: models.Planner, PromptTokens: ollamasim.CountTokens(s.Request), OutputTokens: ollamasim.CountTokens(PlanJSON(s.Replan))}}})
 		for _, ps := range s.Replan.Steps {
 			st := step(ps)
 			st.DependsOn = append(slices.Clone(st.DependsOn), "replan")
 			r.Steps = append(r.Steps, st)
 		}
 	}
-	r.After = []makespan.Call{{Model: summarizer, PromptTokens: tokens(s.Request), OutputTokens: tokens(s.Answer)}}
+	r.After = []makespan.Call{{Model: summarizer, PromptTokens: ollamasim.CountTokens(s.Request), OutputTokens: ollamasim.CountTokens(s.Answer)}}
 	return r, nil
 }
 
@@ -111,13 +111,17 @@ func referenced(p *plan.Plan, id string) bool {
 }
 
 // Machine is the simulator's machine for the bound: its catalog's sizes and
-// speeds, parallel slots, VRAM and load rate, with the given models
-// resident at the start (the bench prewarms them).
-func Machine(slots int, vram int64, resident ...string) (makespan.Resources, error) {
+// speeds, parallel slots, VRAM (0: the simulator's default) and load rate
+// (0: its default), with the given models resident at the start (the
+// bench prewarms them).
+func Machine(slots int, vram int64, loadBytesPerSec float64, resident ...string) (makespan.Resources, error) {
 	res := makespan.Resources{Models: map[string]makespan.Model{}, VRAMBytes: vram,
-		LoadBytesPerSec: ollamasim.DefaultLoadBytesPerSecond, Resident: map[string]bool{}}
+		LoadBytesPerSec: loadBytesPerSec, Resident: map[string]bool{}}
 	if res.VRAMBytes == 0 {
 		res.VRAMBytes = ollamasim.DefaultVRAM
+	}
+	if res.LoadBytesPerSec <= 0 {
+		res.LoadBytesPerSec = ollamasim.DefaultLoadBytesPerSecond
 	}
 	for _, m := range ollamasim.DefaultModels() {
 		res.Models[m.Name] = makespan.Model{SizeBytes: m.Size, PrefillTPS: m.PrefillTPS, DecodeTPS: m.DecodeTPS, Slots: slots}
@@ -142,6 +146,3 @@ func toolLatencies() map[string]time.Duration {
 	}
 	return out
 }
-
-// tokens counts like the simulator: a token per four characters, rounded up.
-func tokens(s string) int { return (len([]rune(s)) + 3) / 4 }

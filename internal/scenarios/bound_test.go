@@ -13,7 +13,7 @@ import (
 // replan waits for the failed step, a workflow makes no planner call.
 func TestScenarioWorkBounds(t *testing.T) {
 	models := config.Default().Models
-	res, err := Machine(4, 0, models.Planner, models.Standard, models.Fast)
+	res, err := Machine(4, 0, 0, models.Planner, models.Standard, models.Fast)
 	if err != nil {
 		t.Fatal(err)
 	}
