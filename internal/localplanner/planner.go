@@ -342,9 +342,13 @@ func parseAndCheck(content string, check func(*plan.Plan) []plan.Error) (*plan.P
 }
 
 // repairMessage feeds validation problems back to the model.
+// RepairOpening opens every repair message the planner sends after an
+// invalid plan (the demo's simulated planner tells them from requests).
+const RepairOpening = "That plan cannot run."
+
 func repairMessage(problems []string) string {
 	var b strings.Builder
-	b.WriteString("That plan cannot run. Fix these problems:\n")
+	b.WriteString(RepairOpening + " Fix these problems:\n")
 	for _, p := range problems {
 		b.WriteString("- ")
 		b.WriteString(p)

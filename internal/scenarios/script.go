@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/agentd/agentd/internal/localplanner"
 	"github.com/agentd/agentd/internal/ollamasim"
 	"github.com/ollama/ollama/api"
 )
@@ -137,7 +138,7 @@ func (s *script) Respond(req *api.ChatRequest) (ollamasim.Reply, bool) {
 func openRequest(users []string) string {
 	for i := len(users) - 1; i >= 0; i-- {
 		u := users[i]
-		if strings.HasPrefix(u, "That plan cannot run.") {
+		if strings.HasPrefix(u, localplanner.RepairOpening) {
 			continue
 		}
 		if first, _, _ := strings.Cut(u, "\n"); strings.HasPrefix(first, "Request: ") && strings.Contains(u, markReplan) {
