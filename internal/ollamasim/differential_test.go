@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -25,7 +26,14 @@ import (
 // Run it with AGENTD_TEST_OLLAMA_BIN=../shared/ollama/ollama (from the
 // repository root): go test ./internal/ollamasim -run Differential
 func TestDifferential(t *testing.T) {
+	// /api/ps shows the whole server: on the server every test package
+	// shares, another package's call (keep_alive 0, another num_ctx) shows
+	// in it. A private server when one can be started; the shared one
+	// otherwise (a user's own Ollama).
 	ollama := ollamatest.Shared(t)
+	if os.Getenv(ollamatest.EnvBin) != "" {
+		ollama = ollamatest.Start(t)
+	}
 	sim := ollamasim.New(differentialConfig())
 	simURL, err := sim.Start(t.Context())
 	if err != nil {
