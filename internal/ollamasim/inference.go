@@ -109,7 +109,10 @@ func numPredictOf(opts map[string]any) int {
 }
 
 // promptTokens counts a chat prompt as the template would render it: each
-// message with role overhead, plus the tool definitions and the schema.
+// message with role overhead, plus the tool definitions. A format schema
+// is not counted: Ollama turns it into a sampling grammar and never renders
+// it into the prompt (TestFormatIsNotPrompt measures this on the real
+// server).
 func promptTokens(req *api.ChatRequest) int {
 	n := 0
 	for _, m := range req.Messages {
@@ -120,9 +123,6 @@ func promptTokens(req *api.ChatRequest) int {
 	}
 	if len(req.Tools) > 0 {
 		n += countTokens(req.Tools.String())
-	}
-	if hasFormat(req.Format) {
-		n += countTokens(string(req.Format))
 	}
 	return n
 }
