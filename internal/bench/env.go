@@ -84,6 +84,16 @@ func (e *benchEnv) config(stateDir string) *config.Config {
 	return cfg
 }
 
+// coldPrompts empties the simulator's prompt caches before a run, so no
+// run prefills less because the run before it (another mode's, on the
+// same scenario) sent the same prompt. Within a run, the cache works as
+// on a real server.
+func (e *benchEnv) coldPrompts() {
+	if e.sim != nil {
+		e.sim.ForgetPrompts()
+	}
+}
+
 // warm loads every model once, so no mode pays the loads the others skip.
 func (e *benchEnv) warm(ctx context.Context, m config.ModelsConfig) error {
 	return Warm(ctx, e.url, m.Planner, m.Fast, m.Standard, m.Summarizer, m.Router)

@@ -134,6 +134,7 @@ func (e *benchEnv) daemonMode(ctx context.Context, mode string, list []scenarios
 	defer h.stop()
 	rows := make([]modeRow, 0, len(list))
 	for _, sc := range list {
+		e.coldPrompts()
 		req := exec.SubmitRequest{Request: sc.Request, Source: "bench"}
 		if mode == modeReAct {
 			req.Mode = exec.ModeScratchpad
@@ -214,6 +215,7 @@ func (e *benchEnv) sequentialMode(ctx context.Context, list []scenarios.Scenario
 	seq := &scenarios.Sequential{Chat: client, Tools: reg, Models: cfg.Models, Planner: cfg.Planner}
 	var rows []modeRow
 	for _, sc := range list {
+		e.coldPrompts()
 		row := modeRow{Scenario: sc.Name, Mode: modeSequential, Tokens: map[string]tokenCount{}, Status: "done"}
 		res, err := seq.Run(ctx, sc)
 		if err != nil {

@@ -127,6 +127,25 @@ func promptTokens(req *api.ChatRequest) int {
 	return n
 }
 
+// promptText is the prompt as one text, in the order a chat template
+// renders it (tool definitions first, then each message), for matching a
+// slot's cached prefix.
+func promptText(req *api.ChatRequest) string {
+	var b strings.Builder
+	if len(req.Tools) > 0 {
+		b.WriteString(req.Tools.String())
+	}
+	for _, m := range req.Messages {
+		b.WriteString("\x00" + m.Role + "\x00" + m.Content)
+		for _, tc := range m.ToolCalls {
+			b.WriteString(tc.Function.Name + tc.Function.Arguments.String())
+		}
+	}
+	// The assistant turn the model writes next.
+	b.WriteString("\x00assistant\x00")
+	return b.String()
+}
+
 // admit runs the steps every generating request shares once capability
 // checks passed: the busy fault, scheduling (load, queue, eviction), the
 // timeout fault, output generation, output faults and the latency model.
@@ -172,9 +191,24 @@ func (s *Server) admit(ctx context.Context, w http.ResponseWriter, m *Model, req
 	if limit := numPredictOf(req.Options); limit >= 0 && out.evalTokens() > limit {
 		out = truncateOutput(out, limit)
 	}
-	pt := min(promptTokens(req), s.numCtxOf(m, req.Options))
+	full := promptTokens(req)
+	pt := min(full, s.numCtxOf(m, req.Options))
+	// The slot's cache spares the prefill of the prompt's cached prefix
+	// (a prompt cut at the context limit loses its front, and with it the
+	// prefix). The count stays whole: 0.17.4 reports the cached part too.
+	text := promptText(req)
+	cached := 0
+	if common := l.reuse(text); full == pt && common > 0 && len(text) > 0 {
+		cached = min(pt*common/len(text), pt-1) // Ollama evaluates at least the last token
+	}
+	written := out.allContent()
+	for _, tc := range out.toolCalls {
+		written += tc.Function.Name + tc.Function.Arguments.String()
+	}
+	l.grow(written)
 	inf.out = out
 	inf.timing = newTiming(m, pt, out.evalTokens(), l.gpuFraction, s.cfg.CPUSlowdown)
+	inf.timing.prefill = newTiming(m, pt-cached, 0, l.gpuFraction, s.cfg.CPUSlowdown).prefill
 	inf.midStream = s.faults.roll(FaultMidStream, m.Name)
 	if inf.midStream {
 		s.stats.fault(FaultMidStream)

@@ -33,6 +33,16 @@ type runner struct {
 	loading   bool // weights still being read; counts as busy
 	keepAlive time.Duration
 	expiresAt time.Time
+	// cache is each parallel slot's KV cache, as the text it last
+	// evaluated (prompt and output); it goes with the runner when the
+	// model unloads or reloads.
+	cache []slotCache
+}
+
+// slotCache is one parallel slot's cached context.
+type slotCache struct {
+	text string
+	busy bool
 }
 
 func (r *runner) idle() bool { return r.active == 0 && !r.loading }
@@ -112,12 +122,59 @@ type lease struct {
 	loadDuration time.Duration // simulated load, or the wait for a slot (see acquire)
 	gpuFraction  float64
 	once         sync.Once
+	// slot is the parallel slot whose cache the request took (-1: none
+	// yet), and text what that cache holds once the request ends.
+	slot int
+	text string
 }
 
 // release frees the slot; the runner's keep_alive starts counting when its
 // last request finishes, as in Ollama.
 func (l *lease) release() {
-	l.once.Do(func() { l.s.release(l.r) })
+	l.once.Do(func() { l.s.release(l) })
+}
+
+// reuse takes the free slot whose cache shares the longest prefix with
+// prompt, as Ollama's runner does with one user's cache (MultiUserCache
+// off), and returns how many bytes of prompt that cache already holds:
+// only the rest is prefilled. The slot's cache becomes prompt, and the
+// output once it is known (grow).
+func (l *lease) reuse(prompt string) int {
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	r := l.r
+	if len(r.cache) < r.slots {
+		r.cache = append(r.cache, make([]slotCache, r.slots-len(r.cache))...)
+	}
+	best, common := -1, -1
+	for i, c := range r.cache {
+		if c.busy {
+			continue
+		}
+		if n := commonPrefix(c.text, prompt); n > common {
+			best, common = i, n
+		}
+	}
+	if best < 0 {
+		return 0 // every slot busy: acquire admitted past the slots
+	}
+	r.cache[best].busy = true
+	l.slot, l.text = best, prompt
+	return common
+}
+
+// grow records what the request wrote after its prompt: the slot's cache
+// holds it too once the request ends.
+func (l *lease) grow(output string) { l.text += output }
+
+func commonPrefix(a, b string) int {
+	n := min(len(a), len(b))
+	for i := range n {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
 }
 
 // loadDuration is the simulated time to read the weights onto the device.
@@ -172,7 +229,7 @@ func (s *scheduler) acquireSlot(ctx context.Context, m *Model, numCtx int, keepA
 			r.expiresAt = now.Add(keepAlive)
 			dequeue()
 			s.mu.Unlock()
-			return &lease{s: s, r: r, gpuFraction: r.gpuFraction()}, nil
+			return &lease{s: s, r: r, gpuFraction: r.gpuFraction(), slot: -1}, nil
 		}
 		if !queued {
 			if s.pending >= s.maxQueue {
@@ -242,13 +299,13 @@ func (s *scheduler) loadLocked(ctx context.Context, m *Model, numCtx int, sizeVR
 	if err != nil {
 		// The load completes on its own, as Ollama's does; only the caller
 		// gives up its slot.
-		s.release(r)
+		s.release(&lease{r: r, slot: -1})
 		return nil, err
 	}
 	s.mu.Lock()
 	s.notifyLocked()
 	s.mu.Unlock()
-	return &lease{s: s, r: r, loadDuration: d, gpuFraction: r.gpuFraction()}, nil
+	return &lease{s: s, r: r, loadDuration: d, gpuFraction: r.gpuFraction(), slot: -1}, nil
 }
 
 // placeLocked decides where m goes. It returns the bytes to put on the GPU
@@ -329,9 +386,13 @@ func (s *scheduler) ramUsedLocked() int64 {
 
 // release returns a slot and starts the keep_alive clock when the runner
 // goes idle; keep_alive 0 unloads at once.
-func (s *scheduler) release(r *runner) {
+func (s *scheduler) release(l *lease) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	r := l.r
+	if l.slot >= 0 && l.slot < len(r.cache) {
+		r.cache[l.slot] = slotCache{text: l.text}
+	}
 	r.active--
 	if r.idle() {
 		now := s.now()

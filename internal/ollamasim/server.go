@@ -217,6 +217,20 @@ type Device struct {
 	Slots     int   // slots of the loaded models
 }
 
+// ForgetPrompts empties every loaded model's prompt cache, as if each had
+// just loaded: the next request on each slot prefills its whole prompt.
+func (s *Server) ForgetPrompts() {
+	s.sched.mu.Lock()
+	defer s.sched.mu.Unlock()
+	for _, r := range s.sched.runners {
+		for i := range r.cache {
+			if !r.cache[i].busy {
+				r.cache[i].text = ""
+			}
+		}
+	}
+}
+
 // Device reports the simulated GPU's memory and use (keep_alive expiry is
 // applied first), for a demo's GPU panel.
 func (s *Server) Device() Device {

@@ -63,9 +63,15 @@ func (s Scenario) Work(models config.ModelsConfig) (makespan.Run, error) {
 	} else {
 		r.Before = []makespan.Call{{Model: models.Planner, PromptTokens: ollamasim.CountTokens(s.Request), OutputTokens: ollamasim.CountTokens(PlanJSON(s.Plan))}}
 	}
+	firstPlan := map[string]int{}
+	if s.Workflow == "" {
+		firstPlan = writtenAt(s.Plan)
+	}
 	if s.Replan == nil {
 		for _, ps := range p.Steps {
-			r.Steps = append(r.Steps, step(ps))
+			st := step(ps)
+			st.Written = firstPlan[ps.ID]
+			r.Steps = append(r.Steps, st)
 		}
 	} else {
 		// The first plan's steps run until one fails: the failed one is a
@@ -80,21 +86,46 @@ func (s Scenario) Work(models config.ModelsConfig) (makespan.Run, error) {
 			if kept[ps.ID] {
 				continue
 			}
-			r.Steps = append(r.Steps, step(ps))
+			st := step(ps)
+			st.Written = firstPlan[ps.ID]
+			r.Steps = append(r.Steps, st)
 			if !referenced(s.Replan, ps.ID) {
 				dropped = append(dropped, ps.ID)
 			}
 		}
 		r.Steps = append(r.Steps, makespan.Step{ID: "replan", DependsOn: dropped,
 			Calls: []makespan.Call{{Model: models.Planner, PromptTokens: ollamasim.CountTokens(s.Request), OutputTokens: ollamasim.CountTokens(PlanJSON(s.Replan))}}})
+		replanned := writtenAt(s.Replan)
 		for _, ps := range s.Replan.Steps {
 			st := step(ps)
 			st.DependsOn = append(slices.Clone(st.DependsOn), "replan")
+			st.Written, st.WrittenBy = replanned[ps.ID], "replan"
 			r.Steps = append(r.Steps, st)
 		}
 	}
 	r.After = []makespan.Call{{Model: summarizer, PromptTokens: ollamasim.CountTokens(s.Request), OutputTokens: ollamasim.CountTokens(s.Answer)}}
 	return r, nil
+}
+
+// writtenAt is, for each step of p, how many tokens of the plan's text
+// (as the script has the planner write it) are out when the step's object
+// is complete: agentd streams the plan and may start a step then. One token
+// less than the count, so that a step ending inside a token never starts
+// later in the bound than it could. Empty when p was not written by a
+// model (a workflow's template).
+func writtenAt(p *plan.Plan) map[string]int {
+	out := map[string]int{}
+	if p == nil {
+		return out
+	}
+	text := PlanJSON(p)
+	for _, ps := range p.Steps {
+		step := mustJSON(ps)
+		if i := strings.Index(text, step); i >= 0 {
+			out[ps.ID] = max(ollamasim.CountTokens(text[:i+len(step)])-1, 1)
+		}
+	}
+	return out
 }
 
 // referenced reports whether a step of p uses id's result (depends on it,

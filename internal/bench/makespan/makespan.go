@@ -59,6 +59,14 @@ type Step struct {
 	DependsOn []string
 	Tool      time.Duration
 	Calls     []Call
+	// Written, above zero, is how many output tokens of the call that
+	// writes this step have come out when the step is complete in it: a
+	// planner that streams its plan lets the step start then rather than
+	// after the whole reply. The writer is WrittenBy's last call, or the
+	// run's last Before call when WrittenBy is empty; a dependency on
+	// WrittenBy is then met by that point of its last call.
+	Written   int
+	WrittenBy string
 }
 
 // Run is one request's work: planning calls one after another, the plan's
@@ -151,21 +159,34 @@ func Bound(runs []Run, res Resources) (Result, error) {
 // than its model could be loaded, every step after its dependencies. It
 // adds each call's service time to work[model].
 func pathEnd(r Run, res Resources, work map[string]time.Duration) (time.Duration, error) {
-	calls := func(start time.Duration, cs []Call) (time.Duration, error) {
-		t := start
+	// calls runs cs one after another from start; it returns the end and
+	// the last call's start.
+	calls := func(start time.Duration, cs []Call) (end, lastStart time.Duration, err error) {
+		end = start
 		for _, c := range cs {
 			d, err := res.Service(c)
 			if err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 			work[c.Model] += d
-			t = max(t, res.Load(c.Model)) + d
+			lastStart = max(end, res.Load(c.Model))
+			end = lastStart + d
 		}
-		return t, nil
+		return end, lastStart, nil
 	}
-	planned, err := calls(r.Arrive, r.Before)
+	// writer is where each step's writing call starts, and which call it
+	// is: "" for the last Before call.
+	type writer struct {
+		start time.Duration
+		call  Call
+	}
+	writers := map[string]writer{}
+	planned, start, err := calls(r.Arrive, r.Before)
 	if err != nil {
 		return 0, err
+	}
+	if n := len(r.Before); n > 0 {
+		writers[""] = writer{start, r.Before[n-1]}
 	}
 	finish := map[string]time.Duration{}
 	order, err := topo(r.Steps)
@@ -174,18 +195,36 @@ func pathEnd(r Run, res Resources, work map[string]time.Duration) (time.Duration
 	}
 	last := planned
 	for _, s := range order {
-		start := planned
-		for _, d := range s.DependsOn {
-			start = max(start, finish[d])
+		begin := planned
+		w, streamed := writers[s.WrittenBy]
+		streamed = streamed && s.Written > 0
+		if streamed {
+			head := w.call
+			head.OutputTokens = min(s.Written, head.OutputTokens)
+			d, err := res.Service(head)
+			if err != nil {
+				return 0, err
+			}
+			begin = w.start + d
 		}
-		end, err := calls(start+s.Tool, s.Calls)
+		for _, d := range s.DependsOn {
+			if streamed && d == s.WrittenBy {
+				continue
+			}
+			begin = max(begin, finish[d])
+		}
+		end, lastStart, err := calls(begin+s.Tool, s.Calls)
 		if err != nil {
 			return 0, err
+		}
+		if n := len(s.Calls); n > 0 {
+			writers[s.ID] = writer{lastStart, s.Calls[n-1]}
 		}
 		finish[s.ID] = end
 		last = max(last, end)
 	}
-	return calls(last, r.After)
+	end, _, err := calls(last, r.After)
+	return end, err
 }
 
 // LoadBound is the time the loads alone need. Ollama loads one model at a

@@ -106,3 +106,33 @@ func TestModelsThatDoNotFitTogetherAddUp(t *testing.T) {
 		t.Fatalf("when they fit, bound = %v, want 2 s (the two overlap)", got)
 	}
 }
+
+func TestAStreamedStepStartsWhenWritten(t *testing.T) {
+	// The plan call is 1 s of prompt and 100 tokens (2 s). Step a is
+	// complete after 25 tokens: it may start at 1.5 s, and its 2 s tool
+	// ends at 3.5 s, after the plan (3 s); b, written last, starts at 3 s.
+	r := Run{Name: "r", Before: []Call{{"planner", 1000, 100}}, Steps: []Step{
+		{ID: "a", Tool: 2 * time.Second, Written: 25},
+		{ID: "b", Tool: 100 * time.Millisecond},
+	}}
+	got, err := Bound([]Run{r}, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 3500 * time.Millisecond; got.Makespan != want {
+		t.Fatalf("bound = %v, want %v: a starts when the plan has written it", got, want)
+	}
+	// A step written by a replan waits only for that much of the replan.
+	r = Run{Name: "r", Before: []Call{{"planner", 0, 50}}, Steps: []Step{
+		{ID: "replan", Calls: []Call{{"planner", 0, 100}}},
+		{ID: "c", DependsOn: []string{"replan"}, Tool: 3 * time.Second, Written: 50, WrittenBy: "replan"},
+	}}
+	got, err = Bound([]Run{r}, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// plan 1 s, replan from 1 s; c after 50 of its tokens (2 s) + 3 s.
+	if want := 5 * time.Second; got.Makespan != want {
+		t.Fatalf("bound = %v, want %v", got, want)
+	}
+}
