@@ -89,6 +89,25 @@ type PlannerConfig struct {
 	Examples          []PlanExample    `toml:"examples"`
 	ClassifyWorkflows string           `toml:"classify_workflows"` // always | related | never
 	Complexity        ComplexityConfig `toml:"complexity"`
+	Cache             PlanCacheConfig  `toml:"cache"`
+}
+
+// PlanCacheConfig is the plan cache: templates agentd learns from its own
+// successful runs, so the next request of the same kind needs no planner.
+type PlanCacheConfig struct {
+	// Enabled learns templates and uses them (default true).
+	Enabled bool `toml:"enabled"`
+	// Use decides when a learned template may plan a request: "auto" (as
+	// soon as it is learned; the default) or "approved" (only once a
+	// person approved it).
+	Use string `toml:"use"`
+	// MaxTemplates bounds the learned templates kept; the least used
+	// unpinned ones go first.
+	MaxTemplates int `toml:"max_templates"`
+	// RetireAfter is how many failures in a row retire a template that
+	// is not pinned (the first demotes it: it then needs the exact wording
+	// it was learned from).
+	RetireAfter int `toml:"retire_after"`
 }
 
 // PlanExample is a few-shot example shown to the planner.
@@ -222,10 +241,14 @@ type WorkflowConfig struct {
 	Params      map[string]any `toml:"params"` // JSON Schema of the parameters
 	Steps       []WorkflowStep `toml:"steps"`
 	Answer      string         `toml:"answer"`
-	Mode        string         `toml:"mode"` // "plan" | "scratchpad"
-	Sensitive   bool           `toml:"sensitive"`
-	RemoteRetry bool           `toml:"remote_retry"`
-	Planner     string         `toml:"planner"` // auto | local | remote
+	// AnswerPattern, when set, is the reply itself: {{param}} and
+	// ${step.path} filled in from the parameters and step results, with
+	// no summarizer call. Used only when every reference resolves.
+	AnswerPattern string `toml:"answer_pattern"`
+	Mode          string `toml:"mode"` // "plan" | "scratchpad"
+	Sensitive     bool   `toml:"sensitive"`
+	RemoteRetry   bool   `toml:"remote_retry"`
+	Planner       string `toml:"planner"` // auto | local | remote
 }
 
 // WorkflowStep is one step of a workflow template; strings may hold

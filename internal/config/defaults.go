@@ -42,6 +42,7 @@ func Default() *Config {
 			PromptTokenBudget: 3000,
 			ClassifyWorkflows: "related",
 			Complexity:        ComplexityConfig{EscalateScore: 0.7},
+			Cache:             PlanCacheConfig{Enabled: true, Use: "auto", MaxTemplates: 500, RetireAfter: 2},
 		},
 		Executor: ExecutorConfig{
 			MaxConcurrentRuns:  4,

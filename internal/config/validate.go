@@ -94,6 +94,9 @@ func (c *Config) Validate() error {
 
 	v.oneOf("planner.mode", c.Planner.Mode, "auto", "local", "remote")
 	v.oneOf("planner.classify_workflows", c.Planner.ClassifyWorkflows, "always", "related", "never")
+	v.oneOf("planner.cache.use", c.Planner.Cache.Use, "auto", "approved")
+	v.positive("planner.cache.max_templates", c.Planner.Cache.MaxTemplates)
+	v.positive("planner.cache.retire_after", c.Planner.Cache.RetireAfter)
 	v.positive("planner.max_steps", c.Planner.MaxSteps)
 	if c.Planner.MaxSteps > 64 {
 		v.add("planner.max_steps", c.Planner.MaxSteps, "must be 64 or fewer: small planners cannot hold larger plans")
