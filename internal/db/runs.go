@@ -203,6 +203,7 @@ func scanRun(sc scanner) (*run.Run, error) {
 		r.EstDurationMS = &estDur.Int64
 	}
 	r.Meta = json.RawMessage(meta)
+	r.Template = run.TemplateFromMeta(r.Meta)
 	return &r, nil
 }
 

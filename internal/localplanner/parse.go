@@ -58,6 +58,9 @@ func ParsePlan(reply string) (*plan.Plan, error) {
 	if err := json.Unmarshal([]byte(text), &p); err != nil {
 		return nil, fmt.Errorf("the reply is not a valid plan object: %s; reply with one JSON object with goal, steps and answer, where args is an object", describeJSONError(err))
 	}
+	// Only a template may write the reply without a summarizer; a
+	// planner's (local or remote) pattern is dropped.
+	p.AnswerPattern = ""
 	return &p, nil
 }
 

@@ -140,6 +140,9 @@ func compileWorkflow(wc config.WorkflowConfig) (*workflow, error) {
 	if err := check("answer", wc.Answer); err != nil {
 		return nil, err
 	}
+	if err := check("answer_pattern", wc.AnswerPattern); err != nil {
+		return nil, err
+	}
 	for j, s := range wc.Steps {
 		where := fmt.Sprintf("steps[%d]", j)
 		if err := check(where+".task", s.Task); err != nil {
@@ -378,6 +381,9 @@ func Instantiate(wc config.WorkflowConfig, params map[string]any, request string
 	var err error
 	if p.Answer, err = fillText(p.Answer, params); err != nil {
 		return nil, fmt.Errorf("answer: %w", err)
+	}
+	if p.AnswerPattern, err = fillText(wc.AnswerPattern, params); err != nil {
+		return nil, fmt.Errorf("answer_pattern: %w", err)
 	}
 	for j, s := range wc.Steps {
 		step := plan.Step{ID: s.ID, Tool: s.Tool, Tier: s.Tier,

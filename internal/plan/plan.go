@@ -9,6 +9,10 @@ type Plan struct {
 	Goal   string `json:"goal"`
 	Steps  []Step `json:"steps"`
 	Answer string `json:"answer"`
+	// AnswerPattern, set only by a template (written or learned), is the
+	// reply with ${step.path} references to fill from the results: the
+	// run then makes no summarizer call. Planners do not write it.
+	AnswerPattern string `json:"answer_pattern,omitempty"`
 }
 
 // Step is one node of the plan's DAG. A tool step has Tool and Args and runs

@@ -154,6 +154,11 @@ func validate(p *Plan, catalog Catalog, maxSteps int, done map[string]bool) []Er
 			c.add("", "answer", fmt.Sprintf("answer uses %s but there is no step %q: refer only to step ids of this plan", r.Raw, r.Step))
 		}
 	}
+	for _, r := range c.refs(p.AnswerPattern) {
+		if _, ok := c.ids[r.Step]; !ok && !c.done[r.Step] {
+			c.add("", "answer_pattern", fmt.Sprintf("answer pattern uses %s but there is no step %q", r.Raw, r.Step))
+		}
+	}
 	c.cycles()
 	return c.errs
 }

@@ -63,6 +63,37 @@ type Run struct {
 	EstCostUSD    *float64        `json:"est_cost_usd,omitempty"`
 	EstDurationMS *int64          `json:"est_duration_ms,omitempty"`
 	Meta          json.RawMessage `json:"meta,omitempty"`
+	// Template is the learned template that planned the run, if one did
+	// (kept in Meta; filled when the run is read).
+	Template *TemplateUse `json:"template,omitempty"`
+}
+
+// TemplateUse is what a run records of the learned template that planned
+// it: which one, through which wording, and the values it took from the
+// request.
+type TemplateUse struct {
+	ID       string         `json:"id"`
+	Name     string         `json:"name"`
+	Phrasing string         `json:"phrasing,omitempty"`
+	Params   map[string]any `json:"params,omitempty"`
+	Learned  bool           `json:"learned"`
+	// AnswerPattern is true when the template's answer pattern wrote the
+	// reply (no summarizer call).
+	AnswerPattern bool `json:"answer_pattern,omitempty"`
+}
+
+// TemplateFromMeta reads the template use out of a run's meta document.
+func TemplateFromMeta(meta json.RawMessage) *TemplateUse {
+	if len(meta) == 0 {
+		return nil
+	}
+	var m struct {
+		Template *TemplateUse `json:"template"`
+	}
+	if json.Unmarshal(meta, &m) != nil {
+		return nil
+	}
+	return m.Template
 }
 
 // LogValue keeps log lines short and free of the request text.

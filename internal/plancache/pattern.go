@@ -1,0 +1,127 @@
+package plancache
+
+import (
+	"encoding/json"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// answerPattern reads a reply pattern out of a run's answer: each
+// parameter's value becomes {{name}} and each value of a tool step's
+// result found in it becomes ${step.path}. What is left is the answer's
+// own language. One run cannot tell language that depends on the values
+// ("in stock" against "out of stock") from language that does not, so a
+// pattern is used only once a second run with other values reads the same
+// (see Cache.ended). "" when the answer already holds placeholder syntax.
+func answerPattern(answer string, written map[string]string, outputs map[string]string) string {
+	if answer == "" || strings.Contains(answer, "{{") || strings.Contains(answer, "${") {
+		return ""
+	}
+	type rep struct{ value, with string }
+	var reps []rep
+	seen := map[string]bool{}
+	add := func(value, with string) {
+		if len(value) < 2 && !isDigits(value) || seen[value] || stopWords[strings.ToLower(value)] {
+			return
+		}
+		seen[value] = true
+		reps = append(reps, rep{value, with})
+	}
+	names := make([]string, 0, len(written))
+	for n := range written {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		add(written[n], "{{"+n+"}}")
+	}
+	steps := make([]string, 0, len(outputs))
+	for id := range outputs {
+		steps = append(steps, id)
+	}
+	sort.Strings(steps)
+	for _, id := range steps {
+		var v any
+		if err := json.Unmarshal([]byte(outputs[id]), &v); err != nil {
+			v = outputs[id]
+		}
+		leaves(v, id, func(path, text string) { add(text, "${"+path+"}") })
+	}
+	// Longest first, so "2340.5" goes before "2340".
+	sort.SliceStable(reps, func(i, j int) bool { return len(reps[i].value) > len(reps[j].value) })
+	out := answer
+	for _, r := range reps {
+		out = replaceOutsidePlaceholders(out, r.value, r.with)
+	}
+	return out
+}
+
+func isDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
+}
+
+// leaves calls fn with each scalar of a tool's result and its path as a
+// ${step.path} reference writes it.
+func leaves(v any, path string, fn func(path, text string)) {
+	switch v := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			leaves(v[k], path+"."+k, fn)
+		}
+	case []any:
+		for i, e := range v {
+			leaves(e, path+"."+strconv.Itoa(i), fn)
+		}
+	case string:
+		if s := strings.TrimSpace(v); s != "" && len(s) <= 200 {
+			fn(path, s)
+		}
+	case float64:
+		fn(path, strconv.FormatFloat(v, 'f', -1, 64))
+	case bool:
+		// true/false rarely appear as such in prose: left as language.
+	}
+}
+
+// replaceOutsidePlaceholders replaces whole-word (or whole-number)
+// occurrences of value in s, leaving the placeholders already put in.
+func replaceOutsidePlaceholders(s, value, with string) string {
+	number := isNumberText(value)
+	var b strings.Builder
+	for {
+		loc := nextPlaceholder(s)
+		end := len(s)
+		if loc != nil {
+			end = loc[0]
+		}
+		b.WriteString(replaceWord(s[:end], value, with, number))
+		if loc == nil {
+			return b.String()
+		}
+		b.WriteString(s[loc[0]:loc[1]])
+		s = s[loc[1]:]
+	}
+}
+
+func isNumberText(s string) bool { return numberRe.FindString(s) == s }
+
+// nextPlaceholder finds the first {{name}} or ${ref} in s.
+func nextPlaceholder(s string) []int {
+	a := placeholderRe.FindStringIndex(s)
+	b := refRe.FindStringIndex(s)
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	case a[0] < b[0]:
+		return a
+	}
+	return b
+}
