@@ -237,9 +237,12 @@ type Deps struct {
 	Residency Residency
 	Link      LinkReporter
 	History   GPUHistory
-	// Workflows lists the configured workflow names for /v1/models.
 	// Reviews is the human review queue; nil answers 404.
-	Reviews   Reviews
+	Reviews Reviews
+	// Templates is the plan cache's learned templates; nil (the cache is
+	// off) answers 404 with the reason.
+	Templates TemplateAdmin
+	// Workflows lists the configured workflow names for /v1/models.
 	Workflows func() []string
 	// Metrics is served at /metrics when not nil.
 	Metrics *Metrics

@@ -74,6 +74,7 @@ func RegisterRoutes(s *Server, d Deps) error {
 	s.Handle("GET /api/v1/residency", http.HandlerFunc(rt.residency))
 	s.Handle("GET /api/v1/link", http.HandlerFunc(rt.link))
 	rt.registerFallbackAdmin()
+	rt.registerTemplates()
 	s.Handle("GET /api/v1/history/gpu", http.HandlerFunc(rt.gpuHistory))
 	s.Handle("GET /api/v1/events", http.HandlerFunc(rt.stream))
 	s.Handle("GET /api/v1/session", http.HandlerFunc(rt.session))
