@@ -10,16 +10,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agentd/agentd/internal/api"
+	"github.com/agentd/agentd/internal/config"
 	"github.com/agentd/agentd/internal/db"
 	"github.com/agentd/agentd/internal/fallback"
+	"github.com/agentd/agentd/internal/plancache"
 )
 
 func init() {
-	register("export", "export egress|finetune: the egress ledger (audit) or fine-tuning candidates", (*Main).exportCmd)
+	register("export", "export egress|finetune|workflows: the egress ledger (audit), fine-tuning candidates, or learned plan templates as config workflows", (*Main).exportCmd)
 }
 
 const exportUsage = "usage: agentd export egress [--since 2026-01-01|7d|RFC3339] [--format jsonl|csv] [--out FILE]\n" +
-	"       agentd export finetune [--out FILE]"
+	"       agentd export finetune [--out FILE]\n" +
+	"       agentd export workflows [--out FILE]   (learned plan templates as [[workflows]] for config.toml)"
 
 func (m *Main) exportCmd(ctx context.Context, args []string) error {
 	if len(args) == 0 {
@@ -33,7 +37,7 @@ func (m *Main) exportCmd(ctx context.Context, args []string) error {
 	case "egress":
 		since = fs.String("since", "", "from this time: a date (2026-01-01), RFC 3339, or a span back from now (7d, 12h); default: everything")
 		format = fs.String("format", "jsonl", "jsonl or csv")
-	case "finetune":
+	case "finetune", "workflows":
 	default:
 		return usagef("unknown export %q\n%s", what, exportUsage)
 	}
@@ -86,15 +90,16 @@ func (m *Main) exportCmd(ctx context.Context, args []string) error {
 		if n, err = fallback.NewFinetune(store).Export(ctx, w); err != nil {
 			return err
 		}
+	case "workflows":
+		if n, err = exportWorkflows(ctx, w, cfg.Planner.Cache, store, path); err != nil {
+			return err
+		}
 	}
 	if err := commit(true); err != nil {
 		return err
 	}
 	if *out != "" {
-		noun := "egress records"
-		if what == "finetune" {
-			noun = "fine-tuning examples"
-		}
+		noun := map[string]string{"egress": "egress records", "finetune": "fine-tuning examples", "workflows": "workflows"}[what]
 		fmt.Fprintf(m.Stderr, "wrote %d %s to %s\n", n, noun, *out)
 	}
 	return nil
@@ -159,4 +164,24 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 		return now.Add(-d), nil
 	}
 	return time.Time{}, fmt.Errorf("%q is not a time: use a date (2026-01-01), RFC 3339 (2026-01-01T08:00:00Z), or a span back from now (7d, 2w, 12h)", s)
+}
+
+// exportWorkflows writes the usable learned templates as [[workflows]]
+// entries, read from the database as the plan cache stores them (the
+// daemon need not run), and returns how many it wrote.
+func exportWorkflows(ctx context.Context, w io.Writer, cfg config.PlanCacheConfig, store *db.Store, path string) (int, error) {
+	cache, err := plancache.Open(ctx, cfg, store, nil)
+	if err != nil {
+		return 0, fmt.Errorf("read the learned plan templates in %s: %w", path, err)
+	}
+	wfs, err := cache.Workflows()
+	if err != nil {
+		return 0, err
+	}
+	b, err := api.WorkflowsTOML(wfs, time.Now())
+	if err != nil {
+		return 0, err
+	}
+	_, err = w.Write(b)
+	return len(wfs), err
 }

@@ -171,7 +171,7 @@ func (rt *routes) editTemplate(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		// The cache refuses an edit that would not make a valid template;
 		// its message names what is wrong.
-		WriteError(w, http.StatusBadRequest, "bad_edit", fmt.Sprintf("edit template %s: %v — fix the edit and send it again; GET /api/v1/templates/%s shows the template as it is", id, err, id))
+		WriteError(w, http.StatusBadRequest, "bad_edit", fmt.Sprintf("edit template %s: %v — fix the edit and send it again; GET /api/v1/templates/%s (`agentd templates show %s`) shows the template as it is", id, err, id, id))
 		return
 	}
 	rt.logTemplateAct("edit", t, who)
