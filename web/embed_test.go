@@ -47,7 +47,7 @@ func TestEveryReferencedFileIsEmbedded(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"js/app.js", "js/api.js", "js/dom.js", "js/charts.js", "js/dag.js", "js/planning.js", "style.css"} {
+	for _, want := range []string{"js/app.js", "js/api.js", "js/dom.js", "js/charts.js", "js/dag.js", "js/planning.js", "js/templates.js", "style.css"} {
 		if !seen[want] {
 			t.Errorf("%s is not reachable from index.html", want)
 		}

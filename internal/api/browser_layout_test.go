@@ -278,7 +278,7 @@ const layoutCheck = `((minFont) => {
 // small to read, with screenshots of each.
 func TestDashboardLayoutFitsInABrowser(t *testing.T) {
 	ctx, jsErr := browser(t)
-	env := newTestEnv(t, statusOption(layoutStatus), func(_ *Config, d *Deps) { d.Runs = newLayoutRuns() })
+	env := newTestEnv(t, statusOption(layoutStatus), func(_ *Config, d *Deps) { d.Runs, d.Templates = newLayoutRuns(), newFakeTemplates() })
 	base := env.url + "/"
 	act(t, ctx, chromedp.EmulateViewport(1366, 768), chromedp.Navigate(base))
 	waitFor(t, ctx, "login form", "#login-token")
@@ -291,6 +291,8 @@ func TestDashboardLayoutFitsInABrowser(t *testing.T) {
 		{"run-multistep", "#/run/" + layoutMulti, `#dag [data-step="summarize"]`},
 		{"run-planning-failed", "#/run/" + layoutPlanFail, `#run-answer, #run-status`},
 		{"submit", "#/submit", "#submit-request"},
+		{"templates", "#/templates", `tr[data-template="tpl-b"]`},
+		{"template", "#/template/tpl-a", "#template-phrasings"},
 	}
 	viewports := []struct {
 		name    string

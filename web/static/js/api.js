@@ -25,6 +25,7 @@ export async function call(method, path, body) {
 
 export const get = (path) => call("GET", path);
 export const post = (path, body) => call("POST", path, body ?? {});
+export const del = (path) => call("DELETE", path);
 
 // EventStream keeps one WebSocket open, hands every event to the
 // listeners, and reconnects with since=<last seq> after a drop, a resume

@@ -5,6 +5,7 @@ import { h, clear, fmtBytes, fmtUSD, fmtPct, fmtTime, fmtDur, badge, card } from
 import { gauge, lineChart, History } from "./charts.js";
 import { dag, planGraph, timeline, timelineRows, setNodeStatus } from "./dag.js";
 import { planningOf, workflowOf, mergeCalls, callFromEvent, isAnswerCall, purposeLabel } from "./planning.js";
+import { templatesPage, templatePage, templateUse } from "./templates.js";
 
 const view = document.getElementById("view");
 const state = {
@@ -103,9 +104,16 @@ async function route() {
   if (!state.stream) return;
   teardown();
   const [, page, arg] = (location.hash || "#/overview").split("/");
-  for (const a of document.querySelectorAll("[data-nav]")) a.classList.toggle("active", a.dataset.nav === page || (page === "run" && a.dataset.nav === "runs"));
+  const parent = { run: "runs", template: "templates" }[page];
+  for (const a of document.querySelectorAll("[data-nav]")) a.classList.toggle("active", a.dataset.nav === page || a.dataset.nav === parent);
   clear(view);
-  const views = { overview, runs, run: runPage, approvals, egress, submit };
+  // The template pages live in templates.js; they get what they share
+  // with the rest of the app.
+  const ui = { guard, errorBox, debounce, onEvent };
+  const views = {
+    overview, runs, run: runPage, approvals, egress, submit,
+    templates: () => templatesPage(view, ui), template: (id) => templatePage(view, ui, id),
+  };
   try {
     await guard(() => (views[page] || overview)(arg ? decodeURIComponent(arg) : undefined));
   } catch (err) {
@@ -434,6 +442,7 @@ async function runPage(id) {
         fact("Duration", start ? fmtDur((r.finished_at ? Date.parse(r.finished_at) : Date.now()) - Date.parse(start)) : "—", "fact-duration"),
         fact("Tokens", tokens.toLocaleString(), "fact-tokens"), fact("Cost", fmtUSD(r.cost_usd)),
         fact("Remote-only cost", fmtUSD(r.remote_only_usd)), r.degraded ? fact("Degraded", "yes") : null),
+      templateUse(r.template),
       r.answer ? h("div", { class: "answer", id: "run-answer" }, h("h3", {}, "Answer"), h("pre", {}, r.answer)) : null,
       r.error ? h("div", { class: "error-box" }, r.error) : null));
   };
@@ -574,7 +583,7 @@ function planningDetail(detail, p) {
     plans.length ? h("div", {}, h("h4", {}, "Plans"), h("ul", { class: "reasons" }, plans.map((pl) => h("li", {},
       `v${pl.version} ${pl.source || ""}${pl.model ? " by " + pl.model : ""}${pl.attempts ? ` · ${pl.attempts} planner call${pl.attempts === 1 ? "" : "s"}` : ""}`,
       (pl.errors || []).length ? h("span", { class: "muted" }, ` · met: ${pl.errors.join("; ")}`) : null)))) : null,
-    p.calls.length ? h("div", {}, h("h4", {}, "Planner calls"), callsTable(p.calls, true)) : h("p", { class: "muted" }, r.route === "template" ? "A workflow template: no planner call." : "No planner call yet."));
+    p.calls.length ? h("div", {}, h("h4", {}, "Planner calls"), callsTable(p.calls, true)) : h("p", { class: "muted" }, { template: "A workflow template: no planner call.", cache: "A learned template: no planner call." }[r.route] || "No planner call yet."));
 }
 
 function stepDetail(st, detail, allCalls) {
