@@ -168,6 +168,10 @@ func (rt *routes) editTemplate(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		return
+	case err != nil && !errors.Is(err, plancache.ErrInvalid):
+		rt.s.log.Error("edit template", "template", id, "err", err)
+		WriteError(w, http.StatusInternalServerError, "store_failed", fmt.Sprintf("edit template %s: %v — nothing changed; try again, and see the daemon's log if it persists", id, err))
+		return
 	case err != nil:
 		// The cache refuses an edit that would not make a valid template;
 		// its message names what is wrong.

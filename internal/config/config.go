@@ -235,32 +235,32 @@ type MCPServerConfig struct {
 // WorkflowConfig is a known request shape with a plan template: a matched
 // workflow needs no planner call at all.
 type WorkflowConfig struct {
-	Name        string         `toml:"name"`
-	Description string         `toml:"description"`
-	Keywords    []string       `toml:"keywords"`
-	Params      map[string]any `toml:"params"` // JSON Schema of the parameters
-	Steps       []WorkflowStep `toml:"steps"`
-	Answer      string         `toml:"answer"`
+	Name        string         `toml:"name" json:"name"`
+	Description string         `toml:"description" json:"description,omitempty"`
+	Keywords    []string       `toml:"keywords" json:"keywords,omitempty"`
+	Params      map[string]any `toml:"params" json:"params,omitempty"` // JSON Schema of the parameters
+	Steps       []WorkflowStep `toml:"steps" json:"steps"`
+	Answer      string         `toml:"answer" json:"answer,omitempty"`
 	// AnswerPattern, when set, is the reply itself: {{param}} and
 	// ${step.path} filled in from the parameters and step results, with
 	// no summarizer call. Used only when every reference resolves.
-	AnswerPattern string `toml:"answer_pattern"`
-	Mode          string `toml:"mode"` // "plan" | "scratchpad"
-	Sensitive     bool   `toml:"sensitive"`
-	RemoteRetry   bool   `toml:"remote_retry"`
-	Planner       string `toml:"planner"` // auto | local | remote
+	AnswerPattern string `toml:"answer_pattern,omitempty" json:"answer_pattern,omitempty"`
+	Mode          string `toml:"mode,omitempty" json:"mode,omitempty"` // "plan" | "scratchpad"
+	Sensitive     bool   `toml:"sensitive,omitempty" json:"sensitive,omitempty"`
+	RemoteRetry   bool   `toml:"remote_retry,omitempty" json:"remote_retry,omitempty"`
+	Planner       string `toml:"planner,omitempty" json:"planner,omitempty"` // auto | local | remote
 }
 
 // WorkflowStep is one step of a workflow template; strings may hold
 // {{param}} placeholders and ${step.path} references.
 type WorkflowStep struct {
-	ID        string         `toml:"id"`
-	Tool      string         `toml:"tool"`
-	Args      map[string]any `toml:"args"`
-	Task      string         `toml:"task"`
-	Tools     []string       `toml:"tools"`
-	Tier      string         `toml:"tier"`
-	DependsOn []string       `toml:"depends_on"`
+	ID        string         `toml:"id" json:"id"`
+	Tool      string         `toml:"tool,omitempty" json:"tool,omitempty"`
+	Args      map[string]any `toml:"args,omitempty" json:"args,omitempty"`
+	Task      string         `toml:"task,omitempty" json:"task,omitempty"`
+	Tools     []string       `toml:"tools,omitempty" json:"tools,omitempty"`
+	Tier      string         `toml:"tier,omitempty" json:"tier,omitempty"`
+	DependsOn []string       `toml:"depends_on,omitempty" json:"depends_on,omitempty"`
 }
 
 // FallbackConfig is the optional remote planner. Off by default.

@@ -24,6 +24,7 @@ func (d *Daemon) registerAPI() error {
 	deps := api.Deps{
 		Engine: engineAPI{d.Engine}, Runs: runsAPI{d.Store}, Events: d.Bus,
 		Ledger: d.Store, Budgets: budgetsAPI{d}, Reviews: reviewsAPI{d}, Residency: residencyAPI{d}, History: historyAPI{d.Store},
+		Templates: d.PlanCache,
 		Workflows: func() []string {
 			names := make([]string, 0, len(d.cfg.Workflows))
 			for _, w := range d.cfg.Workflows {

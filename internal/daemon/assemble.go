@@ -13,6 +13,7 @@ import (
 	"github.com/agentd/agentd/internal/fallback"
 	"github.com/agentd/agentd/internal/llm"
 	"github.com/agentd/agentd/internal/localplanner"
+	"github.com/agentd/agentd/internal/plancache"
 	"github.com/agentd/agentd/internal/planning"
 	"github.com/agentd/agentd/internal/run"
 	"github.com/agentd/agentd/internal/tools"
@@ -71,7 +72,13 @@ func (d *Daemon) buildAgent(ctx context.Context) error {
 			return fmt.Errorf("remote fallback: %w", err)
 		}
 	}
-	po := planning.Options{Templates: templates, Local: local, Catalog: catalog, Gate: d.Gate, History: d.Store, Log: d.log}
+	if cfg.Planner.Cache.Enabled {
+		if d.PlanCache, err = plancache.Open(ctx, cfg.Planner.Cache, d.Store, d.log); err != nil {
+			return fmt.Errorf("plan cache: %w", err)
+		}
+	}
+	po := planning.Options{Templates: templates, Local: local, Catalog: catalog, Gate: d.Gate, History: d.Store, Log: d.log,
+		Cache: d.PlanCache}
 	if d.prefetch != nil {
 		po.OnDraft = d.prefetch.draftObserver
 	}
@@ -119,6 +126,7 @@ func (d *Daemon) buildAgent(ctx context.Context) error {
 		},
 		IsNoToolSupport: isNoToolSupport, IsTransient: isTransient, IsBadOutput: isBadOutput,
 		IsModelMissing: isModelMissing, Defer: deferRun, BytesPerToken: d.LLM.Tokens().BytesPerToken,
+		OnEnded: d.learnFromRun,
 	})
 
 	d.Monitor.Sink = sampleSink{d.Store, d.Bus}
@@ -231,4 +239,15 @@ func i64(p *uint64) *int64 {
 	}
 	v := int64(*p)
 	return &v
+}
+
+// learnFromRun hands a finished run to the plan cache, which learns from a
+// run that ended done and scores the template that planned one.
+func (d *Daemon) learnFromRun(ctx context.Context, e exec.Ended) {
+	if d.PlanCache == nil {
+		return
+	}
+	d.PlanCache.Ended(ctx, plancache.Outcome{RunID: e.Run.ID, Request: e.Run.Request, Status: e.Run.Status, Error: e.Run.Error,
+		Sensitive: e.Run.Sensitive, Workflow: e.Run.Workflow, Plan: e.Plan, PlanVersion: e.PlanVersion, PlanSource: e.PlanSource,
+		Template: e.Run.Template, Answer: e.Run.Answer, ToolOutputs: e.ToolOutputs})
 }

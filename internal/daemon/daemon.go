@@ -24,6 +24,7 @@ import (
 	"github.com/agentd/agentd/internal/exec"
 	"github.com/agentd/agentd/internal/fallback"
 	"github.com/agentd/agentd/internal/llm"
+	"github.com/agentd/agentd/internal/plancache"
 	"github.com/agentd/agentd/internal/sdnotify"
 	"github.com/agentd/agentd/internal/tools"
 	"github.com/agentd/agentd/internal/vram"
@@ -72,6 +73,8 @@ type Daemon struct {
 	Tools     *tools.Registry
 	Gate      *fallback.Gate
 	Engine    *exec.Engine
+	// PlanCache is the plan cache; nil when [planner.cache] is off.
+	PlanCache *plancache.Cache
 	recorder  *usageRecorder
 	prefetch  *prefetcher
 	deferred  *fallback.Deferred // nil without remote fallback

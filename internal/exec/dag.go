@@ -32,6 +32,9 @@ type runExec struct {
 
 	plan    *plan.Plan
 	version int
+	// source is who made the current plan (local, remote, template,
+	// cache, replan_local...); "" for a plan resumed from the store.
+	source  string
 	steps   map[string]*run.Step
 	specs   map[string]plan.Step
 	order   []string
@@ -147,8 +150,31 @@ func (x *runExec) execute() {
 			x.log.Error("record run failure", "err", serr)
 		}
 	}
+	x.ended()
 	x.e.notifyEnded(x.r.ID)
 	x.log.Info("run ended", "run", x.r)
+}
+
+// ended tells Deps.OnEnded how the run ended, before its waiters wake, so
+// that what the run teaches (the plan cache) is in place for the next
+// request.
+func (x *runExec) ended() {
+	if x.e.d.OnEnded == nil {
+		return
+	}
+	x.mu.Lock()
+	r := *x.r
+	x.mu.Unlock()
+	if !r.Status.Terminal() {
+		return
+	}
+	tools := map[string]string{}
+	for id, st := range x.steps {
+		if st.Status == run.StepDone && st.Kind == plan.KindTool {
+			tools[id] = st.Output
+		}
+	}
+	x.e.d.OnEnded(x.dbctx(), Ended{Run: &r, Plan: x.plan, PlanVersion: x.version, PlanSource: x.source, ToolOutputs: tools})
 }
 
 // errDeferred ends a run's execution in this process without ending the
@@ -278,6 +304,11 @@ func (x *runExec) loadOrPlan(ctx context.Context) error {
 		x.r.RouteReasons = res.Reasons
 	}
 	x.r.Degraded = x.r.Degraded || res.Degraded
+	if res.Template != nil {
+		x.r.Template = res.Template
+		m.Template = res.Template
+		x.r.Meta, _ = json.Marshal(m)
+	}
 	x.mu.Unlock()
 	var de *DeferError
 	if errors.As(err, &de) && x.e.d.Defer != nil {
@@ -389,7 +420,7 @@ func (x *runExec) applyPlan(res PlanResult, superseded map[string]string) error 
 	if err := x.e.d.Store.SavePlan(x.dbctx(), x.r.ID, x.version, source, res.Model, raw, attempts, res.Errors, changed); err != nil {
 		return err
 	}
-	x.plan = res.Plan
+	x.plan, x.source = res.Plan, source
 	steps := make([]events.PlanStepData, 0, len(x.order))
 	for _, id := range x.order {
 		st := x.steps[id]

@@ -8,6 +8,7 @@ import (
 
 	"github.com/agentd/agentd/internal/events"
 	"github.com/agentd/agentd/internal/plan"
+	"github.com/agentd/agentd/internal/run"
 )
 
 // Publisher receives every transition; *events.Bus implements it.
@@ -95,6 +96,18 @@ type PlanResult struct {
 	Workflow string
 	// CostUSD of the planning calls, added to the run.
 	CostUSD float64
+	// Template is the learned template that made the plan, if one did.
+	Template *run.TemplateUse
+}
+
+// Ended is how a run ended, for Deps.OnEnded: the run, the plan it ended
+// on (its version and who made it) and its done tool steps' results.
+type Ended struct {
+	Run         *run.Run
+	Plan        *plan.Plan
+	PlanVersion int
+	PlanSource  string
+	ToolOutputs map[string]string
 }
 
 // Tools looks tools up; the tool registry implements it.
@@ -244,6 +257,10 @@ type Deps struct {
 	// as measured from its own prompt counts; prompt budgets and the cut
 	// of results are sized with it. nil (or 0) means charsPerToken.
 	BytesPerToken func(model string) float64
+
+	// OnEnded, when set, hears of every run that ends in this process
+	// (the plan cache learns from it), before the run's waiters wake.
+	OnEnded func(ctx context.Context, e Ended)
 
 	// Now and NewID are test seams.
 	Now   func() time.Time

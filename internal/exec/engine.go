@@ -121,8 +121,9 @@ type SubmitRequest struct {
 
 // runMeta is what a run needs beyond its row to be resumed.
 type runMeta struct {
-	Params map[string]any `json:"params,omitempty"`
-	Mode   string         `json:"mode,omitempty"`
+	Params   map[string]any   `json:"params,omitempty"`
+	Mode     string           `json:"mode,omitempty"`
+	Template *run.TemplateUse `json:"template,omitempty"`
 }
 
 // Engine admits runs and executes them.

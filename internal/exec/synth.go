@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/agentd/agentd/internal/plan"
 	"github.com/agentd/agentd/internal/run"
 )
 
@@ -31,7 +32,10 @@ func (x *runExec) synthesize(ctx context.Context) string {
 		}
 	}
 	answer := ""
-	if len(done) > 0 {
+	if len(failed) == 0 && x.stopped == "" {
+		answer = x.fromPattern()
+	}
+	if answer == "" && len(done) > 0 {
 		answer = x.summarize(ctx, done, failed)
 	}
 	if answer == "" {
@@ -50,6 +54,22 @@ func (x *runExec) synthesize(ctx context.Context) string {
 		answer = strings.TrimRight(b.String(), "\n")
 	}
 	return answer
+}
+
+// fromPattern writes the answer from the plan's answer pattern (a
+// template's) with no model call: its ${step.path} references filled from
+// the results. "" when there is no pattern or a reference does not
+// resolve; the summarizer then writes the answer.
+func (x *runExec) fromPattern() string {
+	if x.plan == nil || x.plan.AnswerPattern == "" {
+		return ""
+	}
+	text, err := plan.BindText(x.plan.AnswerPattern, resultsJSON(x.outputs()))
+	if err != nil {
+		x.log.Info("answer pattern did not fill; asking the summarizer", "err", err)
+		return ""
+	}
+	return strings.TrimSpace(text)
 }
 
 func (x *runExec) summarize(ctx context.Context, done []stateEntry, failed []string) string {

@@ -21,8 +21,13 @@ import (
 	"github.com/agentd/agentd/internal/run"
 )
 
-// ErrNotFound: no template with that id.
-var ErrNotFound = errors.New("no such template")
+// Errors of the operator's actions.
+var (
+	// ErrNotFound: no template with that id.
+	ErrNotFound = errors.New("no such template")
+	// ErrInvalid: an edit that would break the template; nothing changed.
+	ErrInvalid = errors.New("invalid template edit")
+)
 
 // Store keeps templates; db.Store implements it.
 type Store interface {
@@ -98,13 +103,14 @@ type Hit struct {
 	Template *Template
 	Phrasing string
 	Params   map[string]any
+	Written  map[string]string // the values as the request wrote them
 	Plan     *plan.Plan
 }
 
 // Use is what a run records of the template that planned it.
 func (h *Hit) Use() *run.TemplateUse {
-	return &run.TemplateUse{ID: h.Template.ID, Name: h.Template.Name, Params: h.Params, Phrasing: h.Phrasing,
-		Learned: true, AnswerPattern: h.Plan.AnswerPattern != ""}
+	return &run.TemplateUse{ID: h.Template.ID, Name: h.Template.Name, Params: h.Params, Written: h.Written,
+		Phrasing: h.Phrasing, Learned: true, AnswerPattern: h.Plan.AnswerPattern != ""}
 }
 
 // Lookup finds the template whose wording the request has, with its
@@ -156,7 +162,7 @@ func (c *Cache) Lookup(request string) (*Hit, bool) {
 		c.log.Warn("learned template did not fill", "template", f.e.t.ID, "err", err)
 		return nil, false
 	}
-	return &Hit{Template: f.e.t.clone(), Phrasing: f.m.phrasing, Params: params, Plan: pl}, true
+	return &Hit{Template: f.e.t.clone(), Phrasing: f.m.phrasing, Params: params, Written: f.values, Plan: pl}, true
 }
 
 // typed converts a value as written to the parameter's schema type.
@@ -364,6 +370,9 @@ func (c *Cache) score(ctx context.Context, o Outcome) {
 			written := map[string]string{}
 			for k, v := range o.Template.Params {
 				written[k] = fmt.Sprint(v)
+				if w, ok := o.Template.Written[k]; ok {
+					written[k] = w
+				}
 			}
 			c.confirmPattern(t, answerPattern(o.Answer, written, o.ToolOutputs), o.Template.Params)
 		}

@@ -54,12 +54,12 @@ func (c *Cache) update(ctx context.Context, id string, fn func(t *Template) erro
 	before := *e.t
 	if err := fn(e.t); err != nil {
 		*e.t = before
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if err := e.compile(); err != nil {
 		*e.t = before
 		_ = e.compile()
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	e.t.UpdatedAt = c.now().UTC()
 	if err := c.save(ctx, e.t); err != nil {
@@ -166,7 +166,12 @@ func (c *Cache) Update(ctx context.Context, id string, ed Edit) (*Template, erro
 		if _, err := localplanner.NewTemplates([]config.WorkflowConfig{t.Workflow}, nil, nil, config.PlannerConfig{}, config.ModelsConfig{}, nil); err != nil {
 			return err
 		}
-		t.ApprovedBy = "" // an edited template is the editor's: approve it again if approval is required
+		// An edited template is the editor's: where templates need
+		// approval, it waits for one again.
+		t.ApprovedBy = ""
+		if c.cfg.Use == "approved" && t.State.Usable() {
+			t.State = Pending
+		}
 		return nil
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/agentd/agentd/internal/fallback"
 	"github.com/agentd/agentd/internal/localplanner"
 	"github.com/agentd/agentd/internal/plan"
+	"github.com/agentd/agentd/internal/plancache"
 )
 
 // Service is the executor's Planner: the router picks template, local or
@@ -29,6 +30,7 @@ type Service struct {
 	local     *localplanner.Planner
 	catalog   localplanner.Catalog
 	gate      *fallback.Gate // nil when fallback is disabled
+	cache     *plancache.Cache
 	log       *slog.Logger
 	// onDraft, when set, watches the plan as it streams (the daemon's
 	// prefetcher of tool steps).
@@ -55,6 +57,9 @@ type Options struct {
 	Local     *localplanner.Planner
 	Catalog   localplanner.Catalog
 	Gate      *fallback.Gate // nil: remote fallback disabled
+	// Cache is the plan cache (nil: off); it is consulted before the
+	// router.
+	Cache *plancache.Cache
 	// History tells the router how often similar requests failed locally.
 	History History
 	Log     *slog.Logger
@@ -68,7 +73,7 @@ func New(cfg *config.Config, o Options) *Service {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{cfg: cfg, policy: PolicyFrom(cfg), templates: o.Templates, local: o.Local,
-		catalog: o.Catalog, gate: o.Gate, log: log.With("component", "planning"), onDraft: o.OnDraft}
+		catalog: o.Catalog, gate: o.Gate, cache: o.Cache, log: log.With("component", "planning"), onDraft: o.OnDraft}
 	// The router asks the remote question through the service, so the
 	// egress policy is consulted there too.
 	s.router = NewRouter(cfg.Planner, o.Catalog, o.Templates, o.History, routerGate{s}, log)
@@ -140,10 +145,17 @@ func (s *Service) Plan(ctx context.Context, req exec.PlanRequest) (exec.PlanResu
 		}
 		return exec.PlanResult{Sensitive: sensitive}, fmt.Errorf("workflow %s: %w", req.Workflow, err)
 	}
+	var cacheReasons []string
+	if res, ok, why := s.fromCache(ctx, req); ok {
+		return res, nil
+	} else if why != "" {
+		cacheReasons = []string{why}
+	}
 	d, err := s.router.Route(ctx, lreq)
 	if err != nil {
 		return exec.PlanResult{Sensitive: d.Sensitive}, fmt.Errorf("route: %w", err)
 	}
+	d.Reasons = append(cacheReasons, d.Reasons...)
 	// A matched workflow's flags are the run's from here on: a sensitive
 	// workflow makes the run sensitive, on every path below.
 	wf := s.workflowFor(d.Workflow)
@@ -233,6 +245,38 @@ func (s *Service) Plan(ctx context.Context, req exec.PlanRequest) (exec.PlanResu
 		}
 	}
 	return result(exec.PlanResult{Route: "local", Reasons: reasons, Errors: localErrs, Degraded: degraded}), err
+}
+
+// fromCache plans the request from a learned template when one matches
+// its wording and the filled plan validates. It is not asked when the
+// request names the remote planner, or when a configured workflow's
+// keywords match (the operator's templates come first). why says what
+// happened when a template matched but could not be used.
+func (s *Service) fromCache(ctx context.Context, req exec.PlanRequest) (exec.PlanResult, bool, string) {
+	if s.cache == nil || !s.cfg.Planner.Cache.Enabled || req.Planner == "remote" {
+		return exec.PlanResult{}, false, ""
+	}
+	if s.templates != nil && s.templates.Len() > 0 {
+		if _, _, ok := s.templates.Match(req.Request); ok {
+			return exec.PlanResult{}, false, ""
+		}
+	}
+	hit, ok := s.cache.Lookup(req.Request)
+	if !ok {
+		return exec.PlanResult{}, false, ""
+	}
+	if errs := plan.Validate(hit.Plan, s.catalog, s.cfg.Planner.MaxSteps); len(errs) > 0 {
+		why := plan.Errors(errs).Error()
+		s.cache.Rejected(ctx, hit.Template.ID, why)
+		return exec.PlanResult{}, false, fmt.Sprintf("learned template %s matched but its plan did not validate (%s): planning", hit.Template.ID, why)
+	}
+	hit.Plan.Normalize()
+	reasons := []string{fmt.Sprintf("learned template %s (%s) matched the wording %q: no planner call", hit.Template.Name, hit.Template.ID, hit.Phrasing)}
+	if hit.Plan.AnswerPattern != "" {
+		reasons = append(reasons, "its confirmed answer pattern writes the reply: no summarizer call")
+	}
+	return exec.PlanResult{Plan: hit.Plan, Source: "cache", Route: "cache", Reasons: reasons, Attempts: 1,
+		Sensitive: req.Sensitive, Template: hit.Use()}, true, ""
 }
 
 // workflowFor is the named workflow's config, nil for none.

@@ -76,7 +76,10 @@ type TemplateUse struct {
 	Name     string         `json:"name"`
 	Phrasing string         `json:"phrasing,omitempty"`
 	Params   map[string]any `json:"params,omitempty"`
-	Learned  bool           `json:"learned"`
+	// Written are the values as the request wrote them ("2,340" for the
+	// number 2340).
+	Written map[string]string `json:"written,omitempty"`
+	Learned bool              `json:"learned"`
 	// AnswerPattern is true when the template's answer pattern wrote the
 	// reply (no summarizer call).
 	AnswerPattern bool `json:"answer_pattern,omitempty"`
