@@ -29,6 +29,8 @@ type benchFlags struct {
 	residency, ws   bool
 	overhead, all   bool
 	fallback        bool
+	cache           bool
+	cacheOpts       bench.CacheOptions
 	real            bool
 	realOpts        bench.RealOptions
 	fallbackRepeat  int
@@ -58,6 +60,10 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	fs.BoolVar(&f.overhead, "overhead", false, "orchestration overhead per step with an instant model, and 500 concurrent runs")
 	fs.BoolVar(&f.fallback, "fallback", false, "remote fallback cost: local-first with escalation vs remote-only, against a fake remote on 127.0.0.1")
 	fs.IntVar(&f.fallbackRepeat, "fallback-repeat", 4, "fallback benchmark: plain runs of each scenario beside its one hard (escalating) variant")
+	fs.BoolVar(&f.cache, "cache", false, "plan cache benchmark (issue 14): a workload of everyday requests with cache off vs cache on (cold), then hard requests with the remote fallback on, remote-only vs cache on; simulator only")
+	fs.IntVar(&f.cacheOpts.Requests, "cache-requests", 200, "--cache: requests in the workload (drawn from every request type)")
+	fs.IntVar(&f.cacheOpts.RemoteRequests, "cache-remote-requests", 120, "--cache: hard requests run with the remote fallback on (0 skips that part)")
+	fs.Uint64Var(&f.cacheOpts.Seed, "cache-seed", 1, "--cache: seed that draws the workloads")
 	fs.BoolVar(&f.real, "real", false, "real-server overhead: a fixed set of requests through the daemon against --ollama, each run's wall time / the server's busy time, every run bounded")
 	fs.IntVar(&f.realOpts.Runs, "real-runs", 0, "--real: runs, going round the fixed set (default: the set once)")
 	fs.DurationVar(&f.realOpts.Timeout, "real-timeout", 2*time.Minute, "--real: bound per run: the request's deadline is the bound less min(bound/4, 15s), and a run with no final status by the bound is recorded as stuck")
@@ -83,6 +89,7 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	}
 	if f.all {
 		f.suite, f.planner, f.residency, f.ws, f.overhead, f.fallback = true, true, true, true, true, true
+		f.cache = f.ollamaURL == "" // the workload's models are played by the simulator
 		f.real = f.ollamaURL != ""
 		f.oneCall = f.ollamaURL != ""
 	}
@@ -105,7 +112,13 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	if err != nil {
 		return usagef("--planner-faults %v", err)
 	}
-	if !f.planner && !f.residency && !f.ws && !f.overhead && !f.fallback && !f.real && !f.oneCall && !f.peers {
+	if f.cache && f.ollamaURL != "" {
+		return usagef("--cache runs on the simulator (its script plays the planner for the workload); drop --ollama")
+	}
+	if f.cacheOpts.Requests < 1 || f.cacheOpts.RemoteRequests < 0 {
+		return usagef("--cache-requests %d, --cache-remote-requests %d: use a positive number of requests (remote: 0 or more)", f.cacheOpts.Requests, f.cacheOpts.RemoteRequests)
+	}
+	if !f.planner && !f.residency && !f.ws && !f.overhead && !f.fallback && !f.real && !f.oneCall && !f.peers && !f.cache {
 		f.suite = true
 	}
 	base := config.Default()
@@ -172,6 +185,15 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 			return fmt.Errorf("fallback benchmark: %w", err)
 		}
 		r.Render(out, base.Fallback.Model)
+	}
+	if f.cache {
+		o := f.cacheOpts
+		o.TimeScale, o.Log = f.timeScale, log
+		r, err := bench.RunCache(ctx, base, o)
+		if err != nil {
+			return fmt.Errorf("plan cache benchmark: %w", err)
+		}
+		r.Render(out)
 	}
 	if f.oneCall {
 		r, err := bench.RunOneCall(ctx, base, f.ollamaURL, bench.OneCallOptions{Runs: f.oneCallRuns, Model: f.realOpts.Model}, log)

@@ -23,6 +23,7 @@ import (
 	"github.com/agentd/agentd/internal/ollamasim"
 	agentrun "github.com/agentd/agentd/internal/run"
 	"github.com/agentd/agentd/internal/scenarios"
+	"github.com/agentd/agentd/internal/tools"
 )
 
 // benchEnv is a model backend (the simulator or a real Ollama) with the
@@ -136,12 +137,18 @@ type benchDaemon struct {
 }
 
 func startBenchDaemon(ctx context.Context, cfg *config.Config, fx scenarios.Options, log *slog.Logger) (*benchDaemon, error) {
+	return startBenchDaemonTools(ctx, cfg, scenarios.Registry(fx), log)
+}
+
+// startBenchDaemonTools starts a bench daemon with the given tool registry
+// (the plan cache bench runs the workload's tools, not the scenarios').
+func startBenchDaemonTools(ctx context.Context, cfg *config.Config, registry func(config.ToolsConfig, tools.Deps) (*tools.Registry, error), log *slog.Logger) (*benchDaemon, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	dctx, cancel := context.WithCancel(ctx)
-	d, err := daemon.New(dctx, cfg, daemon.Options{Listener: ln, GPUCapacity: 24 << 30, Tools: scenarios.Registry(fx)}, log)
+	d, err := daemon.New(dctx, cfg, daemon.Options{Listener: ln, GPUCapacity: 24 << 30, Tools: registry}, log)
 	if err != nil {
 		cancel()
 		return nil, err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/agentd/agentd/internal/config"
 	"github.com/agentd/agentd/internal/exec"
+	"github.com/agentd/agentd/internal/plan"
 	"github.com/agentd/agentd/internal/scenarios"
 )
 
@@ -32,6 +33,9 @@ type fakeRemote struct {
 	bytesIn  int64
 	bodies   []string
 	list     []scenarios.Scenario
+	// planFor, when set, finds the plan in the prompt text instead of the
+	// scenario list (the plan cache bench's workload).
+	planFor func(prompt string) (*plan.Plan, bool)
 }
 
 func (f *fakeRemote) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -49,24 +53,42 @@ func (f *fakeRemote) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, m := range req.Messages {
 		text += m.Content
 	}
-	var plan []byte
-	for _, sc := range f.list {
-		if sc.Plan != nil && strings.Contains(text, sc.Request[:min(40, len(sc.Request))]) {
-			plan, _ = json.Marshal(sc.Plan)
+	var reply []byte
+	if f.planFor != nil {
+		for _, m := range req.Messages {
+			if p, ok := f.planFor(m.Content); ok {
+				reply, _ = json.Marshal(p)
+			}
 		}
 	}
-	if plan == nil {
+	for _, sc := range f.list {
+		if sc.Plan != nil && strings.Contains(text, sc.Request[:min(40, len(sc.Request))]) {
+			reply, _ = json.Marshal(sc.Plan)
+		}
+	}
+	if reply == nil {
 		http.Error(w, `{"error":{"message":"no plan for this request"}}`, http.StatusBadRequest)
 		return
 	}
 	resp := map[string]any{
 		"id": "chatcmpl-bench", "object": "chat.completion", "model": "gpt-4.1-mini",
 		"choices": []any{map[string]any{"index": 0, "finish_reason": "stop",
-			"message": map[string]any{"role": "assistant", "content": string(plan)}}},
-		"usage": map[string]any{"prompt_tokens": (len(body) + 3) / 4, "completion_tokens": (len(plan) + 3) / 4},
+			"message": map[string]any{"role": "assistant", "content": string(reply)}}},
+		"usage": map[string]any{"prompt_tokens": (len(body) + 3) / 4, "completion_tokens": (len(reply) + 3) / 4},
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(resp)
+}
+
+// useFakeRemote turns the remote fallback on in cfg, pointed at a fake
+// remote listening on addr, with caps no benchmark reaches.
+func useFakeRemote(cfg *config.Config, addr string) {
+	cfg.Fallback.Enabled = true
+	cfg.Fallback.Provider = "openai"
+	cfg.Fallback.BaseURL = "http://" + addr + "/v1"
+	cfg.Fallback.APIKeyEnv = "AGENTD_BENCH_REMOTE_KEY"
+	cfg.Fallback.Caps.RunUSD, cfg.Fallback.Caps.DayUSD, cfg.Fallback.Caps.MonthUSD = 1, 10, 100
+	os.Setenv("AGENTD_BENCH_REMOTE_KEY", "sk-bench-not-a-real-key")
 }
 
 // FallbackResult is the cost comparison of issue-level interest: what the
@@ -158,12 +180,7 @@ func (e *benchEnv) benchFallback(ctx context.Context, list []scenarios.Scenario,
 	}
 	defer os.RemoveAll(dir)
 	cfg := e.config(dir)
-	cfg.Fallback.Enabled = true
-	cfg.Fallback.Provider = "openai"
-	cfg.Fallback.BaseURL = "http://" + ln.Addr().String() + "/v1"
-	cfg.Fallback.APIKeyEnv = "AGENTD_BENCH_REMOTE_KEY"
-	cfg.Fallback.Caps.RunUSD, cfg.Fallback.Caps.DayUSD, cfg.Fallback.Caps.MonthUSD = 1, 10, 100
-	os.Setenv("AGENTD_BENCH_REMOTE_KEY", "sk-bench-not-a-real-key")
+	useFakeRemote(cfg, ln.Addr().String())
 	price := cfg.Fallback.Prices[cfg.Fallback.Model]
 
 	h, err := startBenchDaemon(ctx, cfg, scenarios.Options{TimeScale: e.scale}, e.log)
