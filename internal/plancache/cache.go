@@ -365,7 +365,10 @@ func (c *Cache) score(ctx context.Context, o Outcome) {
 		if t.State == Demoted {
 			t.State = Active
 		}
-		t.addExample(Example{RunID: o.RunID, Request: o.Request, Params: o.Template.Params, At: now})
+		if !o.Sensitive {
+			// A sensitive run's request and values stay in its own record.
+			t.addExample(Example{RunID: o.RunID, Request: o.Request, Params: o.Template.Params, At: now})
+		}
 		if !o.Template.AnswerPattern && !o.Sensitive {
 			written := map[string]string{}
 			for k, v := range o.Template.Params {
@@ -377,7 +380,11 @@ func (c *Cache) score(ctx context.Context, o Outcome) {
 			c.confirmPattern(t, answerPattern(o.Answer, written, o.ToolOutputs), o.Template.Params)
 		}
 	} else {
-		c.failLocked(t, fmt.Sprintf("run %s ended %s: %s", o.RunID, o.Status, o.Error))
+		why := fmt.Sprintf("run %s ended %s: %s", o.RunID, o.Status, o.Error)
+		if o.Sensitive {
+			why = fmt.Sprintf("run %s ended %s (sensitive: see the run)", o.RunID, o.Status)
+		}
+		c.failLocked(t, why)
 	}
 	if err := c.save(ctx, t); err != nil {
 		c.log.Error("store plan template", "template", t.ID, "err", err)

@@ -3,6 +3,7 @@ package plancache
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/agentd/agentd/internal/config"
@@ -181,5 +182,22 @@ func TestApprovalModeWaitsForAPerson(t *testing.T) {
 	_ = json.Unmarshal(st.rows[id].Data, &doc)
 	if doc.ApprovedBy != "ops" {
 		t.Fatalf("approved_by %q", doc.ApprovedBy)
+	}
+}
+
+func TestASensitiveRunLeavesNoValueInTheTemplate(t *testing.T) {
+	c, st := newCache(t, defaults)
+	c.Ended(t.Context(), done("Stock check for SKU W-100 in the east warehouse", stockPlan("W-100", "east"), "", nil))
+	hit, _ := c.Lookup("Stock check for SKU SECRET-9 in the vault warehouse")
+	use := hit.Use()
+	c.Ended(t.Context(), Outcome{RunID: "s1", Request: "Stock check for SKU SECRET-9 in the vault warehouse", Status: run.Done, Sensitive: true, Template: use})
+	c.Ended(t.Context(), Outcome{RunID: "s2", Request: "Stock check for SKU SECRET-9 in the vault warehouse", Status: run.Failed, Sensitive: true, Template: use, Error: "SECRET-9 not found"})
+	for _, row := range st.rows {
+		if strings.Contains(string(row.Data), "SECRET") || strings.Contains(string(row.Data), "vault") {
+			t.Fatalf("a sensitive run's value is in the stored template: %s", row.Data)
+		}
+	}
+	if tp := c.List()[0]; tp.Uses != 2 || tp.Successes != 1 {
+		t.Fatalf("uses %d successes %d: sensitive runs still count", tp.Uses, tp.Successes)
 	}
 }
