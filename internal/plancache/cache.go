@@ -261,7 +261,7 @@ func (c *Cache) learn(ctx context.Context, o Outcome) error {
 	if err != nil {
 		return err
 	}
-	pattern := answerPattern(o.Answer, d.written, o.ToolOutputs)
+	pattern := answerPattern(o.Answer, d.written, o.ToolOutputs, len(o.Plan.Steps))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now().UTC()
@@ -377,7 +377,7 @@ func (c *Cache) score(ctx context.Context, o Outcome) {
 					written[k] = w
 				}
 			}
-			c.confirmPattern(t, answerPattern(o.Answer, written, o.ToolOutputs), o.Template.Params)
+			c.confirmPattern(t, answerPattern(o.Answer, written, o.ToolOutputs, len(t.Workflow.Steps)), o.Template.Params)
 		}
 	} else {
 		why := fmt.Sprintf("run %s ended %s: %s", o.RunID, o.Status, o.Error)

@@ -201,3 +201,32 @@ func TestASensitiveRunLeavesNoValueInTheTemplate(t *testing.T) {
 		t.Fatalf("uses %d successes %d: sensitive runs still count", tp.Uses, tp.Successes)
 	}
 }
+
+// Two runs where the same city was warmer read the same pattern; it
+// would be wrong the day the other one is. A plan of two results gets no
+// pattern, nor does a result with a true/false in it.
+func TestNoPatternWhereTheWordingMayDependOnTheValues(t *testing.T) {
+	c, _ := newCache(t, defaults)
+	compare := func(a, b string) *plan.Plan {
+		return &plan.Plan{Answer: "Say which is warmer.", Steps: []plan.Step{
+			{ID: "wa", Tool: "weather", Args: map[string]any{"city": a}},
+			{ID: "wb", Tool: "weather", Args: map[string]any{"city": b}}}}
+	}
+	outs := func(ta, tb string) map[string]string {
+		return map[string]string{"wa": `{"temp_c": ` + ta + `}`, "wb": `{"temp_c": ` + tb + `}`}
+	}
+	c.Ended(t.Context(), done("Is Oslo warmer than Rome", compare("Oslo", "Rome"), "Rome is warmer (21 C against 4 C).", outs("4", "21")))
+	c.Ended(t.Context(), done("Is Paris warmer than Cairo", compare("Paris", "Cairo"), "Cairo is warmer (30 C against 12 C).", outs("12", "30")))
+	if hit, ok := c.Lookup("Is Lima warmer than Bern"); !ok || hit.Plan.AnswerPattern != "" {
+		t.Fatalf("hit %v, pattern %q: want the template without a pattern", ok, hit.Plan.AnswerPattern)
+	}
+	c2, _ := newCache(t, defaults)
+	stock := func(sku string) *plan.Plan {
+		return &plan.Plan{Answer: "Say if it is in stock.", Steps: []plan.Step{{ID: "s", Tool: "stock", Args: map[string]any{"sku": sku}}}}
+	}
+	c2.Ended(t.Context(), done("Is SKU W-1 in stock", stock("W-1"), "W-1 is in stock.", map[string]string{"s": `{"in_stock": true}`}))
+	c2.Ended(t.Context(), done("Is SKU W-2 in stock", stock("W-2"), "W-2 is in stock.", map[string]string{"s": `{"in_stock": true}`}))
+	if hit, ok := c2.Lookup("Is SKU W-3 in stock"); !ok || hit.Plan.AnswerPattern != "" {
+		t.Fatalf("hit %v, pattern %q: a true/false result picks the wording", ok, hit.Plan.AnswerPattern)
+	}
+}

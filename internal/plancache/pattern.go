@@ -13,10 +13,27 @@ import (
 // own language. One run cannot tell language that depends on the values
 // ("in stock" against "out of stock") from language that does not, so a
 // pattern is used only once a second run with other values reads the same
-// (see Cache.ended). "" when the answer already holds placeholder syntax.
-func answerPattern(answer string, written map[string]string, outputs map[string]string) string {
+// (see Cache.confirmPattern).
+//
+// Only a plan of one tool step whose result holds no true/false value
+// gets a pattern: an answer that rests on two results may compare them
+// ("Austin is warmer than Denver"), and which value lands in which place
+// then depends on the values — two runs where the same side won confirm a
+// pattern that is wrong the day the other side wins (the cache bench
+// served 37 such wrong answers before this rule). A true/false in the
+// result ("in_stock") likewise usually picks the wording. "" when no
+// pattern may be read, or the answer already holds placeholder syntax.
+func answerPattern(answer string, written map[string]string, outputs map[string]string, steps int) string {
 	if answer == "" || strings.Contains(answer, "{{") || strings.Contains(answer, "${") {
 		return ""
+	}
+	if steps != 1 || len(outputs) != 1 {
+		return ""
+	}
+	for _, out := range outputs {
+		if hasBool(out) {
+			return ""
+		}
 	}
 	type rep struct{ value, with string }
 	var reps []rep
@@ -36,12 +53,12 @@ func answerPattern(answer string, written map[string]string, outputs map[string]
 	for _, n := range names {
 		add(written[n], "{{"+n+"}}")
 	}
-	steps := make([]string, 0, len(outputs))
+	ids := make([]string, 0, len(outputs))
 	for id := range outputs {
-		steps = append(steps, id)
+		ids = append(ids, id)
 	}
-	sort.Strings(steps)
-	for _, id := range steps {
+	sort.Strings(ids)
+	for _, id := range ids {
 		var v any
 		if err := json.Unmarshal([]byte(outputs[id]), &v); err != nil {
 			v = outputs[id]
@@ -55,6 +72,32 @@ func answerPattern(answer string, written map[string]string, outputs map[string]
 		out = replaceOutsidePlaceholders(out, r.value, r.with)
 	}
 	return out
+}
+
+// hasBool reports whether a tool's JSON result holds a true/false value.
+func hasBool(out string) bool {
+	var v any
+	if json.Unmarshal([]byte(out), &v) != nil {
+		return false
+	}
+	found := false
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case bool:
+			found = true
+		case map[string]any:
+			for _, e := range v {
+				walk(e)
+			}
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		}
+	}
+	walk(v)
+	return found
 }
 
 func isDigits(s string) bool {
