@@ -55,3 +55,35 @@ func TestSynthesizer(t *testing.T) {
 		})
 	}
 }
+
+// A template's answer pattern writes the reply from the results with no
+// model call; a reference that does not resolve hands it back to the
+// summarizer.
+func TestAnswerPatternNeedsNoModelCall(t *testing.T) {
+	for _, c := range []struct {
+		name, pattern, want string
+		calls              int
+	}{
+		{"filled", "Austin is ${austin_weather.temp_c} C today.", "Austin is 35 C today.", 0},
+		{"a reference that does not resolve", "Austin is ${austin_weather.humidity} humid.", "summarized", 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.tools.add(&fakeTool{name: "weather", idempotent: true, fn: func(_ context.Context, _ map[string]any) (ToolResult, error) {
+				return ToolResult{Output: `{"temp_c": 35}`}, nil
+			}})
+			h.planner.plan = staticPlan(&plan.Plan{Goal: "g", Answer: "combine", AnswerPattern: c.pattern,
+				Steps: []plan.Step{{ID: "austin_weather", Tool: "weather"}}})
+			calls := 0
+			h.chat.fn = func(req ChatRequest) (ChatResponse, error) {
+				calls++
+				return ChatResponse{Content: "summarized [austin_weather]"}, nil
+			}
+			h.start()
+			r := h.wait(h.submit("how hot is Austin").ID)
+			if r.Status != run.Done || !strings.Contains(r.Answer, c.want) || calls != c.calls {
+				t.Fatalf("status %s, answer %q, model calls %d; want %q with %d calls", r.Status, r.Answer, calls, c.want, c.calls)
+			}
+		})
+	}
+}

@@ -215,3 +215,15 @@ func TestTemplatesUseGivenParams(t *testing.T) {
 		t.Error("params that do not fit the schema were used")
 	}
 }
+
+func TestInstantiateFillsTheAnswerPattern(t *testing.T) {
+	wc := config.WorkflowConfig{Name: "pct", AnswerPattern: "{{pct}}% of {{base}} is ${calc.result}.",
+		Steps: []config.WorkflowStep{{ID: "calc", Tool: "calc", Args: map[string]any{"expression": "{{base}} * {{pct}} / 100"}}}}
+	p, err := Instantiate(wc, map[string]any{"pct": 17.0, "base": 2340.0}, "What is 17% of 2340?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.AnswerPattern != "17% of 2340 is ${calc.result}." {
+		t.Fatalf("pattern %q", p.AnswerPattern)
+	}
+}
