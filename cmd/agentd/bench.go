@@ -138,7 +138,8 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	fmt.Fprintf(out, "agentd bench — %s, GOMAXPROCS %d\n\n", time.Now().UTC().Format(time.RFC3339), runtime.GOMAXPROCS(0))
 	var suite *bench.SuiteResult
 	if f.suite {
-		res, err := bench.RunSuite(ctx, base, bench.SuiteOptions{OllamaURL: f.ollamaURL, TimeScale: f.timeScale, Scenarios: list, Log: log})
+		res, err := bench.RunSuite(ctx, base, bench.SuiteOptions{OllamaURL: f.ollamaURL, TimeScale: f.timeScale, Scenarios: list, Log: log,
+			Learned: f.peers})
 		if err != nil {
 			return fmt.Errorf("scenario suite: %w", err)
 		}
@@ -160,7 +161,7 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 		if suite == nil {
 			// agentd's side, once for every oracle mode: its prompts are
 			// answered by the scenario script either way.
-			res, err := bench.RunSuite(ctx, base, bench.SuiteOptions{TimeScale: f.timeScale, Scenarios: list, Log: log})
+			res, err := bench.RunSuite(ctx, base, bench.SuiteOptions{TimeScale: f.timeScale, Scenarios: list, Log: log, Learned: true})
 			if err != nil {
 				return fmt.Errorf("scenario suite for --peers: %w", err)
 			}

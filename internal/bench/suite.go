@@ -24,6 +24,7 @@ import (
 // Modes of the scenario suite.
 const (
 	modeAgentd     = "agentd"
+	modeLearned    = "agentd-learned"
 	modeSequential = "sequential"
 	modeReAct      = "react"
 )
@@ -35,6 +36,10 @@ type SuiteOptions struct {
 	TimeScale float64 // simulator only
 	Scenarios []scenarios.Scenario
 	Log       *slog.Logger
+	// Learned also measures agentd the second time it is asked each
+	// request (mode agentd-learned): the first run, not measured, taught
+	// the plan cache.
+	Learned bool
 }
 
 // tokenCount is one model's tokens in a run.
@@ -105,8 +110,18 @@ func RunSuite(ctx context.Context, base *config.Config, o SuiteOptions) (*SuiteR
 	if err != nil {
 		return nil, err
 	}
+	var learnedRows []modeRow
+	if o.Learned {
+		if learnedRows, err = env.daemonMode(ctx, modeLearned, o.Scenarios); err != nil {
+			return nil, err
+		}
+	}
 	for i := range o.Scenarios {
-		for _, r := range []modeRow{agentRows[i], seqRows[i], reactRows[i]} {
+		rows := []modeRow{agentRows[i], seqRows[i], reactRows[i]}
+		if learnedRows != nil {
+			rows = append(rows[:1], append([]modeRow{learnedRows[i]}, rows[1:]...)...)
+		}
+		for _, r := range rows {
 			r.CostUSD = cost(r.Tokens)
 			res.Rows = append(res.Rows, r)
 		}
@@ -138,6 +153,13 @@ func (e *benchEnv) daemonMode(ctx context.Context, mode string, list []scenarios
 		req := exec.SubmitRequest{Request: sc.Request, Source: "bench"}
 		if mode == modeReAct {
 			req.Mode = exec.ModeScratchpad
+		}
+		if mode == modeLearned {
+			// The first time teaches the plan cache; the second is measured.
+			if _, err := h.runOne(ctx, req); err != nil {
+				return nil, fmt.Errorf("%s: teaching run: %w", sc.Name, err)
+			}
+			e.coldPrompts()
 		}
 		row := modeRow{Scenario: sc.Name, Mode: mode, Tokens: map[string]tokenCount{}}
 		rec, err := h.runOne(ctx, req)

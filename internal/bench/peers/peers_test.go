@@ -59,6 +59,21 @@ func TestMarkdownRatios(t *testing.T) {
 	}
 }
 
+func TestMarkdownLearnedAgainstTheFastestPeer(t *testing.T) {
+	rep := &Report{TimeScale: 0.5, PriceName: "m", Rows: []Row{
+		{Scenario: "s", Framework: "agentd", Status: "done", Wall: 10 * time.Second, PromptTokens: 1000},
+		{Scenario: "s", Framework: "agentd-learned", Status: "done", Wall: time.Second, PromptTokens: 500},
+		{Scenario: "s", Framework: "slow", Status: "done", Wall: 8 * time.Second, PromptTokens: 9000},
+		{Scenario: "s", Framework: "fast", Status: "done", Wall: 4 * time.Second, PromptTokens: 2000},
+		{Scenario: "s", Framework: "fastest-but-wrong", Status: "failed", Wall: time.Second, PromptTokens: 100},
+	}}
+	var b bytes.Buffer
+	rep.Markdown(&b)
+	if !strings.Contains(b.String(), "- s: fast 4.00 s / agentd-learned 1.00 s = 4.00x faster; prompt tokens 2.0k / 500 = 4.00x fewer") {
+		t.Fatalf("markdown:\n%s", b.String())
+	}
+}
+
 // TestPeersReport is the full comparison, run on demand:
 //
 //	AGENTD_PEERS_REPORT=0.5 go test ./internal/bench/peers -run TestPeersReport -v -timeout 30m
