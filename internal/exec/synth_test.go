@@ -62,7 +62,7 @@ func TestSynthesizer(t *testing.T) {
 func TestAnswerPatternNeedsNoModelCall(t *testing.T) {
 	for _, c := range []struct {
 		name, pattern, want string
-		calls              int
+		calls               int
 	}{
 		{"filled", "Austin is ${austin_weather.temp_c} C today.", "Austin is 35 C today.", 0},
 		{"a reference that does not resolve", "Austin is ${austin_weather.humidity} humid.", "summarized", 1},
