@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -131,7 +133,7 @@ func candidates(request string, p *plan.Plan) []candidate {
 		out = append(out, c)
 	}
 	for _, s := range p.Steps {
-		walkLeaves(s.Args, "", func(key string, v any) {
+		walkLeaves(s.Args, "", "", func(_, key string, v any) {
 			switch v := v.(type) {
 			case string:
 				v = strings.TrimSpace(v)
@@ -269,24 +271,21 @@ func startsUpper(w string) bool {
 	return false
 }
 
-// walkLeaves calls fn with every scalar of v and the key it sits under.
-func walkLeaves(v any, key string, fn func(key string, v any)) {
+// walkLeaves calls fn with every scalar of v, its path as a ${step.path}
+// reference writes it (below path) and the key it sits under, maps in key
+// order.
+func walkLeaves(v any, path, key string, fn func(path, key string, v any)) {
 	switch v := v.(type) {
 	case map[string]any:
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			walkLeaves(v[k], k, fn)
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			walkLeaves(v[k], path+"."+k, k, fn)
 		}
 	case []any:
-		for _, e := range v {
-			walkLeaves(e, key, fn)
+		for i, e := range v {
+			walkLeaves(e, path+"."+strconv.Itoa(i), key, fn)
 		}
 	default:
-		fn(key, v)
+		fn(path, key, v)
 	}
 }
 

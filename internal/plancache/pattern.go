@@ -2,6 +2,8 @@ package plancache
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,25 +47,26 @@ func answerPattern(answer string, written map[string]string, outputs map[string]
 		seen[value] = true
 		reps = append(reps, rep{value, with})
 	}
-	names := make([]string, 0, len(written))
-	for n := range written {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(written)) {
 		add(written[n], "{{"+n+"}}")
 	}
-	ids := make([]string, 0, len(outputs))
-	for id := range outputs {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(outputs)) {
 		var v any
 		if err := json.Unmarshal([]byte(outputs[id]), &v); err != nil {
 			v = outputs[id]
 		}
-		leaves(v, id, func(path, text string) { add(text, "${"+path+"}") })
+		walkLeaves(v, id, "", func(path, _ string, v any) {
+			switch v := v.(type) {
+			case string:
+				// Long text is language, not a value to refer to.
+				if t := strings.TrimSpace(v); t != "" && len(t) <= 200 {
+					add(t, "${"+path+"}")
+				}
+			case float64:
+				add(strconv.FormatFloat(v, 'f', -1, 64), "${"+path+"}")
+			}
+			// true/false rarely appear as such in prose: left as language.
+		})
 	}
 	// Longest first, so "2340.5" goes before "2340".
 	sort.SliceStable(reps, func(i, j int) bool { return len(reps[i].value) > len(reps[j].value) })
@@ -102,34 +105,6 @@ func hasBool(out string) bool {
 
 func isDigits(s string) bool {
 	return s != "" && strings.Trim(s, "0123456789") == ""
-}
-
-// leaves calls fn with each scalar of a tool's result and its path as a
-// ${step.path} reference writes it.
-func leaves(v any, path string, fn func(path, text string)) {
-	switch v := v.(type) {
-	case map[string]any:
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			leaves(v[k], path+"."+k, fn)
-		}
-	case []any:
-		for i, e := range v {
-			leaves(e, path+"."+strconv.Itoa(i), fn)
-		}
-	case string:
-		if s := strings.TrimSpace(v); s != "" && len(s) <= 200 {
-			fn(path, s)
-		}
-	case float64:
-		fn(path, strconv.FormatFloat(v, 'f', -1, 64))
-	case bool:
-		// true/false rarely appear as such in prose: left as language.
-	}
 }
 
 // replaceOutsidePlaceholders replaces whole-word (or whole-number)
