@@ -181,6 +181,10 @@ func (e *benchEnv) benchFallback(ctx context.Context, list []scenarios.Scenario,
 	defer os.RemoveAll(dir)
 	cfg := e.config(dir)
 	useFakeRemote(cfg, ln.Addr().String())
+	// The requests repeat: with the plan cache on, repeats would be served
+	// from learned templates. This bench measures the router's local or
+	// remote choice alone; `--cache` measures the cache with the remote.
+	cfg.Planner.Cache.Enabled = false
 	price := cfg.Fallback.Prices[cfg.Fallback.Model]
 
 	h, err := startBenchDaemon(ctx, cfg, scenarios.Options{TimeScale: e.scale}, e.log)
