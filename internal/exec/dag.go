@@ -473,7 +473,14 @@ func (x *runExec) runDAG(ctx context.Context) {
 	for {
 		if ctx.Err() == nil && x.stopped == "" && len(x.failures) == 0 {
 			x.skipBlocked()
-			for _, id := range x.ready() {
+			// Count every ready step active before any starts: a step that
+			// pauses for approval at once must not show the run waiting
+			// for a person while its siblings are still being launched.
+			ready := x.ready()
+			x.mu.Lock()
+			x.activeN += len(ready)
+			x.mu.Unlock()
+			for _, id := range ready {
 				x.launch(ctx, id)
 			}
 		}
@@ -635,10 +642,7 @@ func (x *runExec) launch(ctx context.Context, id string) {
 	x.steps[id] = st
 	spec := x.specs[id]
 	in := stepInput{spec: spec, outputs: x.outputs(), view: x.stateView(id)}
-	x.inflight++
-	x.mu.Lock()
-	x.activeN++
-	x.mu.Unlock()
+	x.inflight++ // activeN was counted by runDAG for the whole batch
 	go func() {
 		mine := *st
 		mine.Status = run.StepPending
