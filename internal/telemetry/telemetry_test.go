@@ -3,8 +3,6 @@ package telemetry
 import (
 	"context"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -12,80 +10,19 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
-	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/agentd/agentd/internal/config"
 	"github.com/agentd/agentd/internal/telemetry/genai"
+	"github.com/agentd/agentd/internal/telemetry/otlptest"
 )
-
-// Receiver is a local OTLP/HTTP trace receiver on 127.0.0.1 that keeps
-// every span it is sent.
-type Receiver struct {
-	URL string
-
-	mu    sync.Mutex
-	spans []*tracepb.Span
-	bytes int64
-}
-
-func newReceiver(t *testing.T) *Receiver {
-	t.Helper()
-	r := &Receiver{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.Method != http.MethodPost || req.URL.Path != "/v1/traces" {
-			http.Error(w, "not found", http.StatusNotFound)
-			return
-		}
-		body, err := io.ReadAll(req.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		var msg coltrace.ExportTraceServiceRequest
-		if err := proto.Unmarshal(body, &msg); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		r.mu.Lock()
-		r.bytes += int64(len(body))
-		for _, rs := range msg.ResourceSpans {
-			for _, ss := range rs.ScopeSpans {
-				r.spans = append(r.spans, ss.Spans...)
-			}
-		}
-		r.mu.Unlock()
-		out, _ := proto.Marshal(&coltrace.ExportTraceServiceResponse{})
-		w.Header().Set("Content-Type", "application/x-protobuf")
-		_, _ = w.Write(out)
-	}))
-	t.Cleanup(srv.Close)
-	r.URL = srv.URL
-	return r
-}
-
-func (r *Receiver) Spans() []*tracepb.Span {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]*tracepb.Span(nil), r.spans...)
-}
-
-func attr(s *tracepb.Span, key string) (*commonpb.AnyValue, bool) {
-	for _, kv := range s.Attributes {
-		if kv.Key == key {
-			return kv.Value, true
-		}
-	}
-	return nil, false
-}
 
 func TestSpansReachReceiverWithoutContentUnlessAsked(t *testing.T) {
 	const secret = "the quarterly numbers for ACME"
 	for _, content := range []bool{false, true} {
 		t.Run(map[bool]string{false: "content off", true: "content on"}[content], func(t *testing.T) {
-			rcv := newReceiver(t)
+			rcv := otlptest.Start()
+			defer rcv.Close()
 			tr, err := New(Options{Config: config.TelemetryConfig{Traces: true, OTLPEndpoint: rcv.URL,
 				IncludeContent: content, SampleRatio: 1}})
 			if err != nil {
@@ -116,13 +53,13 @@ func TestSpansReachReceiverWithoutContentUnlessAsked(t *testing.T) {
 			if string(child.ParentSpanId) != string(root.SpanId) {
 				t.Error("chat span is not the run span's child")
 			}
-			if v, _ := attr(root, "gen_ai.agent.name"); v.GetStringValue() != "agentd" {
+			if v, _ := otlptest.Attr(root, "gen_ai.agent.name"); v.GetStringValue() != "agentd" {
 				t.Errorf("gen_ai.agent.name = %v", v)
 			}
-			if v, _ := attr(child, "gen_ai.usage.input_tokens"); v.GetIntValue() != 12 {
+			if v, _ := otlptest.Attr(child, "gen_ai.usage.input_tokens"); v.GetIntValue() != 12 {
 				t.Errorf("gen_ai.usage.input_tokens = %v", v)
 			}
-			v, ok := attr(root, "gen_ai.input.messages")
+			v, ok := otlptest.Attr(root, "gen_ai.input.messages")
 			if got := ok && strings.Contains(v.GetStringValue(), secret); got != content {
 				t.Errorf("prompt text on the span = %v, want %v", got, content)
 			}
@@ -134,8 +71,8 @@ func TestSpansReachReceiverWithoutContentUnlessAsked(t *testing.T) {
 				}
 			}
 			sent, reqs := tr.Sent()
-			if sent != rcv.bytes || reqs < 1 {
-				t.Errorf("counted %d bytes in %d requests; the receiver got %d bytes", sent, reqs, rcv.bytes)
+			if got, _ := rcv.Received(); sent != got || reqs < 1 {
+				t.Errorf("counted %d bytes in %d requests; the receiver got %d bytes", sent, reqs, got)
 			}
 		})
 	}
@@ -188,7 +125,8 @@ func (l *fakeLedger) Finished(_ context.Context, id, _ int64, status string) err
 }
 
 func TestEgressRecordedOnlyOffLoopback(t *testing.T) {
-	rcv := newReceiver(t)
+	rcv := otlptest.Start()
+	defer rcv.Close()
 	for _, tt := range []struct {
 		name, endpoint string
 		want           int
