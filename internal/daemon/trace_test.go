@@ -162,3 +162,46 @@ func hexID(b []byte) string {
 	}
 	return string(out)
 }
+
+// BenchmarkRunTraces is the added time per run with trace export on,
+// against a local OTLP receiver, beside the same runs with traces off; it
+// reports the spans exported per run. (A figure, not a test: no timing is
+// asserted.)
+func BenchmarkRunTraces(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		b.Run(map[bool]string{false: "off", true: "on"}[on], func(b *testing.B) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			rcv := otlptest.Start()
+			defer rcv.Close()
+			planJSON := `{"goal":"compute","steps":[{"id":"sum","tool":"calc","args":{"expression":"17*3"}}],"answer":"Report the result of ${sum}"}`
+			d := startOnSimulatorWith(b, ctx, ollamasim.Config{Seed: 1, Script: ollamasim.NewRules(
+				ollamasim.Rule{Model: "gemma3:12b", Format: ollamasim.Present, Replies: []ollamasim.Reply{{Content: planJSON}}},
+				ollamasim.Rule{Contains: "Report the result", Replies: []ollamasim.Reply{{Content: "The result is 51 [sum]."}}},
+			)}, func(cfg *config.Config) {
+				cfg.Planner.Cache.Enabled = false // every run plans, as a first run does
+				if on {
+					cfg.Telemetry = config.TelemetryConfig{Traces: true, OTLPEndpoint: rcv.URL, SampleRatio: 1}
+				}
+			})
+			done := make(chan struct{})
+			go func() { _ = d.Run(ctx); close(done) }()
+			defer func() { cancel(); <-done }()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				r, err := d.Engine.Submit(ctx, exec.SubmitRequest{Request: "What is 17 times 3?", Source: "api"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if final, err := d.Engine.Wait(ctx, r.ID); err != nil || final.Status != run.Done {
+					b.Fatalf("run = %+v, %v", final, err)
+				}
+			}
+			b.StopTimer()
+			_ = d.Telemetry.ForceFlush(ctx)
+			bytes, _ := rcv.Received()
+			b.ReportMetric(float64(len(rcv.Spans()))/float64(b.N), "spans/run")
+			b.ReportMetric(float64(bytes)/float64(b.N), "otlp-bytes/run")
+		})
+	}
+}
