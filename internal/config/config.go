@@ -17,6 +17,7 @@ type Config struct {
 	VRAM      VRAMConfig       `toml:"vram"`
 	Storage   StorageConfig    `toml:"storage"`
 	Logging   LoggingConfig    `toml:"logging"`
+	Telemetry TelemetryConfig  `toml:"telemetry"`
 }
 
 // ServerConfig is the HTTP API and dashboard listener.
@@ -401,4 +402,24 @@ type RetentionConfig struct {
 type LoggingConfig struct {
 	Level  string `toml:"level"`  // debug | info | warn | error
 	Format string `toml:"format"` // text | json
+}
+
+// TelemetryConfig is the OpenTelemetry trace export, off by default.
+// Metrics stay on Prometheus (/metrics); only traces go over OTLP.
+type TelemetryConfig struct {
+	// Traces turns span export on.
+	Traces bool `toml:"traces"`
+	// OTLPEndpoint is the collector's OTLP/HTTP base URL, like
+	// "http://127.0.0.1:4318"; spans go to <endpoint>/v1/traces.
+	OTLPEndpoint string `toml:"otlp_endpoint"`
+	// Insecure allows plain http to a collector that is not on loopback.
+	Insecure bool `toml:"insecure"`
+	// HeadersEnv maps a header name to the environment variable holding
+	// its value (an API key, say), so that no secret sits in the file.
+	HeadersEnv map[string]string `toml:"headers_env"`
+	// IncludeContent exports prompt and output text on spans. Off, no
+	// text a person or a model wrote ever leaves in a span.
+	IncludeContent bool `toml:"include_content"`
+	// SampleRatio is the share of runs traced, 0 to 1.
+	SampleRatio float64 `toml:"sample_ratio"`
 }

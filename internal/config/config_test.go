@@ -93,6 +93,11 @@ func TestValidateNamesField(t *testing.T) {
 		{"zone", "[fallback]\ntime_zone = \"Mars/Olympus\"\n", []string{"fallback.time_zone"}},
 		{"workflow step", "[[workflows]]\nname = \"w\"\n[[workflows.steps]]\nid = \"a\"\n", []string{"workflows[0].steps[0]", "exactly one of tool or task"}},
 		{"short timeout", "[executor]\nstep_timeout = \"1ms\"\n", []string{"executor.step_timeout", "at least"}},
+		{"traces without endpoint", "[telemetry]\ntraces = true\n", []string{"telemetry.otlp_endpoint", "telemetry.traces"}},
+		{"traces bad endpoint", "[telemetry]\ntraces = true\notlp_endpoint = \"127.0.0.1:4318\"\n", []string{"telemetry.otlp_endpoint", "http://"}},
+		{"traces plaintext off loopback", "[telemetry]\ntraces = true\notlp_endpoint = \"http://collector.lan:4318\"\n", []string{"telemetry.otlp_endpoint", "https://", "telemetry.insecure"}},
+		{"sample ratio", "[telemetry]\nsample_ratio = 1.5\n", []string{"telemetry.sample_ratio", "1.5", "between 0 and 1"}},
+		{"empty header env", "[telemetry]\nheaders_env = { Authorization = \"\" }\n", []string{"telemetry.headers_env", "Authorization"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -114,6 +119,27 @@ func TestValidateNamesField(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestTelemetryEndpoints(t *testing.T) {
+	for _, body := range []string{
+		"[telemetry]\ntraces = true\notlp_endpoint = \"http://127.0.0.1:4318\"\n",
+		"[telemetry]\ntraces = true\notlp_endpoint = \"http://localhost:4318\"\n",
+		"[telemetry]\ntraces = true\notlp_endpoint = \"https://otel.example:4318\"\nheaders_env = { Authorization = \"OTLP_AUTH\" }\n",
+		"[telemetry]\ntraces = true\notlp_endpoint = \"http://collector.lan:4318\"\ninsecure = true\n",
+		"[telemetry]\ntraces = false\notlp_endpoint = \"http://collector.lan:4318\"\n",
+	} {
+		cfg, err := Parse(strings.NewReader(body), "test.toml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("%s: %v", body, err)
+		}
+	}
+	if d := Default().Telemetry; d.Traces || d.IncludeContent || d.SampleRatio != 1 {
+		t.Errorf("default telemetry = %+v, want off, no content, ratio 1", d)
 	}
 }
 

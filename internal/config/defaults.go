@@ -124,6 +124,7 @@ func Default() *Config {
 			},
 			PruneInterval: Duration(time.Hour),
 		},
-		Logging: LoggingConfig{Level: "info", Format: "text"},
+		Logging:   LoggingConfig{Level: "info", Format: "text"},
+		Telemetry: TelemetryConfig{SampleRatio: 1},
 	}
 }

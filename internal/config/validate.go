@@ -156,6 +156,7 @@ func (c *Config) Validate() error {
 
 	v.oneOf("logging.level", c.Logging.Level, "debug", "info", "warn", "error")
 	v.oneOf("logging.format", c.Logging.Format, "text", "json")
+	c.validateTelemetry(v)
 	return errors.Join(v.errs...)
 }
 
@@ -410,5 +411,35 @@ func (c *Config) validateFallback(v *validator) {
 	}
 	if f.EnergyPriceKWh < 0 {
 		v.add("fallback.energy_price_kwh", f.EnergyPriceKWh, "must be zero or more")
+	}
+}
+
+// validateTelemetry holds the trace exporter to the server's rule: what
+// leaves the machine over a network goes over TLS unless a person says
+// otherwise.
+func (c *Config) validateTelemetry(v *validator) {
+	t := c.Telemetry
+	if t.SampleRatio < 0 || t.SampleRatio > 1 {
+		v.add("telemetry.sample_ratio", t.SampleRatio, "must be between 0 and 1 (the share of runs traced)")
+	}
+	for name, env := range t.HeadersEnv {
+		if name == "" || env == "" {
+			v.add("telemetry.headers_env", name, "needs a header name and the environment variable that holds its value, like { Authorization = \"AGENTD_OTLP_AUTH\" }")
+		}
+	}
+	if !t.Traces {
+		return
+	}
+	if t.OTLPEndpoint == "" {
+		v.add("telemetry.otlp_endpoint", t.OTLPEndpoint, "must be set when telemetry.traces is on, like \"http://127.0.0.1:4318\"")
+		return
+	}
+	u, err := url.Parse(t.OTLPEndpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.add("telemetry.otlp_endpoint", t.OTLPEndpoint, "must be an http:// or https:// URL, like \"http://127.0.0.1:4318\"")
+		return
+	}
+	if u.Scheme == "http" && !IsLoopback(u.Hostname()) && !t.Insecure {
+		v.add("telemetry.otlp_endpoint", t.OTLPEndpoint, "must be https:// when the collector is not on a loopback address: spans would cross the network in clear (or set telemetry.insecure = true)")
 	}
 }

@@ -21,6 +21,11 @@ func (d *Daemon) registerAPI() error {
 		RunCounts: d.Store.CountRunsByStatus,
 		Hardware:  func() (any, bool) { s, ok := d.Monitor.Latest(); return s, ok },
 	}, d.log)
+	for _, c := range d.Telemetry.Collectors() {
+		if err := metrics.Registry().Register(c); err != nil {
+			return fmt.Errorf("telemetry metrics: %w", err)
+		}
+	}
 	deps := api.Deps{
 		Engine: engineAPI{d.Engine}, Runs: runsAPI{d.Store}, Events: d.Bus,
 		Ledger: d.Store, Budgets: budgetsAPI{d}, Reviews: reviewsAPI{d}, Residency: residencyAPI{d}, History: historyAPI{d.Store},

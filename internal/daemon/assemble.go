@@ -39,7 +39,8 @@ func (d *Daemon) buildAgent(ctx context.Context) error {
 	})
 
 	var err error
-	d.LLM, err = llm.New(cfg.Ollama, cfg.Models, d.log, llm.WithRecorder(d.recorder), llm.WithKeepAlive(d.Residency))
+	d.LLM, err = llm.New(cfg.Ollama, cfg.Models, d.log, llm.WithRecorder(d.recorder), llm.WithKeepAlive(d.Residency),
+		llm.WithTracer(d.Telemetry.Tracer(), d.Telemetry.IncludeContent()))
 	if err != nil {
 		return fmt.Errorf("ollama client: %w", err)
 	}
@@ -120,6 +121,7 @@ func (d *Daemon) buildAgent(ctx context.Context) error {
 	d.Engine = exec.New(exec.Config{Executor: cfg.Executor, MaxSteps: cfg.Planner.MaxSteps}, exec.Deps{
 		Store: d.Store, Planner: planner, Chat: execChat{c: d.LLM, recorder: d.recorder}, Models: exec.ModelsFromConfig(cfg.Models),
 		Tools: catalog, Limiter: d.Residency, Events: d.Bus, Log: d.log,
+		Tracer: d.Telemetry.Tracer(), TraceContent: d.Telemetry.IncludeContent(),
 		SupportsTools: func(ctx context.Context, model string) bool {
 			ok, err := d.LLM.SupportsTools(ctx, model)
 			return err != nil || ok // unknown: try native tools; a refusal switches the step over

@@ -26,6 +26,7 @@ import (
 	"github.com/agentd/agentd/internal/llm"
 	"github.com/agentd/agentd/internal/plancache"
 	"github.com/agentd/agentd/internal/sdnotify"
+	"github.com/agentd/agentd/internal/telemetry"
 	"github.com/agentd/agentd/internal/tools"
 	"github.com/agentd/agentd/internal/vram"
 	ollama "github.com/ollama/ollama/api"
@@ -73,6 +74,8 @@ type Daemon struct {
 	Tools     *tools.Registry
 	Gate      *fallback.Gate
 	Engine    *exec.Engine
+	// Telemetry is the trace exporter (a no-op tracer with traces off).
+	Telemetry *telemetry.Tracing
 	// PlanCache is the plan cache; nil when [planner.cache] is off.
 	PlanCache *plancache.Cache
 	recorder  *usageRecorder
@@ -139,6 +142,13 @@ func New(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 
 	// Start order: storage first, the HTTP server last; stop is the reverse.
 	d.group.add("events", d.Bus)
+	// Telemetry starts before the executor and so stops after it: the
+	// spans of runs that end while the daemon stops are still flushed.
+	if d.Telemetry, err = telemetry.New(telemetry.Options{Config: cfg.Telemetry, Log: log,
+		Ledger: egressLedger{d.Store}}); err != nil {
+		return nil, err
+	}
+	d.group.add("telemetry", d.Telemetry)
 	d.group.add("retention", &db.Pruner{Store: d.Store, Interval: cfg.Storage.PruneInterval.D(), Log: log, Retention: db.Retention{
 		Runs: cfg.Storage.Retention.Runs.D(), Events: cfg.Storage.Retention.Events.D(),
 		Samples: cfg.Storage.Retention.Samples.D(), Ledgers: cfg.Storage.Retention.Ledgers.D(),

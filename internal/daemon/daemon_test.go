@@ -97,12 +97,12 @@ func startOnSimulator(t *testing.T, ctx context.Context, simCfg ollamasim.Config
 }
 
 // startOnSimulatorWith is startOnSimulator with the config edited first.
-func startOnSimulatorWith(t *testing.T, ctx context.Context, simCfg ollamasim.Config, edit func(*config.Config)) *Daemon {
+func startOnSimulatorWith(t testing.TB, ctx context.Context, simCfg ollamasim.Config, edit func(*config.Config)) *Daemon {
 	t.Helper()
 	return startOnSimulatorOpts(t, ctx, simCfg, Options{}, edit)
 }
 
-func startOnSimulatorOpts(t *testing.T, ctx context.Context, simCfg ollamasim.Config, opts Options, edit func(*config.Config)) *Daemon {
+func startOnSimulatorOpts(t testing.TB, ctx context.Context, simCfg ollamasim.Config, opts Options, edit func(*config.Config)) *Daemon {
 	t.Helper()
 	simCfg.Logger = slog.New(slog.DiscardHandler)
 	url, err := ollamasim.New(simCfg).Start(ctx)
@@ -121,7 +121,7 @@ func startOnSimulatorOpts(t *testing.T, ctx context.Context, simCfg ollamasim.Co
 
 // newDaemon builds a daemon from cfg on a free loopback port (again on the
 // same state directory, for restart tests).
-func newDaemon(t *testing.T, ctx context.Context, cfg *config.Config, opts Options) *Daemon {
+func newDaemon(t testing.TB, ctx context.Context, cfg *config.Config, opts Options) *Daemon {
 	t.Helper()
 	var err error
 	if opts.Listener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {

@@ -204,6 +204,7 @@ func scanRun(sc scanner) (*run.Run, error) {
 	}
 	r.Meta = json.RawMessage(meta)
 	r.Template = run.TemplateFromMeta(r.Meta)
+	r.TraceID = run.TraceIDFromMeta(r.Meta)
 	return &r, nil
 }
 

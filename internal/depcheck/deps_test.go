@@ -17,10 +17,11 @@ const module = "github.com/agentd/agentd"
 // Test and benchmark instruments. They may import production packages;
 // no production package may import them.
 var instruments = []string{
-	module + "/internal/bench",      // every benchmark (and its subpackages)
-	module + "/internal/scenarios",  // scenario fixtures, scripts, fault injection
-	module + "/internal/ollamasim",  // the Ollama simulator
-	module + "/internal/ollamatest", // a real Ollama for tests
+	module + "/internal/bench",              // every benchmark (and its subpackages)
+	module + "/internal/scenarios",          // scenario fixtures, scripts, fault injection
+	module + "/internal/ollamasim",          // the Ollama simulator
+	module + "/internal/ollamatest",         // a real Ollama for tests
+	module + "/internal/telemetry/otlptest", // a local OTLP trace receiver
 }
 
 // mainPkg is the composition of subcommands; it may import anything (the

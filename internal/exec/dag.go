@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/agentd/agentd/internal/events"
 	"github.com/agentd/agentd/internal/plan"
 	"github.com/agentd/agentd/internal/run"
@@ -134,8 +136,14 @@ func (x *runExec) execute() {
 		x.ctx, stop = context.WithDeadlineCause(x.ctx, *dl, errors.New("request deadline reached"))
 		defer stop()
 	}
+	var span trace.Span
+	x.ctx, span = x.startRunSpan(x.ctx)
+	// The span ends before the run's waiters wake, so that a flush after
+	// the answer holds the whole run.
+	endSpan := sync.OnceFunc(func() { x.endRunSpan(span) })
+	defer endSpan()
 	ctx := x.ctx
-	x.log.Info("run started", "run", x.r)
+	x.log.Info("run started", "run", x.r, "trace_id", x.r.TraceID)
 	err := x.executeIn(ctx)
 	if x.shuttingDown() {
 		x.log.Info("run left for resume", "run", x.r)
@@ -150,6 +158,7 @@ func (x *runExec) execute() {
 			x.log.Error("record run failure", "err", serr)
 		}
 	}
+	endSpan()
 	x.ended()
 	x.e.notifyEnded(x.r.ID)
 	x.log.Info("run ended", "run", x.r)
@@ -286,8 +295,10 @@ func (x *runExec) loadOrPlan(ctx context.Context) error {
 		return err
 	}
 	m := x.meta()
-	res, err := x.e.d.Planner.Plan(ctx, PlanRequest{RunID: x.r.ID, Request: x.r.Request, Workflow: x.r.Workflow,
+	pctx, span := x.startPlanSpan(ctx, "plan")
+	res, err := x.e.d.Planner.Plan(pctx, PlanRequest{RunID: x.r.ID, Request: x.r.Request, Workflow: x.r.Workflow,
 		Params: m.Params, Planner: x.r.Planner, Sensitive: x.r.Sensitive, Async: x.r.Async})
+	x.endPlanSpan(span, res, err)
 	// What planning decided is the run's, whether or not a plan came of
 	// it: where it was routed and why, whether it is sensitive (narrowing
 	// only: a sensitive workflow makes the run so for every later rung)
@@ -710,9 +721,11 @@ func (x *runExec) climb(ctx context.Context) {
 			x.replans++
 		}
 		ids := x.recordRung(failedIDs, rung)
-		res, err := x.e.d.Planner.Replan(ctx, ReplanRequest{RunID: x.r.ID, Request: x.r.Request, Sensitive: x.r.Sensitive,
+		pctx, span := x.startPlanSpan(ctx, "replan")
+		res, err := x.e.d.Planner.Replan(pctx, ReplanRequest{RunID: x.r.ID, Request: x.r.Request, Sensitive: x.r.Sensitive,
 			Workflow: x.r.Workflow, Params: x.meta().Params,
 			Plan: x.plan, Completed: completed, Failed: failed, Attempt: x.replans, Remote: remote})
+		x.endPlanSpan(span, res, err)
 		if err == nil && res.Plan == nil {
 			err = errors.New("planner returned no plan")
 		}

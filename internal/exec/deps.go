@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/agentd/agentd/internal/events"
 	"github.com/agentd/agentd/internal/plan"
 	"github.com/agentd/agentd/internal/run"
@@ -228,6 +230,12 @@ type Deps struct {
 	// Events defaults to dropping events.
 	Events Publisher
 	Log    *slog.Logger
+	// Tracer makes the run's spans (the run, its planning, its tools; the
+	// model client makes the model calls' under them); nil is a no-op.
+	Tracer trace.Tracer
+	// TraceContent puts request, answer and tool text on spans
+	// (telemetry.include_content); off, no text goes on a span.
+	TraceContent bool
 
 	// SupportsTools reports whether a model takes native tool calls; nil
 	// means every model does.

@@ -21,6 +21,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/agentd/agentd/internal/config"
 	"github.com/agentd/agentd/internal/events"
 	"github.com/agentd/agentd/internal/run"
@@ -124,6 +126,8 @@ type runMeta struct {
 	Params   map[string]any   `json:"params,omitempty"`
 	Mode     string           `json:"mode,omitempty"`
 	Template *run.TemplateUse `json:"template,omitempty"`
+	// TraceID is the trace of the latest execution, when exported.
+	TraceID string `json:"trace_id,omitempty"`
 }
 
 // Engine admits runs and executes them.
@@ -153,6 +157,9 @@ type Engine struct {
 // New builds an engine; Run starts it.
 func New(cfg Config, d Deps) *Engine {
 	cfg.defaults()
+	if d.Tracer == nil {
+		d.Tracer = noop.NewTracerProvider().Tracer("")
+	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}

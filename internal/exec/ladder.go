@@ -362,7 +362,9 @@ func (x *runExec) invokeTool(ctx context.Context, st *run.Step, tool Tool, args 
 	}
 	emit(x.e.d.Events, st.RunID, events.ToolCallData{StepID: st.StepID, Tool: name, ArgsHash: key, Status: "started"})
 	start := time.Now()
-	res, err := tool.Call(withRunID(ctx, st.RunID), args)
+	tctx, span := x.startToolSpan(ctx, st, name, string(argsJSON))
+	res, err := tool.Call(withRunID(tctx, st.RunID), args)
+	x.endToolSpan(span, res.Output, err)
 	if x.shuttingDown() {
 		// Whether the call had effects is unknown: close it as interrupted
 		// (with a finish time) and let the resumed run decide by the

@@ -17,7 +17,10 @@ import (
 // asking again (more room, other sampling, the error in the prompt) is the
 // caller's decision, recorded on its run.
 func (c *Client) Chat(ctx context.Context, req Request) (*Response, error) {
-	return c.chatOnce(ctx, req)
+	ctx, span := c.startChatSpan(ctx, req)
+	resp, err := c.chatOnce(ctx, req)
+	c.endChatSpan(span, resp, err)
+	return resp, err
 }
 
 func (c *Client) chatOnce(ctx context.Context, req Request) (*Response, error) {

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/ollama/ollama/api"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/agentd/agentd/internal/config"
 )
@@ -52,10 +54,20 @@ type Client struct {
 	caps   map[string][]string // model -> capabilities from /api/show
 
 	tokens *Tokens // bytes per token, measured per model on every chat call
+
+	tracer       trace.Tracer // a "chat" span per call; no-op unless WithTracer
+	traceContent bool
 }
 
 // Option adjusts a Client at construction.
 type Option func(*Client)
+
+// WithTracer makes a span for every chat call, under the span in the
+// call's context (the run's, the planning's). content puts the messages and
+// the reply on it (telemetry.include_content).
+func WithTracer(t trace.Tracer, content bool) Option {
+	return func(c *Client) { c.tracer, c.traceContent = t, content }
+}
 
 // WithRecorder sets who receives a Usage after every call.
 func WithRecorder(r Recorder) Option { return func(c *Client) { c.recorder = r } }
@@ -116,6 +128,7 @@ func New(cfg config.OllamaConfig, models config.ModelsConfig, log *slog.Logger, 
 		now:            time.Now,
 		caps:           map[string][]string{},
 		tokens:         NewTokens(),
+		tracer:         noop.NewTracerProvider().Tracer(""),
 	}
 	base := cfg.RetryBackoff.D()
 	c.backoff = func(retry int) time.Duration { return Backoff(base, retry, rand.Float64()) }

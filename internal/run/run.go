@@ -66,6 +66,9 @@ type Run struct {
 	// Template is the learned template that planned the run, if one did
 	// (kept in Meta; filled when the run is read).
 	Template *TemplateUse `json:"template,omitempty"`
+	// TraceID is the OpenTelemetry trace of the run's latest execution
+	// when traces are exported (kept in Meta; filled when the run is read).
+	TraceID string `json:"trace_id,omitempty"`
 }
 
 // TemplateUse is what a run records of the learned template that planned
@@ -83,6 +86,20 @@ type TemplateUse struct {
 	// AnswerPattern is true when the template's answer pattern wrote the
 	// reply (no summarizer call).
 	AnswerPattern bool `json:"answer_pattern,omitempty"`
+}
+
+// TraceIDFromMeta reads the trace id out of a run's meta document.
+func TraceIDFromMeta(meta json.RawMessage) string {
+	if len(meta) == 0 {
+		return ""
+	}
+	var m struct {
+		TraceID string `json:"trace_id"`
+	}
+	if json.Unmarshal(meta, &m) != nil {
+		return ""
+	}
+	return m.TraceID
 }
 
 // TemplateFromMeta reads the template use out of a run's meta document.

@@ -441,7 +441,10 @@ async function runPage(id) {
         fact("Created", fmtTime(r.created_at)),
         fact("Duration", start ? fmtDur((r.finished_at ? Date.parse(r.finished_at) : Date.now()) - Date.parse(start)) : "—", "fact-duration"),
         fact("Tokens", tokens.toLocaleString(), "fact-tokens"), fact("Cost", fmtUSD(r.cost_usd)),
-        fact("Remote-only cost", fmtUSD(r.remote_only_usd)), r.degraded ? fact("Degraded", "yes") : null),
+        fact("Remote-only cost", fmtUSD(r.remote_only_usd)), r.degraded ? fact("Degraded", "yes") : null,
+        // The OpenTelemetry trace of the run, when traces are exported: the
+        // id to look it up by in the collector's UI.
+        r.trace_id ? fact("Trace", h("code", {}, `trace ${r.trace_id}`), "fact-trace") : null),
       templateUse(r.template),
       r.answer ? h("div", { class: "answer", id: "run-answer" }, h("h3", {}, "Answer"), h("pre", {}, r.answer)) : null,
       r.error ? h("div", { class: "error-box" }, r.error) : null));
