@@ -147,6 +147,11 @@ func (m *Main) checkOllama(ctx context.Context, cfg *config.Config, add func(str
 		}
 	}()
 	for _, ep := range cfg.Ollama.Endpoints {
+		if ep.IsOpenAI() {
+			reachable++ // not Ollama: its models are checked when the daemon starts
+			add("ollama", "ok", "%s: %s is OpenAI-compatible (external, not probed here; the daemon checks its /models at start), serves %s", ep.Name, ep.URL, strings.Join(ep.Models, ", "))
+			continue
+		}
 		c, err := daemon.NewOllamaClient(ep.URL, cfg.Ollama.ConnectTimeout.D())
 		if err != nil {
 			add("ollama", "FAIL", "%v", err)

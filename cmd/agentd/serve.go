@@ -131,7 +131,7 @@ func (m *Main) printStartBanner(ctx context.Context, cfg *config.Config, d *daem
 	var b strings.Builder
 	fmt.Fprintf(&b, "agentd is starting: dashboard %s/\n", base)
 	fmt.Fprintf(&b, "  the dashboard asks for the API token: print it with `%s`\n", tokenCommand(currentUser()))
-	if down := unreachableOllama(ctx, cfg, time.Second); len(down) == len(cfg.Ollama.Endpoints) && len(down) > 0 {
+	if down := unreachableOllama(ctx, cfg, time.Second); len(down) == len(ollamaEndpoints(cfg)) && len(down) > 0 {
 		fmt.Fprintf(&b, "  no Ollama answers at %s, so runs wait for one. Two ways on:\n", strings.Join(down, ", "))
 		for _, line := range ollamaWaysOn(cfg) {
 			fmt.Fprintf(&b, "    - %s\n", line)
@@ -143,9 +143,10 @@ func (m *Main) printStartBanner(ctx context.Context, cfg *config.Config, d *daem
 // unreachableOllama returns the URLs of the configured Ollama endpoints that
 // do not answer within timeout.
 func unreachableOllama(ctx context.Context, cfg *config.Config, timeout time.Duration) []string {
-	down := make([]bool, len(cfg.Ollama.Endpoints))
+	eps := ollamaEndpoints(cfg)
+	down := make([]bool, len(eps))
 	var wg sync.WaitGroup
-	for i, ep := range cfg.Ollama.Endpoints {
+	for i, ep := range eps {
 		wg.Go(func() {
 			c, err := daemon.NewOllamaClient(ep.URL, cfg.Ollama.ConnectTimeout.D())
 			if err != nil {
@@ -160,12 +161,24 @@ func unreachableOllama(ctx context.Context, cfg *config.Config, timeout time.Dur
 	}
 	wg.Wait()
 	var urls []string
-	for i, ep := range cfg.Ollama.Endpoints {
+	for i, ep := range eps {
 		if down[i] {
 			urls = append(urls, ep.URL)
 		}
 	}
 	return urls
+}
+
+// ollamaEndpoints are the endpoints that speak Ollama's API; the
+// OpenAI-compatible ones have no /api/version to probe.
+func ollamaEndpoints(cfg *config.Config) []config.EndpointConfig {
+	var out []config.EndpointConfig
+	for _, ep := range cfg.Ollama.Endpoints {
+		if !ep.IsOpenAI() {
+			out = append(out, ep)
+		}
+	}
+	return out
 }
 
 // program adapts Run(ctx) to kardianos/service: Start must not block; Stop

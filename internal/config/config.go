@@ -50,13 +50,35 @@ type OllamaConfig struct {
 	RetryBackoff   Duration         `toml:"retry_backoff"`
 }
 
-// EndpointConfig is one Ollama server.
+// Endpoint kinds: the protocol an endpoint speaks.
+const (
+	// KindOllama is Ollama's own API (/api/chat, /api/ps, ...).
+	KindOllama = "ollama"
+	// KindOpenAI is an OpenAI-compatible server (llama.cpp's server, vLLM,
+	// LM Studio, LocalAI): /v1/chat/completions, with no residency to read.
+	KindOpenAI = "openai"
+)
+
+// EndpointConfig is one model server: Ollama, or an OpenAI-compatible one.
 type EndpointConfig struct {
 	Name          string `toml:"name"`
 	URL           string `toml:"url"`
+	Kind          string `toml:"kind"`           // KindOllama (default) or KindOpenAI
 	ParallelSlots int    `toml:"parallel_slots"` // the server's OLLAMA_NUM_PARALLEL
 	MaxQueue      int    `toml:"max_queue"`      // the server's OLLAMA_MAX_QUEUE
+	// APIKeyEnv names the environment variable holding the bearer token an
+	// OpenAI-compatible server wants. The key itself never enters config,
+	// so it is never logged or rendered with it.
+	APIKeyEnv string `toml:"api_key_env"`
+	// Models are the models an OpenAI-compatible endpoint serves. Such a
+	// server has no /api/tags to ask, so this list is how agentd knows
+	// which calls to send there.
+	Models []string `toml:"models"`
 }
+
+// IsOpenAI reports whether the endpoint speaks the OpenAI-compatible API;
+// an empty kind is Ollama.
+func (e EndpointConfig) IsOpenAI() bool { return e.Kind == KindOpenAI }
 
 // ModelsConfig maps each role to a model, so any one can be swapped without
 // touching the others.

@@ -269,3 +269,52 @@ endpoints = [{ name = "gpu1", url = "http://127.0.0.1:11500" }]
 		t.Errorf("endpoint = %+v, want the default limits", ep)
 	}
 }
+
+// An OpenAI-compatible endpoint names its models and, optionally, the
+// variable holding its key; an endpoint without a kind is Ollama.
+func TestEndpointKinds(t *testing.T) {
+	cfg, err := Parse(strings.NewReader(`[[ollama.endpoints]]
+name = "gpu"
+url = "http://127.0.0.1:11434"
+
+[[ollama.endpoints]]
+name = "vllm"
+url = "http://127.0.0.1:8000/v1"
+kind = "openai"
+api_key_env = "VLLM_API_KEY"
+models = ["qwen3:8b"]
+`), "kinds.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("valid endpoints: %v", err)
+	}
+	if eps := cfg.Ollama.Endpoints; eps[0].Kind != KindOllama || !eps[1].IsOpenAI() || eps[1].Models[0] != "qwen3:8b" {
+		t.Errorf("endpoints = %+v", eps)
+	}
+
+	for _, tc := range []struct {
+		name string
+		ep   EndpointConfig
+		key  string
+	}{
+		{"unknown kind", EndpointConfig{Kind: "vllm"}, "ollama.endpoints[0].kind"},
+		{"openai without models", EndpointConfig{Kind: KindOpenAI}, "ollama.endpoints[0].models"},
+		{"blank model", EndpointConfig{Kind: KindOpenAI, Models: []string{" "}}, "ollama.endpoints[0].models[0]"},
+		{"ollama with models", EndpointConfig{Kind: KindOllama, Models: []string{"m"}}, "ollama.endpoints[0].models"},
+		{"ollama with a key", EndpointConfig{Kind: KindOllama, APIKeyEnv: "K"}, "ollama.endpoints[0].api_key_env"},
+		{"key that is not a variable name", EndpointConfig{Kind: KindOpenAI, Models: []string{"m"}, APIKeyEnv: "sk-123"}, "ollama.endpoints[0].api_key_env"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			ep := tc.ep
+			ep.Name, ep.URL, ep.ParallelSlots, ep.MaxQueue = "x", "http://127.0.0.1:8000", 1, 1
+			c.Ollama.Endpoints = []EndpointConfig{ep}
+			err := c.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.key+" ") {
+				t.Errorf("Validate() = %v, want an error naming %s", err, tc.key)
+			}
+		})
+	}
+}

@@ -16,7 +16,7 @@ func Default() *Config {
 		},
 		Ollama: OllamaConfig{
 			Endpoints: []EndpointConfig{{
-				Name: "local", URL: "http://127.0.0.1:11434", ParallelSlots: 1, MaxQueue: 512,
+				Name: "local", URL: "http://127.0.0.1:11434", Kind: KindOllama, ParallelSlots: 1, MaxQueue: 512,
 			}},
 			RequestTimeout: Duration(5 * time.Minute),
 			ConnectTimeout: Duration(5 * time.Second),

@@ -108,6 +108,9 @@ func parse(r io.Reader, name string) (*Config, keyLines, Problems, error) {
 	def := Default().Ollama.Endpoints[0]
 	for i := range cfg.Ollama.Endpoints {
 		ep := &cfg.Ollama.Endpoints[i]
+		if ep.Kind == "" {
+			ep.Kind = def.Kind
+		}
 		if ep.ParallelSlots == 0 {
 			ep.ParallelSlots = def.ParallelSlots
 		}

@@ -209,11 +209,47 @@ func (c *Config) validateOllama(v *validator) {
 		}
 		v.positive(p+".parallel_slots", ep.ParallelSlots)
 		v.positive(p+".max_queue", ep.MaxQueue)
+		validateEndpointKind(v, p, ep)
 	}
 	v.minDuration("ollama.request_timeout", c.Ollama.RequestTimeout, time.Second)
 	v.minDuration("ollama.connect_timeout", c.Ollama.ConnectTimeout, 100*time.Millisecond)
 	if c.Ollama.MaxRetries < 0 || c.Ollama.MaxRetries > 10 {
 		v.add("ollama.max_retries", c.Ollama.MaxRetries, "must be between 0 and 10")
+	}
+}
+
+// envName is what a shell accepts as an environment variable's name.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// validateEndpointKind checks what depends on the endpoint's protocol: an
+// OpenAI-compatible server must say which models it serves (it has no
+// /api/tags), and an Ollama one lists its own.
+func validateEndpointKind(v *validator, p string, ep EndpointConfig) {
+	kind := ep.Kind
+	if kind == "" {
+		kind = KindOllama // endpoints built in code, not loaded from a file
+	}
+	v.oneOf(p+".kind", kind, KindOllama, KindOpenAI)
+	if ep.APIKeyEnv != "" && !envName.MatchString(ep.APIKeyEnv) {
+		v.add(p+".api_key_env", ep.APIKeyEnv, "must name an environment variable, like \"VLLM_API_KEY\" (the key itself never goes in the config file)")
+	}
+	switch kind {
+	case KindOpenAI:
+		if len(ep.Models) == 0 {
+			v.add(p+".models", ep.Models, "must list the models this OpenAI-compatible server serves, like [\"qwen3:8b\"]: it has no /api/tags to ask")
+		}
+		for j, m := range ep.Models {
+			if strings.TrimSpace(m) == "" {
+				v.add(fmt.Sprintf("%s.models[%d]", p, j), m, "must name a model")
+			}
+		}
+	case KindOllama:
+		if len(ep.Models) > 0 {
+			v.add(p+".models", ep.Models, "is only for kind = \"openai\": an Ollama endpoint lists its own models")
+		}
+		if ep.APIKeyEnv != "" {
+			v.add(p+".api_key_env", ep.APIKeyEnv, "is only for kind = \"openai\": agentd sends Ollama no credentials")
+		}
 	}
 }
 

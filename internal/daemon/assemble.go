@@ -33,8 +33,16 @@ func (d *Daemon) buildAgent(ctx context.Context) error {
 			Running: ep.client, Tags: ep.client, Loader: clientLoader{ep.client},
 		})
 	}
+	external := map[string]string{}
+	for _, ep := range cfg.Ollama.Endpoints {
+		if ep.IsOpenAI() {
+			for _, m := range ep.Models {
+				external[m] = ep.Name
+			}
+		}
+	}
 	d.Residency = vram.NewManager(vram.ManagerConfig{
-		Models: cfg.Models, Uses: cfg.ModelUses(), VRAM: cfg.VRAM, Endpoints: endpoints, Samples: d.Monitor,
+		Models: cfg.Models, Uses: cfg.ModelUses(), VRAM: cfg.VRAM, Endpoints: endpoints, External: external, Samples: d.Monitor,
 		CapacityBytes: d.opts.GPUCapacity, Store: d.Store, Publisher: busPublisher{d.Bus}, Logger: d.log,
 	})
 
@@ -44,6 +52,8 @@ func (d *Daemon) buildAgent(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ollama client: %w", err)
 	}
+	// Only logged: a server may load a model on its first call.
+	d.LLM.CheckServedModels(ctx)
 
 	deps := tools.Deps{Logger: d.log, Docs: d.Store, Embedder: embedder{d.LLM}, EmbedModel: cfg.Models.Embedding}
 	if d.opts.Tools != nil {

@@ -123,6 +123,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 		}
 	}
 	for _, ep := range cfg.Ollama.Endpoints {
+		if ep.IsOpenAI() {
+			continue // no /api/ps to poll: its models are external (see buildAgent)
+		}
 		c, err := NewOllamaClient(ep.URL, cfg.Ollama.ConnectTimeout.D())
 		if err != nil {
 			return nil, err

@@ -24,6 +24,7 @@ import (
 	"github.com/agentd/agentd/internal/config"
 	"github.com/agentd/agentd/internal/ollamatest"
 	"github.com/agentd/agentd/internal/run"
+	"github.com/agentd/agentd/internal/vram"
 )
 
 // The conformance suite: the whole daemon, through its public HTTP API,
@@ -490,4 +491,56 @@ func tailText(s string, n int) string {
 		return s
 	}
 	return s[len(s)-n:]
+}
+
+// TestRealOpenAIBackend: a daemon whose only endpoint is OpenAI-compatible
+// (the real server's /v1) runs a workflow of tool steps and the summarizer
+// to done, embeds its docs there, records its model calls there, and
+// reports the endpoint and its models as external.
+func TestRealOpenAIBackend(t *testing.T) {
+	srv := ollamatest.Start(t)
+	cfg := realConfig(t, srv.URL)
+	cfg.Ollama.Endpoints = []config.EndpointConfig{{Name: "real-v1", URL: srv.URL + "/v1", Kind: config.KindOpenAI,
+		Models: []string{ollamatest.Plain, ollamatest.Tools}, ParallelSlots: 1, MaxQueue: 512}}
+	must(t, cfg.Validate())
+	a := startReal(t, srv, cfg)
+	waitUntil(t, "the docs folder is indexed through /v1/embeddings", func() bool {
+		files, err := a.d.Store.DocFiles(context.Background())
+		return err == nil && len(files) > 0
+	})
+	id := a.submit(map[string]any{"request": "status of bay 3", "workflow": "every_tool"})
+	r := a.wait(id)
+	if r.Status != run.Done {
+		t.Fatalf("run %s (%s), want done", r.Status, r.Error)
+	}
+	calls, err := a.d.Store.RunModelCalls(context.Background(), id)
+	must(t, err)
+	if len(calls) == 0 {
+		t.Fatal("no model call recorded")
+	}
+	// Token counts are checked in internal/llm (TestRealOpenAIChat): here
+	// the tiny model's only call may be one the server broke off, which
+	// carries none.
+	for _, c := range calls {
+		if c.Endpoint != "real-v1" {
+			t.Errorf("model call %+v, want on real-v1", c)
+		}
+	}
+	st := a.d.status(context.Background()).(Status)
+	if len(st.Ollama) != 1 || !st.Ollama[0].External || st.Ollama[0].Name != "real-v1" {
+		t.Errorf("status endpoints = %+v", st.Ollama)
+	}
+	snap, ok := st.Residency.(vram.ResidencySnapshot)
+	if !ok {
+		t.Fatalf("residency = %T", st.Residency)
+	}
+	for _, m := range snap.Models {
+		if !m.External || m.Endpoint != "real-v1" {
+			t.Errorf("residency model %+v, want external on real-v1", m)
+		}
+	}
+	if len(snap.Missing) != 0 {
+		t.Errorf("missing = %+v: external models are not Ollama's to pull", snap.Missing)
+	}
+	a.noGrammarFailures()
 }

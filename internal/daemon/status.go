@@ -49,6 +49,9 @@ type OllamaStatus struct {
 	Reachable bool   `json:"reachable"`
 	Version   string `json:"version,omitempty"`
 	Error     string `json:"error,omitempty"`
+	// External marks an OpenAI-compatible endpoint: it is not probed,
+	// Reachable is the client's view of it, and what it holds is not known.
+	External bool `json:"external,omitempty"`
 
 	err error // what the probe met, for the residency manager
 }
@@ -80,7 +83,7 @@ func (d *Daemon) status(ctx context.Context) any {
 		// The probe has just found these endpoints down: what they held is
 		// not resident any more, whatever the last poll said.
 		for _, o := range st.Ollama {
-			if !o.Reachable {
+			if !o.Reachable && !o.External {
 				d.Residency.EndpointUnreachable(o.Name, o.err)
 			}
 		}
@@ -112,6 +115,13 @@ func (d *Daemon) probeOllama(ctx context.Context) []OllamaStatus {
 		})
 	}
 	wg.Wait()
+	if d.LLM != nil {
+		for _, ep := range d.LLM.Endpoints() {
+			if ep.External {
+				out = append(out, OllamaStatus{Name: ep.Name, URL: ep.URL, Reachable: ep.Healthy, Error: ep.LastError, External: true})
+			}
+		}
+	}
 	return out
 }
 

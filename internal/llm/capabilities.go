@@ -12,7 +12,7 @@ import (
 func (c *Client) Show(ctx context.Context, model string) (*api.ShowResponse, error) {
 	var resp *api.ShowResponse
 	_, err := c.send(ctx, "show", model, false, nil, func(actx context.Context, ep *endpoint) (bool, error) {
-		r, err := ep.api.Show(actx, &api.ShowRequest{Model: model})
+		r, err := ep.proto.show(actx, model)
 		resp = r
 		return false, err
 	})

@@ -1,5 +1,7 @@
-// Package llm is agentd's client for local models served by Ollama. It sends
-// every call through the official github.com/ollama/ollama/api client, picks
+// Package llm is agentd's client for local models served by Ollama or by
+// OpenAI-compatible servers (llama.cpp's server, vLLM, LM Studio, LocalAI).
+// It sends Ollama's calls through the official github.com/ollama/ollama/api
+// client and speaks /v1/chat/completions to the others, picks
 // the endpoint that already holds the model, retries what is worth retrying,
 // turns failures into classified errors that tell the operator what to do,
 // and records tokens and timings of every call.
@@ -16,6 +18,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -93,7 +97,7 @@ func WithHTTPClient(h *http.Client) Option {
 		wrapped := *h
 		wrapped.Transport = errorBodies{next}
 		for _, ep := range c.endpoints {
-			ep.api, ep.httpc = api.NewClient(ep.base, &wrapped), &wrapped
+			ep.connect(&wrapped)
 		}
 	}
 }
@@ -146,19 +150,30 @@ func New(cfg config.OllamaConfig, models config.ModelsConfig, log *slog.Logger, 
 			return nil, fmt.Errorf("llm: ollama.endpoints[%d].name %q is used twice", i, name)
 		}
 		seen[name] = true
-		c.endpoints = append(c.endpoints, &endpoint{
-			name:  name,
-			url:   ec.URL,
-			base:  u,
-			slots: max(ec.ParallelSlots, 1),
-			api:   api.NewClient(u, httpClient),
-			httpc: httpClient,
-		})
+		ep := &endpoint{name: name, url: ec.URL, base: u, slots: max(ec.ParallelSlots, 1),
+			openai: ec.IsOpenAI(), serves: slices.Clone(ec.Models)}
+		if ec.APIKeyEnv != "" {
+			if ep.apiKey = os.Getenv(ec.APIKeyEnv); ep.apiKey == "" {
+				return nil, fmt.Errorf("llm: ollama.endpoints[%d].api_key_env names %s, which is not set in agentd's environment — set it, or remove api_key_env if %s needs no key", i, ec.APIKeyEnv, name)
+			}
+		}
+		ep.connect(httpClient)
+		c.endpoints = append(c.endpoints, ep)
 	}
 	for _, o := range opts {
 		o(c)
 	}
 	return c, nil
+}
+
+// connect sets the endpoint's protocol over h.
+func (ep *endpoint) connect(h *http.Client) {
+	if ep.openai {
+		ep.proto = &openaiBackend{base: ep.base, httpc: h, apiKey: ep.apiKey}
+		return
+	}
+	ep.api = api.NewClient(ep.base, h)
+	ep.proto = &ollamaBackend{api: ep.api, httpc: h, base: ep.base}
 }
 
 // newHTTPClient bounds only the dial: a generation may stream for minutes,

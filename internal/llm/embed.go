@@ -22,7 +22,7 @@ func (c *Client) Embed(ctx context.Context, model string, inputs []string) ([][]
 	var resp *api.EmbedResponse
 	ident := &Usage{Op: "embed", Model: model, Where: WhereLocal, Purpose: "embed"}
 	s, err := c.send(ctx, "embed", model, false, ident, func(actx context.Context, ep *endpoint) (bool, error) {
-		r, err := ep.api.Embed(actx, req)
+		r, err := ep.proto.embed(actx, req)
 		resp = r
 		return false, err
 	})

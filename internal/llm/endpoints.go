@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -22,15 +21,23 @@ const (
 	downMax = time.Minute
 )
 
-// endpoint is one Ollama server with its health and what it was last seen
+// endpoint is one model server with its health and what it was last seen
 // holding.
 type endpoint struct {
 	name  string
 	url   string
 	base  *url.URL
 	slots int
-	api   *api.Client
-	httpc *http.Client // what api uses, for the pooled chat stream
+	proto backend
+	// api is Ollama's client for what only Ollama answers (/api/ps,
+	// /api/tags, /api/version); nil on an OpenAI-compatible endpoint.
+	// proto and api are set by connect.
+	api *api.Client
+	// openai marks an OpenAI-compatible endpoint; serves lists its models,
+	// from config: such a server has no /api/tags to ask.
+	openai bool
+	serves []string
+	apiKey string // its bearer token, from api_key_env; never logged
 
 	inFlight atomic.Int64
 
@@ -60,6 +67,9 @@ type EndpointStatus struct {
 	InFlight  int
 	DownUntil time.Time // zero when healthy
 	LastError string
+	// External marks an OpenAI-compatible server: agentd knows the models
+	// it serves from config, not what it holds in memory.
+	External bool
 }
 
 // Endpoints reports each configured endpoint's health, in config order.
@@ -68,7 +78,7 @@ func (c *Client) Endpoints() []EndpointStatus {
 	out := make([]EndpointStatus, 0, len(c.endpoints))
 	for _, ep := range c.endpoints {
 		ep.mu.Lock()
-		s := EndpointStatus{Name: ep.name, URL: ep.url, Healthy: !ep.downLocked(now), InFlight: int(ep.inFlight.Load())}
+		s := EndpointStatus{Name: ep.name, URL: ep.url, Healthy: !ep.downLocked(now), InFlight: int(ep.inFlight.Load()), External: ep.external()}
 		if !s.Healthy {
 			s.DownUntil = ep.downUntil
 		}
@@ -79,6 +89,22 @@ func (c *Client) Endpoints() []EndpointStatus {
 		out = append(out, s)
 	}
 	return out
+}
+
+// external reports whether the endpoint is an OpenAI-compatible server:
+// agentd routes calls to it by its configured models and knows nothing of
+// what it holds in memory.
+func (ep *endpoint) external() bool { return ep.openai }
+
+// servesModel reports whether an OpenAI-compatible endpoint was configured
+// with model.
+func (ep *endpoint) servesModel(model string) bool {
+	return slices.ContainsFunc(ep.serves, func(m string) bool { return sameModel(m, model) })
+}
+
+// chat sends one chat call in the endpoint's protocol.
+func (ep *endpoint) chat(ctx context.Context, req *api.ChatRequest, fn api.ChatResponseFunc) error {
+	return ep.proto.chat(ctx, req, fn)
 }
 
 func (ep *endpoint) downLocked(now time.Time) bool { return now.Before(ep.downUntil) }
@@ -200,6 +226,15 @@ func (c *Client) pick(ctx context.Context, op, model string, skip map[*endpoint]
 	var unreachable, checked []string
 	var lastUnreachable error
 	for i, ep := range healthy {
+		if ep.external() {
+			// No /api/ps or /api/tags: the configured list decides, and a
+			// model it serves counts as loaded.
+			checked = append(checked, ep.name)
+			if ep.servesModel(model) {
+				cands = append(cands, candidate{ep: ep, order: i, holds: true, load: float64(ep.inFlight.Load()) / float64(ep.slots)})
+			}
+			continue
+		}
 		ps, err := c.running(ctx, ep)
 		if err != nil && ctx.Err() != nil {
 			return nil, classify(ctx, err, failure{op: op, model: model, ep: ep})

@@ -162,7 +162,11 @@ func classify(ctx context.Context, err error, f failure) *Error {
 		e.Message = fmt.Sprintf("%s on %s stopped by the chunk callback", subject(f.op, f.model), where)
 	case errors.As(err, &status):
 		e.Status = status.StatusCode
-		classifyStatus(e, status.ErrorMessage)
+		if f.ep != nil && f.ep.external() {
+			classifyOpenAIStatus(e, status.ErrorMessage)
+		} else {
+			classifyStatus(e, status.ErrorMessage)
+		}
 	case errors.As(err, &auth):
 		e.Status = auth.StatusCode
 		e.Class = ClassOther
@@ -215,6 +219,37 @@ func classifyStatus(e *Error, msg string) {
 	default:
 		e.Class = ClassOther
 		e.Message = fmt.Sprintf("ollama at %s answered %d to %s: %s", e.URL, e.Status, subject(e.Op, e.Model), msg)
+	}
+}
+
+// classifyOpenAIStatus is classifyStatus for an OpenAI-compatible server:
+// the same classes, with advice that fits such a server. Its 500s count as
+// transient, since vLLM and llama.cpp's server answer 500 for a request
+// their engine dropped while busy; a 500 that names memory is still
+// out_of_memory.
+func classifyOpenAIStatus(e *Error, msg string) {
+	lower := strings.ToLower(msg)
+	switch {
+	case e.Status == http.StatusNotFound:
+		e.Class = ClassModelNotFound
+		e.Message = fmt.Sprintf("model %s is not served by endpoint %s (an OpenAI-compatible server at %s): %s — load it there, or correct that endpoint's models in ollama.endpoints", e.Model, e.Endpoint, e.URL, msg)
+	case e.Status == http.StatusBadRequest && strings.Contains(lower, "does not support tools"):
+		classifyStatus(e, msg)
+	case e.Status == http.StatusServiceUnavailable || e.Status == http.StatusTooManyRequests:
+		e.Class = ClassBusy
+		e.Message = fmt.Sprintf("the server at %s is busy (%d: %s) — lower agentd's concurrency (that endpoint's parallel_slots) or give the server more capacity", e.URL, e.Status, msg)
+	case mentionsOutOfMemory(lower):
+		e.Class = ClassOutOfMemory
+		e.Message = outOfMemoryMessage(e.Model, e.Endpoint)
+	case e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden:
+		e.Class = ClassOther
+		e.Message = fmt.Sprintf("the server at %s refused agentd's credentials (%d: %s) — set that endpoint's api_key_env to the variable holding its key", e.URL, e.Status, msg)
+	case e.Status >= http.StatusInternalServerError:
+		e.Class = ClassTransient
+		e.Message = fmt.Sprintf("the server at %s failed %s (%d: %s) — check its log if this keeps happening", e.URL, subject(e.Op, e.Model), e.Status, msg)
+	default:
+		e.Class = ClassOther
+		e.Message = fmt.Sprintf("the server at %s refused %s (%d): %s", e.URL, subject(e.Op, e.Model), e.Status, msg)
 	}
 }
 

@@ -122,6 +122,5 @@ func (c *Client) recordAttempt(ctx context.Context, ident *Usage, s sent, e *Err
 func (c *Client) alive(ctx context.Context, ep *endpoint) bool {
 	pctx, cancel := context.WithTimeout(ctx, c.probeTimeout)
 	defer cancel()
-	_, err := ep.api.Version(pctx)
-	return err == nil
+	return ep.proto.alive(pctx) == nil
 }

@@ -26,27 +26,27 @@ const maxStreamLine = 8 << 20
 // only when a line needs it.
 var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
-// chat sends a chat request and hands each streamed chunk to fn. It is
+// chat sends a chat request to Ollama and hands each streamed chunk to fn. It is
 // api.Client.Chat — the same request, the same error values for the same
 // answers, and, like it, a quiet end when the body breaks off (the caller
 // checks for the final chunk) — with a pooled line buffer. Endpoints that
 // need Ollama's signed requests (ollama.com) go through api.Client.
-func (ep *endpoint) chat(ctx context.Context, req *api.ChatRequest, fn api.ChatResponseFunc) error {
-	if ep.httpc == nil || ep.base.Hostname() == "ollama.com" {
-		return ep.api.Chat(ctx, req, fn)
+func (b *ollamaBackend) chat(ctx context.Context, req *api.ChatRequest, fn api.ChatResponseFunc) error {
+	if b.httpc == nil || b.base.Hostname() == "ollama.com" {
+		return b.api.Chat(ctx, req, fn)
 	}
 	body, err := json.Marshal(req)
 	if err != nil {
 		return err
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.base.JoinPath("/api/chat").String(), bytes.NewReader(body))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, b.base.JoinPath("/api/chat").String(), bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	hreq.Header.Set("Accept", "application/x-ndjson")
-	hreq.Header.Set("User-Agent", fmt.Sprintf("agentd/%s (%s %s) Go/%s", buildinfo.Get().Version, runtime.GOARCH, runtime.GOOS, runtime.Version()))
-	resp, err := ep.httpc.Do(hreq)
+	hreq.Header.Set("User-Agent", userAgent())
+	resp, err := b.httpc.Do(hreq)
 	if err != nil {
 		return err
 	}
@@ -88,4 +88,10 @@ func (ep *endpoint) chat(ctx context.Context, req *api.ChatRequest, fn api.ChatR
 		}
 	}
 	return nil
+}
+
+// userAgent is what agentd's requests say they come from, as api.Client
+// writes it.
+func userAgent() string {
+	return fmt.Sprintf("agentd/%s (%s %s) Go/%s", buildinfo.Get().Version, runtime.GOARCH, runtime.GOOS, runtime.Version())
 }

@@ -118,6 +118,11 @@ type ManagerConfig struct {
 	Uses      []config.ModelUse
 	VRAM      config.VRAMConfig
 	Endpoints []Endpoint
+	// External maps the models served by OpenAI-compatible endpoints to
+	// their endpoint's name. Their memory is not agentd's to see or plan:
+	// they take no part in the fit, are admitted by their concurrency
+	// limit alone, and are reported as external.
+	External map[string]string
 	// Samples gives the GPU's total and free VRAM; nil without a monitor.
 	Samples SampleSource
 	// CapacityBytes overrides the GPUs' total VRAM (a benchmark, a GPU the
@@ -153,6 +158,10 @@ type Manager struct {
 	log   *slog.Logger
 	roles []RoleModel
 	now   func() time.Time
+	// outside are the configured models served externally; outsideAt maps
+	// their llm.ModelKey to the endpoint serving them.
+	outside   []RoleModel
+	outsideAt map[string]string
 
 	refreshMu sync.Mutex          // one Refresh at a time; guards the fields below
 	spill     map[string]string   // endpoint|model -> warning last reported
@@ -225,7 +234,6 @@ func NewManager(cfg ManagerConfig) *Manager {
 	m := &Manager{
 		cfg:      cfg,
 		log:      l.With("component", "vram.residency"),
-		roles:    RoleModels(cfg.Uses),
 		now:      now,
 		spill:    map[string]string{},
 		saved:    map[string][2]int64{},
@@ -239,10 +247,28 @@ func NewManager(cfg ManagerConfig) *Manager {
 		inFlight: map[string]int{},
 		served:   map[string]int64{},
 	}
+	m.outsideAt = map[string]string{}
+	for name, ep := range cfg.External {
+		m.outsideAt[llm.ModelKey(name)] = ep
+	}
+	for _, rm := range RoleModels(cfg.Uses) {
+		if _, ok := m.outsideAt[llm.ModelKey(rm.Name)]; ok {
+			m.outside = append(m.outside, rm)
+		} else {
+			m.roles = append(m.roles, rm)
+		}
+	}
 	m.mu.Lock()
 	m.recomputeLocked()
 	m.mu.Unlock()
 	return m
+}
+
+// externalKey reports whether the model key is served by an
+// OpenAI-compatible endpoint.
+func (m *Manager) externalKey(k string) bool {
+	_, ok := m.outsideAt[k]
+	return ok
 }
 
 // Run loads stored sizes, reads the servers, prewarms the models when they
@@ -802,9 +828,19 @@ func (m *Manager) dispatchLocked() {
 }
 
 func (m *Manager) grantOneLocked(now time.Time) bool {
+	// An externally served model holds none of this GPU: only its limit
+	// holds it back, in any mode, and it never becomes the served model.
+	order := m.waitingLocked(now)
+	for _, k := range order {
+		if m.externalKey(k) && m.inFlight[k] < m.limitLocked(k) {
+			m.grantLocked(k)
+			return true
+		}
+	}
+	order = slices.DeleteFunc(order, m.externalKey)
 	if m.pol.mode != ModeSwap {
 		m.current, m.batch = "", 0
-		for _, k := range m.waitingLocked(now) {
+		for _, k := range order {
 			if m.inFlight[k] < m.limitLocked(k) {
 				m.grantLocked(k)
 				return true
@@ -813,7 +849,7 @@ func (m *Manager) grantOneLocked(now time.Time) bool {
 		return false
 	}
 	m.settleCurrentLocked(now)
-	order := m.waitingLocked(now)
+	order = slices.DeleteFunc(m.waitingLocked(now), m.externalKey)
 	if len(order) == 0 {
 		return false
 	}
@@ -887,7 +923,7 @@ func (m *Manager) fairnessBlockedLocked(now time.Time) bool {
 	}
 	maxWait := m.maxWait()
 	for k, q := range m.queue {
-		if k == m.current || len(q) == 0 || m.fitsTogetherLocked(k, m.current) {
+		if k == m.current || len(q) == 0 || m.externalKey(k) || m.fitsTogetherLocked(k, m.current) {
 			continue
 		}
 		waited := now.Sub(q[0].since)
@@ -956,7 +992,7 @@ func (m *Manager) fitsWithActiveLocked(k string) bool {
 		set[m.current] = true
 	}
 	for a, n := range m.inFlight {
-		if n > 0 {
+		if n > 0 && !m.externalKey(a) {
 			set[a] = true
 		}
 	}
@@ -1023,6 +1059,9 @@ type ModelStatus struct {
 	KeepAlive     string `json:"keep_alive"`
 	MaxConcurrent int    `json:"max_concurrent"`
 	Pulled        *bool  `json:"pulled,omitempty"`
+	// External marks a model an OpenAI-compatible endpoint serves: its
+	// size and residency are that server's, unknown here.
+	External bool `json:"external,omitempty"`
 	ModelActivity
 }
 
@@ -1099,6 +1138,14 @@ func (m *Manager) Snapshot() ResidencySnapshot {
 				s.Missing = append(s.Missing, MissingModel{Name: rm.Name, Roles: slices.Clone(rm.Roles), PullCommand: pullCommandPrefix + rm.Name})
 			}
 		}
+		s.Models = append(s.Models, ms)
+	}
+	for _, rm := range m.outside {
+		k := llm.ModelKey(rm.Name)
+		configured[k] = true
+		ms := ModelStatus{Name: rm.Name, Roles: slices.Clone(rm.Roles), External: true, Endpoint: m.outsideAt[k],
+			SizeSource: SizeFromUnknown, MaxConcurrent: m.limitLocked(k), ModelActivity: m.activityLocked(k, now)}
+		ms.Model = ""
 		s.Models = append(s.Models, ms)
 	}
 	// Spills of models outside the configuration still slow the GPU down.

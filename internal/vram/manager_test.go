@@ -807,3 +807,39 @@ func TestManagerOllamaNotAnsweringLogsOnce(t *testing.T) {
 		t.Errorf("want one line when Ollama answers again:\n%s", buf.String())
 	}
 }
+
+// A model an OpenAI-compatible endpoint serves is not this GPU's: it runs
+// beside whatever the GPU serves, held back by its concurrency limit only,
+// and the snapshot reports it as external rather than missing or sized.
+func TestExternalModelsBypassVRAM(t *testing.T) {
+	e := newTestEnv(t, 8<<30, func(c *ManagerConfig) { c.External = map[string]string{"small:2g": "vllm"} })
+	a1 := e.acquireQueued(t, "big:8g")
+	mustGranted(t, a1)
+	b1 := e.acquireQueued(t, "small:2g")
+	mustGranted(t, b1) // on its own server, whatever the GPU serves
+	b2 := e.acquireQueued(t, "small:2g")
+	mustWaiting(t, b2) // one slot
+	s := e.m.Snapshot()
+	wantEq(t, "serving", s.Serving, "big:8g")
+	var found bool
+	for _, ms := range s.Models {
+		if ms.Name == "small:2g" {
+			found = true
+			if !ms.External || ms.Endpoint != "vllm" || ms.Resident || ms.SizeBytes != 0 || ms.InFlight != 1 || ms.Queued != 1 {
+				t.Errorf("external model status = %+v", ms)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("models = %+v, want small:2g reported", s.Models)
+	}
+	for _, mm := range s.Missing {
+		if mm.Name == "small:2g" {
+			t.Errorf("external model reported missing: %+v", mm)
+		}
+	}
+	b1.release()
+	mustGranted(t, b2)
+	b2.release()
+	a1.release()
+}
