@@ -224,10 +224,12 @@ type HTTPToolConfig struct {
 	Concurrency int               `toml:"concurrency"`
 }
 
-// MCPServerConfig is a Model Context Protocol server run over stdio.
+// MCPServerConfig is a Model Context Protocol server: a program run over
+// stdio (argv) or a Streamable HTTP endpoint (url), exactly one of them.
 type MCPServerConfig struct {
 	Name     string   `toml:"name"`
 	Argv     []string `toml:"argv"`
+	URL      string   `toml:"url"` // reached only when its host is in tools.http.allow_hosts
 	Env      []string `toml:"env"`
 	Timeout  Duration `toml:"timeout"`
 	Approval string   `toml:"approval"`
