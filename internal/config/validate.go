@@ -92,6 +92,7 @@ func (c *Config) Validate() error {
 	c.validateOllama(v)
 	c.validateModels(v)
 
+	v.minDuration("mcp_server.wait", c.MCPServer.Wait, time.Second)
 	v.oneOf("planner.mode", c.Planner.Mode, "auto", "local", "remote")
 	v.oneOf("planner.classify_workflows", c.Planner.ClassifyWorkflows, "always", "related", "never")
 	v.oneOf("planner.cache.use", c.Planner.Cache.Use, "auto", "approved")
