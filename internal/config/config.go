@@ -18,6 +18,17 @@ type Config struct {
 	Storage   StorageConfig    `toml:"storage"`
 	Logging   LoggingConfig    `toml:"logging"`
 	Telemetry TelemetryConfig  `toml:"telemetry"`
+	MCPServer MCPServeConfig   `toml:"mcp_server"`
+}
+
+// MCPServeConfig is agentd serving its workflows and runs as an MCP server
+// (Streamable HTTP at /mcp on the API listener, behind the API's auth), so
+// a desktop or IDE agent can hand work to it. Off by default.
+type MCPServeConfig struct {
+	Enabled bool `toml:"enabled"`
+	// Wait bounds how long submit_run waits for the run to finish before
+	// it answers with the run as it stands.
+	Wait Duration `toml:"wait"`
 }
 
 // ServerConfig is the HTTP API and dashboard listener.
@@ -246,10 +257,12 @@ type HTTPToolConfig struct {
 	Concurrency int               `toml:"concurrency"`
 }
 
-// MCPServerConfig is a Model Context Protocol server run over stdio.
+// MCPServerConfig is a Model Context Protocol server: a program run over
+// stdio (argv) or a Streamable HTTP endpoint (url), exactly one of them.
 type MCPServerConfig struct {
 	Name     string   `toml:"name"`
 	Argv     []string `toml:"argv"`
+	URL      string   `toml:"url"` // reached only when its host is in tools.http.allow_hosts
 	Env      []string `toml:"env"`
 	Timeout  Duration `toml:"timeout"`
 	Approval string   `toml:"approval"`

@@ -126,5 +126,6 @@ func Default() *Config {
 		},
 		Logging:   LoggingConfig{Level: "info", Format: "text"},
 		Telemetry: TelemetryConfig{SampleRatio: 1},
+		MCPServer: MCPServeConfig{Wait: Duration(2 * time.Minute)},
 	}
 }

@@ -92,6 +92,7 @@ func (c *Config) Validate() error {
 	c.validateOllama(v)
 	c.validateModels(v)
 
+	v.minDuration("mcp_server.wait", c.MCPServer.Wait, time.Second)
 	v.oneOf("planner.mode", c.Planner.Mode, "auto", "local", "remote")
 	v.oneOf("planner.classify_workflows", c.Planner.ClassifyWorkflows, "always", "related", "never")
 	v.oneOf("planner.cache.use", c.Planner.Cache.Use, "auto", "approved")
@@ -319,9 +320,17 @@ func (c *Config) validateTools(v *validator) {
 	for i, s := range c.Tools.MCP {
 		p := fmt.Sprintf("tools.mcp[%d]", i)
 		claim(p+".name", s.Name)
-		if len(s.Argv) == 0 {
-			v.add(p+".argv", s.Argv, "must name the server program and its arguments")
+		switch {
+		case len(s.Argv) > 0 && s.URL != "":
+			v.add(p+".url", s.URL, "must not be set beside argv: a server is either a program run over stdio (argv) or a Streamable HTTP endpoint (url)")
+		case s.URL != "":
+			if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				v.add(p+".url", s.URL, "must be an http:// or https:// URL, like \"http://127.0.0.1:8931/mcp\"; its host must be in tools.http.allow_hosts")
+			}
+		case len(s.Argv) == 0 || s.Argv[0] == "":
+			v.add(p+".argv", s.Argv, "must name the server program and its arguments, or set url for a Streamable HTTP server")
 		}
+		approval(p+".approval", s.Approval)
 	}
 	for name, a := range c.Tools.Approval {
 		v.oneOf(joinKey("tools.approval", name), a, "none", "required")

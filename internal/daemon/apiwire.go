@@ -45,6 +45,11 @@ func (d *Daemon) registerAPI() error {
 	if err := api.RegisterRoutes(d.Server, deps); err != nil {
 		return err
 	}
+	if d.cfg.MCPServer.Enabled {
+		if err := api.RegisterMCP(d.Server, deps, api.MCPServeOptions{Wait: d.cfg.MCPServer.Wait.D(), Log: d.log.With("component", "mcp_server")}); err != nil {
+			return err
+		}
+	}
 	d.group.add("metrics", ComponentFunc(func(ctx context.Context) error { return metrics.Run(ctx, d.Bus) }))
 	return nil
 }

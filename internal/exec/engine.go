@@ -109,7 +109,7 @@ func (c *Config) defaults() {
 // SubmitRequest is a request to run.
 type SubmitRequest struct {
 	Request   string
-	Source    string // api | openai | cli | dashboard | demo | bench
+	Source    string // api | openai | mcp | cli | dashboard | demo | bench
 	Workflow  string
 	Params    map[string]any
 	Priority  int

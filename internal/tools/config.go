@@ -178,7 +178,8 @@ func NewFromConfig(cfg config.ToolsConfig, deps Deps) (*Registry, error) {
 		key := fmt.Sprintf("tools.mcp[%d]", i)
 		ctx, cancel := context.WithTimeout(context.Background(), mcpStartTimeout)
 		srv, err := NewMCPServer(ctx, MCPOptions{
-			Name: m.Name, Argv: m.Argv, Env: m.Env, Timeout: m.Timeout.D(), Approval: Approval(m.Approval),
+			Name: m.Name, Argv: m.Argv, URL: m.URL, AllowHosts: cfg.HTTP.AllowHosts, Lookup: deps.Lookup,
+			Env: m.Env, Timeout: m.Timeout.D(), Approval: Approval(m.Approval),
 			ConfigKey: key, LookupEnv: deps.LookupEnv, Logger: log,
 		})
 		cancel()
@@ -192,6 +193,8 @@ func NewFromConfig(cfg config.ToolsConfig, deps Deps) (*Registry, error) {
 				log.Warn("skip MCP tool", "config", key, "tool", t.Spec().Name, "error", err)
 			}
 		}
+		// The registry follows the server's tool list as it changes.
+		srv.Follow(func(old, tools []Tool) { r.Replace(old, tools, cfg.Approval) })
 	}
 
 	for _, name := range slices.Sorted(maps.Keys(cfg.Approval)) {

@@ -1,55 +1,72 @@
 package tools
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/agentd/agentd/internal/buildinfo"
 )
 
 // Bounds of MCP servers.
 const (
-	mcpProtocolVersion = "2025-06-18"
-	mcpStartTimeout    = 20 * time.Second
-	defaultMCPTimeout  = 30 * time.Second
-	mcpMaxMessage      = 4 << 20
-	mcpMaxListPages    = 20
-	mcpWriteTimeout    = 10 * time.Second
+	mcpStartTimeout   = 20 * time.Second
+	defaultMCPTimeout = 30 * time.Second
+	mcpMaxMessage     = 4 << 20
+	// mcpLastWords is how long a server that exited may still take to
+	// flush its stderr, which says why.
+	mcpLastWords = 500 * time.Millisecond
 )
 
-// MCPOptions declares a Model Context Protocol server run over stdio.
+// MCPOptions declares a Model Context Protocol server: a program run over
+// stdio (Argv) or a Streamable HTTP endpoint (URL), exactly one of them.
 type MCPOptions struct {
-	Name      string
-	Argv      []string
-	Env       []string // names passed through from agentd's environment, besides PATH
-	Timeout   time.Duration
-	Approval  Approval
-	ConfigKey string
-	LookupEnv func(string) (string, bool)
-	Logger    *slog.Logger
+	Name string
+	Argv []string
+	URL  string
+	// AllowHosts is tools.http.allow_hosts: a URL's host must be on it, as
+	// for every HTTP request agentd makes for a model.
+	AllowHosts []string
+	Lookup     LookupFunc // resolves the URL's host; nil means the system resolver
+	Env        []string   // names passed through from agentd's environment, besides PATH
+	Timeout    time.Duration
+	Approval   Approval
+	ConfigKey  string
+	LookupEnv  func(string) (string, bool)
+	Logger     *slog.Logger
 }
 
-// MCPServer is one MCP server process and the tools it offers. The process
-// is started by NewMCPServer, restarted on the next call if it dies, runs in
-// its own process group with a scrubbed environment like a command tool,
-// and is killed with its group by Close.
+// MCPServer is one MCP server and the tools it offers, spoken to through
+// the official Go SDK. A stdio server's process is started by NewMCPServer,
+// restarted on the next call if it dies, runs in its own process group with
+// a scrubbed environment like a command tool, and is killed with its group
+// by Close. An HTTP server is reached only through the host allowlist.
 type MCPServer struct {
-	o     MCPOptions
-	log   *slog.Logger
-	mu    sync.Mutex // guards conn and closed
+	o      MCPOptions
+	log    *slog.Logger
+	client *mcp.Client
+	dial   func(ctx context.Context) (*mcpConn, error)
+
+	mu    sync.Mutex // guards conn, tools and closed
 	conn  *mcpConn
 	tools []Tool
 	// closed is set by Close: no restart after it.
 	closed bool
+
+	relist chan struct{} // a pending tool-list refresh; buffered 1
+	stop   chan struct{} // closed by Close
+	wg     sync.WaitGroup
 }
 
 // mcpTool is one tool of an MCP server, registered as server_tool.
@@ -72,17 +89,13 @@ func (t *mcpTool) Call(ctx context.Context, args json.RawMessage) (Result, error
 	return t.srv.callTool(ctx, t.remote, args)
 }
 
-// NewMCPServer starts the server, performs the MCP handshake and lists its
-// tools. Errors name the config key.
+// NewMCPServer connects to the server (starting it, for stdio), lets the
+// SDK negotiate the protocol revision (the newest it knows, falling back to
+// what an older server answers) and lists its tools. Errors name the config
+// key.
 func NewMCPServer(ctx context.Context, o MCPOptions) (*MCPServer, error) {
 	if o.ConfigKey == "" {
 		o.ConfigKey = "MCP server " + o.Name
-	}
-	if len(o.Argv) == 0 || o.Argv[0] == "" {
-		return nil, fmt.Errorf("%s.argv: must name the server program and its arguments", o.ConfigKey)
-	}
-	if _, err := exec.LookPath(o.Argv[0]); err != nil {
-		return nil, fmt.Errorf("%s.argv[0]: program %q not found or not executable: %w — use an absolute path", o.ConfigKey, o.Argv[0], err)
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = defaultMCPTimeout
@@ -94,58 +107,171 @@ func NewMCPServer(ctx context.Context, o MCPOptions) (*MCPServer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &MCPServer{o: o, log: log.With("component", "tools", "mcp_server", o.Name)}
+	s := &MCPServer{
+		o: o, log: log.With("component", "tools", "mcp_server", o.Name),
+		relist: make(chan struct{}, 1), stop: make(chan struct{}),
+	}
+	switch {
+	case o.URL != "" && len(o.Argv) > 0:
+		return nil, fmt.Errorf("%s: set either argv (a program run over stdio) or url (a Streamable HTTP endpoint), not both", o.ConfigKey)
+	case o.URL != "":
+		dial, err := s.httpDialer()
+		if err != nil {
+			return nil, err
+		}
+		s.dial = dial
+	default:
+		if len(o.Argv) == 0 || o.Argv[0] == "" {
+			return nil, fmt.Errorf("%s.argv: must name the server program and its arguments (or set url)", o.ConfigKey)
+		}
+		if _, err := exec.LookPath(o.Argv[0]); err != nil {
+			return nil, fmt.Errorf("%s.argv[0]: program %q not found or not executable: %w — use an absolute path", o.ConfigKey, o.Argv[0], err)
+		}
+		s.dial = s.startStdio
+	}
+	s.client = mcp.NewClient(&mcp.Implementation{Name: "agentd", Version: buildinfo.Version}, &mcp.ClientOptions{
+		Logger: s.log,
+		// No roots, no sampling, no elicitation: agentd never hands a
+		// server its file system, a model or a person. The SDK answers
+		// such requests "method not found".
+		Capabilities: &mcp.ClientCapabilities{},
+		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {
+			s.askRelist()
+		},
+	})
+
 	ctx, cancel := context.WithTimeout(ctx, mcpStartTimeout)
 	defer cancel()
-	conn, err := s.connect(ctx)
+	s.mu.Lock()
+	conn, err := s.dial(ctx)
+	s.conn = conn
+	s.mu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", o.ConfigKey, err)
 	}
-	defs, err := conn.listTools(ctx)
+	tools, err := s.listTools(ctx, conn)
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("%s: list tools: %w", o.ConfigKey, err)
 	}
+	s.tools = tools
+	return s, nil
+}
+
+// Follow calls changed, from a goroutine of the server's own until Close,
+// each time the server announced that its tool list changed (or was
+// restarted) and agentd listed its tools again. It is called once the
+// first list is registered: a change announced before is not lost, it
+// waits for Follow.
+func (s *MCPServer) Follow(changed func(old, tools []Tool)) {
+	s.wg.Add(1)
+	go s.followToolList(changed)
+}
+
+// Tools returns the server's tools, named <server>_<tool>, as last listed.
+func (s *MCPServer) Tools() []Tool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tools
+}
+
+// Close ends the session; a stdio server is killed with its process group.
+func (s *MCPServer) Close() error {
+	s.mu.Lock()
+	c := s.conn
+	wasClosed := s.closed
+	s.conn, s.closed = nil, true
+	s.mu.Unlock()
+	if !wasClosed {
+		close(s.stop)
+	}
+	if c != nil {
+		c.close()
+	}
+	s.wg.Wait()
+	return nil
+}
+
+// askRelist schedules a tool-list refresh without blocking the SDK's
+// reader: notifications arrive on it, and a request made there would wait
+// for an answer that reader has yet to read.
+func (s *MCPServer) askRelist() {
+	select {
+	case s.relist <- struct{}{}:
+	default: // one is pending already; it will see this change too
+	}
+}
+
+// followToolList lists the tools again whenever asked, until Close.
+func (s *MCPServer) followToolList(changed func(old, tools []Tool)) {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.relist:
+		}
+		s.mu.Lock()
+		c := s.conn
+		s.mu.Unlock()
+		if c == nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.o.Timeout)
+		go func() { // Close must not wait for a slow server's answer
+			select {
+			case <-s.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		tools, err := s.listTools(ctx, c)
+		cancel()
+		if err != nil {
+			s.log.Warn("MCP server changed its tools but listing them failed; keeping the old list", "error", err)
+			continue
+		}
+		s.mu.Lock()
+		old := s.tools
+		s.tools = tools
+		s.mu.Unlock()
+		s.log.Info("MCP server's tools changed", "before", len(old), "now", len(tools))
+		changed(old, tools)
+	}
+}
+
+// listTools lists every page of the server's tools and maps them into
+// agentd's tool name space.
+func (s *MCPServer) listTools(ctx context.Context, c *mcpConn) ([]Tool, error) {
+	var tools []Tool
 	seen := map[string]bool{}
-	for _, d := range defs {
-		name := mcpToolName(o.Name, d.Name)
+	for d, err := range c.cs.Tools(ctx, nil) {
+		if err != nil {
+			return nil, c.explain(err)
+		}
+		name := mcpToolName(s.o.Name, d.Name)
 		if seen[name] {
 			s.log.Warn("skip MCP tool whose name collides after mapping", "tool", d.Name, "as", name)
 			continue
 		}
 		seen[name] = true
-		schema := d.InputSchema
-		if len(bytes.TrimSpace(schema)) == 0 || string(schema) == "null" {
+		schema, err := json.Marshal(d.InputSchema)
+		if err != nil || string(schema) == "null" {
 			schema = json.RawMessage(`{"type":"object"}`)
 		}
 		desc := strings.TrimSpace(d.Description)
 		if desc == "" {
-			desc = fmt.Sprintf("Tool %s of the %s service.", d.Name, o.Name)
+			desc = fmt.Sprintf("Tool %s of the %s service.", d.Name, s.o.Name)
 		}
-		s.tools = append(s.tools, &mcpTool{srv: s, remote: d.Name, spec: Spec{
-			Name: name, Description: desc, ArgsSchema: schema, Approval: o.Approval,
-			Timeout: o.Timeout + time.Second,
-			// MCP tools may change things; only a server's explicit hint
-			// makes one retryable.
-			Idempotent: d.Annotations.IdempotentHint || d.Annotations.ReadOnlyHint,
+		// MCP tools may change things; only a server's explicit hint makes
+		// one retryable.
+		idem := d.Annotations != nil && (d.Annotations.IdempotentHint || d.Annotations.ReadOnlyHint)
+		tools = append(tools, &mcpTool{srv: s, remote: d.Name, spec: Spec{
+			Name: name, Description: desc, ArgsSchema: schema, Approval: s.o.Approval,
+			Timeout: s.o.Timeout + time.Second, Idempotent: idem,
 		}})
 	}
-	return s, nil
-}
-
-// Tools returns the server's tools, named <server>_<tool>.
-func (s *MCPServer) Tools() []Tool { return s.tools }
-
-// Close kills the server and its process group.
-func (s *MCPServer) Close() error {
-	s.mu.Lock()
-	c := s.conn
-	s.conn, s.closed = nil, true
-	s.mu.Unlock()
-	if c != nil {
-		c.close()
-	}
-	return nil
+	return tools, nil
 }
 
 // mcpToolName maps a server's tool name into agentd's tool name space.
@@ -166,6 +292,8 @@ func mcpToolName(server, tool string) string {
 	return n
 }
 
+// live returns the session, reconnecting (restarting a stdio server) when
+// the last one ended.
 func (s *MCPServer) live(ctx context.Context) (*mcpConn, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -175,7 +303,7 @@ func (s *MCPServer) live(ctx context.Context) (*mcpConn, error) {
 	if s.conn != nil {
 		select {
 		case <-s.conn.done:
-			s.log.Warn("MCP server exited; restarting", "error", s.conn.err())
+			s.log.Warn("MCP session ended; reconnecting", "error", s.conn.endErr)
 			s.conn = nil
 		default:
 			return s.conn, nil
@@ -183,36 +311,14 @@ func (s *MCPServer) live(ctx context.Context) (*mcpConn, error) {
 	}
 	sctx, cancel := context.WithTimeout(ctx, mcpStartTimeout)
 	defer cancel()
-	return s.startLocked(sctx)
-}
-
-func (s *MCPServer) connect(ctx context.Context) (*mcpConn, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.startLocked(ctx)
-}
-
-func (s *MCPServer) startLocked(ctx context.Context) (*mcpConn, error) {
-	c, err := startMCP(s.o, s.log)
+	c, err := s.dial(sctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.initialize(ctx); err != nil {
-		c.close()
-		return nil, fmt.Errorf("MCP handshake with %s: %w", s.o.Argv[0], err)
-	}
 	s.conn = c
+	// A restarted server may offer other tools than before.
+	s.askRelist()
 	return c, nil
-}
-
-type mcpToolDef struct {
-	Name        string          `json:"name"`
-	Description string          `json:"description"`
-	InputSchema json.RawMessage `json:"inputSchema"`
-	Annotations struct {
-		ReadOnlyHint   bool `json:"readOnlyHint"`
-		IdempotentHint bool `json:"idempotentHint"`
-	} `json:"annotations"`
 }
 
 func (s *MCPServer) callTool(ctx context.Context, name string, args json.RawMessage) (Result, error) {
@@ -222,340 +328,203 @@ func (s *MCPServer) callTool(ctx context.Context, name string, args json.RawMess
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 	defer cancel()
-	params, err := json.Marshal(map[string]any{"name": name, "arguments": args})
+	// The SDK sends notifications/cancelled when ctx ends first: the step
+	// timeout and a cancelled run both reach the server.
+	res, err := c.cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
 	if err != nil {
-		return Result{}, fmt.Errorf("%w: %v", ErrInvalidArgs, err)
-	}
-	raw, err := c.request(ctx, "tools/call", params)
-	if err != nil {
-		return Result{}, fmt.Errorf("MCP %s/%s: %w", s.o.Name, name, err)
-	}
-	var res struct {
-		Content []struct {
-			Type string `json:"type"`
-			Text string `json:"text"`
-		} `json:"content"`
-		StructuredContent json.RawMessage `json:"structuredContent"`
-		IsError           bool            `json:"isError"`
-	}
-	if err := json.Unmarshal(raw, &res); err != nil {
-		return Result{}, fmt.Errorf("MCP %s/%s: malformed result: %w", s.o.Name, name, err)
+		if ctx.Err() != nil {
+			return Result{}, fmt.Errorf("MCP %s/%s: %w", s.o.Name, name, ctx.Err())
+		}
+		return Result{}, fmt.Errorf("MCP %s/%s: %w", s.o.Name, name, c.explain(err))
 	}
 	var texts []string
-	for _, c := range res.Content {
-		if c.Type == "text" {
-			texts = append(texts, c.Text)
+	for _, ct := range res.Content {
+		if t, ok := ct.(*mcp.TextContent); ok {
+			texts = append(texts, t.Text)
 		} else {
-			texts = append(texts, "["+c.Type+" content omitted]")
+			texts = append(texts, "["+contentType(ct)+" content omitted]")
 		}
 	}
 	text := strings.Join(texts, "\n")
 	if res.IsError {
 		return Result{}, fmt.Errorf("%w: MCP tool %s/%s reported: %s", ErrFailed, s.o.Name, name, text)
 	}
-	if sc, ok := compactJSON(res.StructuredContent); ok && string(sc) != "null" {
-		return Result{Output: sc}, nil
+	if res.StructuredContent != nil {
+		if sc, err := json.Marshal(res.StructuredContent); err == nil && string(sc) != "null" {
+			return Result{Output: sc}, nil
+		}
 	}
 	return marshalResult(map[string]string{"text": text})
 }
 
-// mcpConn is one running server process speaking newline-delimited
-// JSON-RPC 2.0 on its stdin and stdout.
+// contentType is the wire name of a content block's type ("image").
+func contentType(c mcp.Content) string {
+	b, err := json.Marshal(c)
+	if err == nil {
+		var v struct {
+			Type string `json:"type"`
+		}
+		if json.Unmarshal(b, &v) == nil && v.Type != "" {
+			return v.Type
+		}
+	}
+	return "non-text"
+}
+
+// mcpConn is one session with the server: for stdio, one process.
 type mcpConn struct {
-	log    *slog.Logger
-	name   string
-	pid    int
-	stdin  *os.File
-	wmu    sync.Mutex
-	pmu    sync.Mutex
-	nextID int64
-	wait   map[int64]chan mcpReply
-	done   chan struct{} // closed when the reader stops
+	cs     *mcp.ClientSession
+	pid    int           // a stdio server's process; 0 for HTTP
+	done   chan struct{} // closed when the session has ended
 	endErr error         // why, set before done closes
-	exited chan struct{} // closed when the process has been waited for
-	stderr *tailBuffer
-	smu    sync.Mutex    // guards stderr
-	errEOF chan struct{} // closed when stderr is drained
+	close  func()        // ends the session and waits for it
 }
 
-type mcpReply struct {
-	result json.RawMessage
-	err    error
+// explain turns the SDK's "connection closed" into why the server went
+// away (its exit and last words on stderr), when the session has ended.
+func (c *mcpConn) explain(err error) error {
+	if !errors.Is(err, mcp.ErrConnectionClosed) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrClosedPipe) && !errors.Is(err, os.ErrClosed) {
+		return err
+	}
+	select {
+	case <-c.done:
+		return c.endErr
+	case <-time.After(mcpLastWords):
+		return err
+	}
 }
 
-type rpcError struct {
-	Code    int    `json:"code"`
-	Message string `json:"message"`
-}
-
-func startMCP(o MCPOptions, log *slog.Logger) (*mcpConn, error) {
-	cmd := exec.Command(o.Argv[0], o.Argv[1:]...)
-	cmd.Env = childEnv(o.Env, o.LookupEnv)
+// startStdio starts the server program the way a command tool is started
+// (startChild: scrubbed environment, own pipes, own process group) and
+// speaks MCP with it over its stdin and stdout.
+func (s *MCPServer) startStdio(ctx context.Context) (*mcpConn, error) {
+	cmd := exec.Command(s.o.Argv[0], s.o.Argv[1:]...)
+	cmd.Env = childEnv(s.o.Env, s.o.LookupEnv)
 	pipes, err := startChild(cmd)
 	if err != nil {
 		return nil, err
 	}
-	stdoutR, stderrR := pipes.stdout, pipes.stderr
-	c := &mcpConn{
-		log: log, name: o.Name, pid: cmd.Process.Pid, stdin: pipes.stdin,
-		wait: map[int64]chan mcpReply{}, done: make(chan struct{}), exited: make(chan struct{}),
-		stderr: &tailBuffer{}, errEOF: make(chan struct{}),
-	}
+	pid := cmd.Process.Pid
+	exited := make(chan struct{})
 	go func() {
 		_ = cmd.Wait()
 		// The server is gone; whatever it left behind (in its group, or
 		// re-parented to agentd after a setsid) goes with it.
-		_ = killTree(c.pid, false)
-		close(c.exited)
+		_ = killTree(pid, false)
+		close(exited)
 	}()
+	var smu sync.Mutex
+	var stderr tailBuffer
+	stderrEOF := make(chan struct{})
 	go func() {
-		defer close(c.errEOF)
-		defer stderrR.Close()
+		defer close(stderrEOF)
+		defer pipes.stderr.Close()
 		buf := make([]byte, 4096)
 		for {
-			n, err := stderrR.Read(buf)
+			n, err := pipes.stderr.Read(buf)
 			if n > 0 {
-				c.smu.Lock()
-				c.stderr.Write(buf[:n])
-				c.smu.Unlock()
+				smu.Lock()
+				stderr.Write(buf[:n])
+				smu.Unlock()
 			}
 			if err != nil {
 				return
 			}
 		}
 	}()
-	go c.readLoop(stdoutR)
+	// lastWords is the server's stderr once it has had a moment to flush.
+	lastWords := func(err error) error {
+		select {
+		case <-stderrEOF:
+		case <-time.After(mcpLastWords):
+		}
+		smu.Lock()
+		tail := strings.TrimSpace(stderr.String())
+		smu.Unlock()
+		if tail != "" {
+			return fmt.Errorf("%w: %s", err, tail)
+		}
+		return err
+	}
+	shutdown := func() {
+		_ = killGroup(pid)
+		<-exited
+	}
+
+	t := &mcp.IOTransport{Reader: pipes.stdout, Writer: pipes.stdin, MaxLineLength: mcpMaxMessage}
+	cs, err := s.client.Connect(ctx, t, nil)
+	if err != nil {
+		shutdown()
+		pipes.close()
+		select {
+		case <-exited:
+			err = fmt.Errorf("%w (the server exited)", err)
+		default:
+		}
+		return nil, fmt.Errorf("MCP handshake with %s: %w", s.o.Argv[0], lastWords(err))
+	}
+	s.log.Debug("MCP session", "pid", pid, "protocol", cs.InitializeResult().ProtocolVersion)
+	c := &mcpConn{cs: cs, pid: pid, done: make(chan struct{})}
+	go func() {
+		_ = cs.Wait()
+		// A broken server must not linger half alive.
+		_ = killGroup(pid)
+		c.endErr = lastWords(errors.New("the server exited"))
+		close(c.done)
+	}()
+	c.close = func() {
+		_ = cs.Close()
+		shutdown()
+		select {
+		case <-c.done:
+		case <-time.After(pipeGrace):
+			s.log.Warn("MCP server output still open after kill", "pid", pid)
+		}
+	}
 	return c, nil
 }
 
-func (c *mcpConn) err() error {
-	<-c.done
-	return c.endErr
-}
-
-func (c *mcpConn) stderrTail() string {
-	c.smu.Lock()
-	defer c.smu.Unlock()
-	return strings.TrimSpace(c.stderr.String())
-}
-
-// readLoop dispatches every message from the server until its stdout ends.
-func (c *mcpConn) readLoop(stdout *os.File) {
-	defer stdout.Close()
-	r := bufio.NewReaderSize(stdout, 64<<10)
-	var endErr error
-	for {
-		line, err := readLine(r, mcpMaxMessage)
-		if err != nil {
-			endErr = err
-			break
-		}
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		var msg struct {
-			ID     json.RawMessage `json:"id"`
-			Method string          `json:"method"`
-			Result json.RawMessage `json:"result"`
-			Error  *rpcError       `json:"error"`
-		}
-		if err := json.Unmarshal(line, &msg); err != nil {
-			c.log.Warn("MCP server wrote a line that is not JSON-RPC; ignored", "bytes", len(line))
-			continue
-		}
-		hasID := len(msg.ID) > 0 && string(msg.ID) != "null"
-		switch {
-		case msg.Method != "" && hasID:
-			c.answerServerRequest(msg.ID, msg.Method)
-		case msg.Method != "":
-			c.log.Debug("MCP notification", "method", msg.Method)
-		case hasID:
-			var id int64
-			if err := json.Unmarshal(msg.ID, &id); err != nil {
-				continue
-			}
-			c.pmu.Lock()
-			ch := c.wait[id]
-			delete(c.wait, id)
-			c.pmu.Unlock()
-			if ch == nil {
-				continue
-			}
-			if msg.Error != nil {
-				ch <- mcpReply{err: fmt.Errorf("server error %d: %s", msg.Error.Code, msg.Error.Message)}
-			} else {
-				ch <- mcpReply{result: msg.Result}
-			}
-		}
+// httpDialer checks the URL against the allowlist once, plainly, and
+// returns what connects to it over Streamable HTTP through the same
+// dial-time guard as the HTTP tools.
+func (s *MCPServer) httpDialer() (func(context.Context) (*mcpConn, error), error) {
+	key := s.o.ConfigKey + ".url"
+	u, err := url.Parse(s.o.URL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("%s: %q is not a URL, like \"http://127.0.0.1:8931/mcp\"", key, s.o.URL)
 	}
-	if errors.Is(endErr, io.EOF) {
-		endErr = errors.New("the server exited")
-		// Its last words on stderr explain why; give them a moment to arrive.
-		select {
-		case <-c.errEOF:
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-	if tail := c.stderrTail(); tail != "" {
-		endErr = fmt.Errorf("%w: %s", endErr, tail)
-	}
-	c.endErr = endErr
-	// A broken server must not linger half alive.
-	_ = killGroup(c.pid)
-	close(c.done)
-	c.pmu.Lock()
-	for id, ch := range c.wait {
-		ch <- mcpReply{err: endErr}
-		delete(c.wait, id)
-	}
-	c.pmu.Unlock()
-}
-
-// readLine reads one line of at most max bytes.
-func readLine(r *bufio.Reader, max int) ([]byte, error) {
-	var line []byte
-	for {
-		chunk, isPrefix, err := r.ReadLine()
-		if err != nil {
-			return nil, err
-		}
-		line = append(line, chunk...)
-		if len(line) > max {
-			return nil, fmt.Errorf("%w: a message from the server exceeds %d bytes", ErrTooLarge, max)
-		}
-		if !isPrefix {
-			return line, nil
-		}
-	}
-}
-
-// answerServerRequest answers the server's own requests: ping, and "not
-// supported" for everything else (sampling, roots, elicitation), so agentd
-// never hands the server a model or the file system.
-func (c *mcpConn) answerServerRequest(id json.RawMessage, method string) {
-	var msg map[string]any
-	if method == "ping" {
-		msg = map[string]any{"jsonrpc": "2.0", "id": id, "result": map[string]any{}}
-	} else {
-		msg = map[string]any{"jsonrpc": "2.0", "id": id, "error": rpcError{Code: -32601, Message: "agentd does not support " + method}}
-	}
-	if err := c.write(msg); err != nil {
-		c.log.Debug("answer MCP server request", "method", method, "error", err)
-	}
-}
-
-func (c *mcpConn) write(msg any) error {
-	b, err := json.Marshal(msg)
+	allow, err := NewAllowlist(s.o.AllowHosts)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("tools.http.allow_hosts: %w", err)
 	}
-	b = append(b, '\n')
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	// A server that stops reading its input must not block agentd forever.
-	_ = c.stdin.SetWriteDeadline(time.Now().Add(mcpWriteTimeout))
-	_, err = c.stdin.Write(b)
-	return err
-}
-
-func (c *mcpConn) notify(method string, params any) error {
-	m := map[string]any{"jsonrpc": "2.0", "method": method}
-	if params != nil {
-		m["params"] = params
+	g := &netGuard{allow: allow, lookup: s.o.Lookup, what: "tools.http.allow_hosts", dialer: newDialer(s.o.Timeout)}
+	if err := g.checkURL(u); err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
 	}
-	return c.write(m)
-}
-
-func (c *mcpConn) request(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
-	ch := make(chan mcpReply, 1)
-	c.pmu.Lock()
-	select {
-	case <-c.done:
-		c.pmu.Unlock()
-		return nil, fmt.Errorf("MCP server %s is not running: %w", c.name, c.endErr)
-	default:
-	}
-	c.nextID++
-	id := c.nextID
-	c.wait[id] = ch
-	c.pmu.Unlock()
-	msg := map[string]any{"jsonrpc": "2.0", "id": id, "method": method}
-	if len(params) > 0 {
-		msg["params"] = params
-	}
-	if err := c.write(msg); err != nil {
-		c.pmu.Lock()
-		delete(c.wait, id)
-		c.pmu.Unlock()
-		return nil, fmt.Errorf("send %s: %w", method, err)
-	}
-	select {
-	case r := <-ch:
-		return r.result, r.err
-	case <-ctx.Done():
-		c.pmu.Lock()
-		delete(c.wait, id)
-		c.pmu.Unlock()
-		_ = c.notify("notifications/cancelled", map[string]any{"requestId": id, "reason": "timeout or cancellation"})
-		return nil, fmt.Errorf("%s: %w", method, ctx.Err())
-	}
-}
-
-func (c *mcpConn) initialize(ctx context.Context) error {
-	params, _ := json.Marshal(map[string]any{
-		"protocolVersion": mcpProtocolVersion,
-		"capabilities":    map[string]any{},
-		"clientInfo":      map[string]any{"name": "agentd", "version": "1"},
-	})
-	raw, err := c.request(ctx, "initialize", params)
-	if err != nil {
-		return err
-	}
-	var res struct {
-		ProtocolVersion string `json:"protocolVersion"`
-	}
-	if err := json.Unmarshal(raw, &res); err != nil || res.ProtocolVersion == "" {
-		return fmt.Errorf("malformed initialize result")
-	}
-	return c.notify("notifications/initialized", nil)
-}
-
-func (c *mcpConn) listTools(ctx context.Context) ([]mcpToolDef, error) {
-	var all []mcpToolDef
-	cursor := ""
-	for range mcpMaxListPages {
-		var params json.RawMessage
-		if cursor != "" {
-			params, _ = json.Marshal(map[string]string{"cursor": cursor})
-		}
-		raw, err := c.request(ctx, "tools/list", params)
+	hc := g.client(s.o.Timeout)
+	// The session's event stream stays open for as long as the session:
+	// each request is bounded by its context instead of a client timeout.
+	hc.Timeout = 0
+	return func(ctx context.Context) (*mcpConn, error) {
+		t := &mcp.StreamableClientTransport{Endpoint: s.o.URL, HTTPClient: hc, MaxEventSize: mcpMaxMessage}
+		cs, err := s.client.Connect(ctx, t, nil)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("MCP handshake with %s: %w", u.Redacted(), err)
 		}
-		var page struct {
-			Tools      []mcpToolDef `json:"tools"`
-			NextCursor string       `json:"nextCursor"`
+		s.log.Debug("MCP session", "url", u.Redacted(), "protocol", cs.InitializeResult().ProtocolVersion)
+		c := &mcpConn{cs: cs, done: make(chan struct{})}
+		go func() {
+			err := cs.Wait()
+			if err == nil {
+				err = errors.New("the session ended")
+			}
+			c.endErr = fmt.Errorf("MCP session with %s ended: %w", u.Redacted(), err)
+			close(c.done)
+		}()
+		c.close = func() {
+			_ = cs.Close()
+			<-c.done
 		}
-		if err := json.Unmarshal(raw, &page); err != nil {
-			return nil, fmt.Errorf("malformed tools/list result: %w", err)
-		}
-		all = append(all, page.Tools...)
-		if page.NextCursor == "" {
-			return all, nil
-		}
-		cursor = page.NextCursor
-	}
-	return all, nil
-}
-
-// close ends the process group and waits for the reader to finish.
-func (c *mcpConn) close() {
-	_ = c.stdin.Close()
-	_ = killGroup(c.pid)
-	select {
-	case <-c.done:
-	case <-time.After(pipeGrace):
-		c.log.Warn("MCP server output still open after kill", "pid", c.pid)
-	}
-	<-c.exited
+		return c, nil
+	}, nil
 }

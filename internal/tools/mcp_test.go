@@ -39,6 +39,11 @@ func TestMCPTools(t *testing.T) {
 	if !slices.Equal(names, want) {
 		t.Fatalf("tools = %v, want %v (both pages of tools/list)", names, want)
 	}
+	// The SDK offers its newest revision; this older server answers with
+	// its own, and the session falls back to it.
+	if v := srv.conn.cs.InitializeResult().ProtocolVersion; v != "2025-06-18" {
+		t.Fatalf("negotiated protocol %q, want the server's 2025-06-18", v)
+	}
 	if s, _ := r.Spec("fs_echo"); !s.Idempotent || s.Description != "Echo the arguments." {
 		t.Fatalf("fs_echo spec = %+v", s)
 	}

@@ -102,22 +102,40 @@ func NewRegistry(log *slog.Logger) *Registry {
 
 // Register adds t, compiling its argument schema once. Names are unique.
 func (r *Registry) Register(t Tool) error {
+	e, err := newEntry(t)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.entries[e.spec.Name]; dup {
+		return fmt.Errorf("register tool %s: a tool with this name is already registered", e.spec.Name)
+	}
+	r.entries[e.spec.Name] = e
+	if c, ok := t.(io.Closer); ok {
+		r.closers = append(r.closers, c)
+	}
+	return nil
+}
+
+// newEntry checks t's spec, fills in defaults and compiles its schema.
+func newEntry(t Tool) (*entry, error) {
 	spec := t.Spec()
 	if !toolName.MatchString(spec.Name) {
-		return fmt.Errorf("register tool %q: name must be lower_snake_case, starting with a letter, at most 64 characters", spec.Name)
+		return nil, fmt.Errorf("register tool %q: name must be lower_snake_case, starting with a letter, at most 64 characters", spec.Name)
 	}
 	if strings.TrimSpace(spec.Description) == "" {
-		return fmt.Errorf("register tool %s: needs a description, the model chooses tools by it", spec.Name)
+		return nil, fmt.Errorf("register tool %s: needs a description, the model chooses tools by it", spec.Name)
 	}
 	switch spec.Approval {
 	case "":
 		spec.Approval = ApprovalNone
 	case ApprovalNone, ApprovalRequired:
 	default:
-		return fmt.Errorf("register tool %s: approval %q must be \"none\" or \"required\"", spec.Name, spec.Approval)
+		return nil, fmt.Errorf("register tool %s: approval %q must be \"none\" or \"required\"", spec.Name, spec.Approval)
 	}
 	if spec.Concurrency < 0 {
-		return fmt.Errorf("register tool %s: concurrency %d must be zero (default) or more", spec.Name, spec.Concurrency)
+		return nil, fmt.Errorf("register tool %s: concurrency %d must be zero (default) or more", spec.Name, spec.Concurrency)
 	}
 	if spec.Concurrency == 0 {
 		spec.Concurrency = DefaultConcurrency
@@ -127,20 +145,46 @@ func (r *Registry) Register(t Tool) error {
 	}
 	sch, canonical, err := compileSchema(spec.Name, spec.ArgsSchema)
 	if err != nil {
-		return fmt.Errorf("register tool %s: %w", spec.Name, err)
+		return nil, fmt.Errorf("register tool %s: %w", spec.Name, err)
 	}
 	spec.ArgsSchema = canonical
-	e := &entry{tool: t, spec: spec, schema: sch, sem: make(chan struct{}, spec.Concurrency)}
+	return &entry{tool: t, spec: spec, schema: sch, sem: make(chan struct{}, spec.Concurrency)}, nil
+}
+
+// Replace swaps the tools in old for those in tools, as one change: an MCP
+// server's tool list changed at runtime. Only entries that still hold a
+// tool of old are removed (one that lost a name collision never held it);
+// a new tool that is invalid or whose name is taken is skipped and logged,
+// as at start. approval holds tools.approval's overrides, applied again.
+// Registries made by Subset before the change keep the tools they had.
+func (r *Registry) Replace(old, tools []Tool, approval map[string]string) {
+	var add []*entry
+	for _, t := range tools {
+		e, err := newEntry(t)
+		if err != nil {
+			r.log.Warn("skip changed tool", "tool", t.Spec().Name, "error", err)
+			continue
+		}
+		if a, ok := approval[e.spec.Name]; ok && (Approval(a) == ApprovalNone || Approval(a) == ApprovalRequired) {
+			e.spec.Approval = Approval(a)
+		}
+		add = append(add, e)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, dup := r.entries[spec.Name]; dup {
-		return fmt.Errorf("register tool %s: a tool with this name is already registered", spec.Name)
+	for _, t := range old {
+		name := t.Spec().Name
+		if e, ok := r.entries[name]; ok && e.tool == t {
+			delete(r.entries, name)
+		}
 	}
-	r.entries[spec.Name] = e
-	if c, ok := t.(io.Closer); ok {
-		r.closers = append(r.closers, c)
+	for _, e := range add {
+		if _, dup := r.entries[e.spec.Name]; dup {
+			r.log.Warn("skip changed tool", "tool", e.spec.Name, "error", "a tool with this name is already registered")
+			continue
+		}
+		r.entries[e.spec.Name] = e
 	}
-	return nil
 }
 
 // Get returns the tool called name.
