@@ -227,14 +227,8 @@ func (b *openaiBackend) chat(ctx context.Context, req *api.ChatRequest, fn api.C
 	}
 	defer resp.Body.Close()
 
-	bp := lineBufs.Get().(*[]byte)
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer((*bp)[:0], maxStreamLine)
-	defer func() {
-		if cap(*bp) <= 1<<20 {
-			lineBufs.Put(bp)
-		}
-	}()
+	sc, release := lineScanner(resp.Body)
+	defer release()
 
 	var (
 		calls        []openaiToolCall // by stream index

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"runtime"
 	"sync"
@@ -25,6 +26,19 @@ const maxStreamLine = 8 << 20
 // CPU agentd spent around a short model call; a pooled 64 KB buffer grows
 // only when a line needs it.
 var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// lineScanner scans r's lines into a pooled buffer, up to maxStreamLine a
+// line; release gives the buffer back (a rare huge line's is not kept).
+func lineScanner(r io.Reader) (sc *bufio.Scanner, release func()) {
+	bp := lineBufs.Get().(*[]byte)
+	sc = bufio.NewScanner(r)
+	sc.Buffer((*bp)[:0], maxStreamLine)
+	return sc, func() {
+		if cap(*bp) <= 1<<20 {
+			lineBufs.Put(bp)
+		}
+	}
+}
 
 // chat sends a chat request to Ollama and hands each streamed chunk to fn. It is
 // api.Client.Chat — the same request, the same error values for the same
@@ -52,14 +66,8 @@ func (b *ollamaBackend) chat(ctx context.Context, req *api.ChatRequest, fn api.C
 	}
 	defer resp.Body.Close()
 
-	bp := lineBufs.Get().(*[]byte)
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer((*bp)[:0], maxStreamLine)
-	defer func() {
-		if cap(*bp) <= 1<<20 { // a rare huge line's buffer is not kept
-			lineBufs.Put(bp)
-		}
-	}()
+	sc, release := lineScanner(resp.Body)
+	defer release()
 	for sc.Scan() {
 		line := sc.Bytes()
 		var e struct {
