@@ -78,7 +78,7 @@ func (d *Daemon) buildAgent(ctx context.Context) error {
 	}
 	if cfg.Fallback.Enabled {
 		d.Gate, err = fallback.NewGate(ctx, fallback.GateOptions{Config: cfg.Fallback, Store: d.Store, Logger: d.log,
-			Publisher: d.Bus})
+			Publisher: d.Bus, Tracer: d.Telemetry.Tracer()})
 		if err != nil {
 			return fmt.Errorf("remote fallback: %w", err)
 		}

@@ -10,9 +10,15 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/agentd/agentd/internal/config"
 	"github.com/agentd/agentd/internal/db"
 	"github.com/agentd/agentd/internal/events"
+	"github.com/agentd/agentd/internal/telemetry/genai"
 )
 
 // Errors PlanRemote returns before anything is sent. A *CapError (matching
@@ -56,6 +62,9 @@ type GateOptions struct {
 	Logger     *slog.Logger
 	HTTPClient *http.Client // providers and alert webhooks
 	Now        func() time.Time
+	// Tracer records each remote call as a "chat <model>" span (nil: no
+	// spans). Never with the request or reply text.
+	Tracer trace.Tracer
 }
 
 // Gate is the remote planner behind every policy: it answers the router's
@@ -76,7 +85,8 @@ type Gate struct {
 	// suspension stops new calls, is that many calls.
 	slots chan struct{}
 	// susp is the provider's suspension; nil when there is no provider.
-	susp *suspension
+	susp   *suspension
+	tracer trace.Tracer
 }
 
 // NewGate builds the gate and recovers what a previous process left open:
@@ -89,10 +99,13 @@ func NewGate(ctx context.Context, o GateOptions) (*Gate, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Tracer == nil {
+		o.Tracer = noop.NewTracerProvider().Tracer("")
+	}
 	if o.Publisher == nil {
 		o.Publisher = nopPublisher{}
 	}
-	g := &Gate{cfg: o.Config, provider: o.Provider, link: o.Link, pub: o.Publisher,
+	g := &Gate{cfg: o.Config, provider: o.Provider, link: o.Link, pub: o.Publisher, tracer: o.Tracer,
 		log: o.Logger.With("component", "fallback")}
 	var err error
 	if g.redactor, err = NewRedactor(o.Config.Privacy); err != nil {
@@ -288,6 +301,25 @@ func (g *Gate) AllowRemote(ctx context.Context, req PlanRequest) (bool, string) 
 // it reported, raises an overbill alert and is suspended; calls already in
 // flight finish, no new one starts.
 func (g *Gate) PlanRemote(ctx context.Context, req PlanRequest) (json.RawMessage, PlanUsage, error) {
+	ctx, span := g.tracer.Start(ctx, genai.OpChat+" "+g.cfg.Model, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(genai.OperationName.String(genai.OpChat), genai.ProviderName.String(g.cfg.Provider),
+			genai.RequestModel.String(g.cfg.Model), genai.Purpose.String(string(req.Purpose)), genai.RunID.String(req.RunID),
+			attribute.Bool("agentd.remote", true)))
+	plan, usage, err := g.planRemote(ctx, req)
+	span.SetAttributes(genai.UsageInputTokens.Int(usage.InputTokens), genai.UsageOutputTokens.Int(usage.OutputTokens),
+		attribute.Float64("agentd.cost_usd", usage.CostUSD), attribute.Int64("agentd.bytes_out", usage.BytesOut),
+		attribute.Int64("agentd.bytes_in", usage.BytesIn))
+	if err != nil {
+		// The error's type, not its text: a remote error may quote the
+		// request.
+		span.SetAttributes(genai.ErrorType.String(fmt.Sprintf("%T", err)))
+		span.SetStatus(codes.Error, fmt.Sprintf("%T", err))
+	}
+	span.End()
+	return plan, usage, err
+}
+
+func (g *Gate) planRemote(ctx context.Context, req PlanRequest) (json.RawMessage, PlanUsage, error) {
 	usage := PlanUsage{Model: g.cfg.Model}
 	if req.Purpose == "" {
 		req.Purpose = PurposePlan
