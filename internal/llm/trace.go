@@ -55,6 +55,13 @@ func (c *Client) endChatSpan(span trace.Span, resp *Response, err error) {
 		}
 		if u.Endpoint != "" {
 			span.SetAttributes(attribute.String("agentd.endpoint", u.Endpoint))
+			// The provider is the API the call went over: known only once
+			// an endpoint was picked.
+			for _, ep := range c.endpoints {
+				if ep.name == u.Endpoint && ep.openai {
+					span.SetAttributes(genai.ProviderName.String("openai"))
+				}
+			}
 		}
 		if u.Attempts > 1 {
 			span.SetAttributes(attribute.Int("agentd.attempts", u.Attempts))
