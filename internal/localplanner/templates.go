@@ -480,8 +480,24 @@ func fillText(s string, params map[string]any) (string, error) {
 // match a request to workflows it has nothing in common with costs a model
 // call and can only produce a false match.
 func (t *Templates) Related(text string) bool {
+	return t.related(text, func(*workflow) bool { return true })
+}
+
+// RelatedNarrowing reports whether text shares a content word with a
+// workflow that narrows what a run may do (sensitive, or planner =
+// "local"): the router model might recognise it as that workflow, so such
+// a request must go through the router rather than around it (the plan
+// cache asks this before it serves a request).
+func (t *Templates) RelatedNarrowing(text string) bool {
+	return t.related(text, func(w *workflow) bool { return w.cfg.Sensitive || w.cfg.Planner == "local" })
+}
+
+func (t *Templates) related(text string, which func(*workflow) bool) bool {
 	req := wordSet(text)
 	for _, w := range t.workflows {
+		if !which(w) {
+			continue
+		}
 		vocab := wordSet(w.cfg.Name + " " + w.cfg.Description + " " + strings.Join(w.cfg.Keywords, " "))
 		for word := range req {
 			if vocab[word] {

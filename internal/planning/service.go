@@ -260,6 +260,12 @@ func (s *Service) fromCache(ctx context.Context, req exec.PlanRequest) (exec.Pla
 		if _, _, ok := s.templates.Match(req.Request); ok {
 			return exec.PlanResult{}, false, ""
 		}
+		// A sensitive (or local-only) workflow the router model might
+		// recognise is the router's to rule out: a template learned before
+		// that workflow was configured must not take the request around it.
+		if s.cfg.Planner.ClassifyWorkflows != "never" && s.templates.RelatedNarrowing(req.Request) {
+			return exec.PlanResult{}, false, ""
+		}
 	}
 	hit, ok := s.cache.Lookup(req.Request)
 	if !ok {
