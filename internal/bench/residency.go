@@ -323,7 +323,10 @@ func runResidency(ctx context.Context, cfg ResidencyConfig, aware bool) (Residen
 	}
 	measureStart := time.Now()
 
-	call := func(ctx context.Context, model string, promptTokens, outputTokens int) error {
+	// Each call's prompt is its own from the first token (a real request's
+	// text differs), so no slot's prompt cache spares its prefill and the
+	// workload's prefill is the same under every strategy.
+	call := func(ctx context.Context, tag, model string, promptTokens, outputTokens int) error {
 		release, err := acquire(ctx, model)
 		if err != nil {
 			return err
@@ -332,7 +335,7 @@ func runResidency(ctx context.Context, cfg ResidencyConfig, aware bool) (Residen
 		stream := false
 		req := &api.ChatRequest{
 			Model:     model,
-			Messages:  []api.Message{{Role: "user", Content: strings.Repeat("tokn", promptTokens)}},
+			Messages:  []api.Message{{Role: "user", Content: (tag + strings.Repeat("tokn", promptTokens))[:4*promptTokens]}},
 			Stream:    &stream,
 			KeepAlive: &api.Duration{Duration: keepAlive(model)},
 			Options:   map[string]any{"num_predict": outputTokens},
@@ -351,12 +354,12 @@ func runResidency(ctx context.Context, cfg ResidencyConfig, aware bool) (Residen
 				return
 			}
 			defer func() { <-sem }()
-			if err := call(ctx, cfg.PlannerModel, cfg.PlanPromptTokens, cfg.PlanOutputTokens); err != nil {
+			if err := call(ctx, fmt.Sprintf("r%d plan ", i), cfg.PlannerModel, cfg.PlanPromptTokens, cfg.PlanOutputTokens); err != nil {
 				errs <- fmt.Errorf("request %d plan: %w", i, err)
 				return
 			}
 			for s := 0; s < cfg.StepsPerRequest; s++ {
-				if err := call(ctx, cfg.ExecutorModel, cfg.StepPromptTokens, cfg.StepOutputTokens); err != nil {
+				if err := call(ctx, fmt.Sprintf("r%d s%d ", i, s), cfg.ExecutorModel, cfg.StepPromptTokens, cfg.StepOutputTokens); err != nil {
 					errs <- fmt.Errorf("request %d step %d: %w", i, s, err)
 					return
 				}
