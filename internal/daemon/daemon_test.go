@@ -15,17 +15,24 @@ import (
 	"github.com/agentd/agentd/internal/run"
 )
 
+// sumSimulator is a simulator whose planner plans "17*3" on calc and whose
+// summarizer reports 51: one planned tool step and its answer, the
+// smallest whole run.
+func sumSimulator() ollamasim.Config {
+	planJSON := `{"goal":"compute","steps":[{"id":"sum","tool":"calc","args":{"expression":"17*3"}}],"answer":"Report the result of ${sum}"}`
+	return ollamasim.Config{Seed: 1, Script: ollamasim.NewRules(
+		ollamasim.Rule{Model: "gemma3:12b", Format: ollamasim.Present, Replies: []ollamasim.Reply{{Content: planJSON}}},
+		ollamasim.Rule{Contains: "Report the result", Replies: []ollamasim.Reply{{Content: "The result is 51 [sum]."}}},
+	)}
+}
+
 // TestEndToEndOnSimulator runs the whole composed daemon against the Ollama
 // simulator: route, plan (scripted planner output), a tool step with no
 // model call, synthesis, persistence and events.
 func TestEndToEndOnSimulator(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	planJSON := `{"goal":"compute","steps":[{"id":"sum","tool":"calc","args":{"expression":"17*3"}}],"answer":"Report the result of ${sum}"}`
-	d := startOnSimulator(t, ctx, ollamasim.Config{Seed: 1, Script: ollamasim.NewRules(
-		ollamasim.Rule{Model: "gemma3:12b", Format: ollamasim.Present, Replies: []ollamasim.Reply{{Content: planJSON}}},
-		ollamasim.Rule{Contains: "Report the result", Replies: []ollamasim.Reply{{Content: "The result is 51 [sum]."}}},
-	)}, Options{})
+	d := startOnSimulator(t, ctx, sumSimulator(), Options{})
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
 

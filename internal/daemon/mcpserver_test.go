@@ -12,7 +12,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/agentd/agentd/internal/config"
-	"github.com/agentd/agentd/internal/ollamasim"
 )
 
 // bearer adds the API token to every request of an MCP client.
@@ -32,11 +31,7 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestMCPServer(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	planJSON := `{"goal":"compute","steps":[{"id":"sum","tool":"calc","args":{"expression":"17*3"}}],"answer":"Report the result of ${sum}"}`
-	d := startOnSimulatorWith(t, ctx, ollamasim.Config{Seed: 1, Script: ollamasim.NewRules(
-		ollamasim.Rule{Model: "gemma3:12b", Format: ollamasim.Present, Replies: []ollamasim.Reply{{Content: planJSON}}},
-		ollamasim.Rule{Contains: "Report the result", Replies: []ollamasim.Reply{{Content: "The result is 51 [sum]."}}},
-	)}, func(c *config.Config) {
+	d := startOnSimulatorWith(t, ctx, sumSimulator(), func(c *config.Config) {
 		c.MCPServer.Enabled = true
 		c.Workflows = append(c.Workflows, config.WorkflowConfig{Name: "sum_up", Description: "Add numbers.",
 			Steps: []config.WorkflowStep{{ID: "s", Tool: "calc", Args: map[string]any{"expression": "1+1"}}}})

@@ -13,7 +13,6 @@ import (
 
 	"github.com/agentd/agentd/internal/config"
 	"github.com/agentd/agentd/internal/exec"
-	"github.com/agentd/agentd/internal/ollamasim"
 	"github.com/agentd/agentd/internal/run"
 	"github.com/agentd/agentd/internal/telemetry/otlptest"
 )
@@ -29,11 +28,7 @@ func TestTraceOfARun(t *testing.T) {
 	rcv := otlptest.Start()
 	defer rcv.Close()
 	const request = "What is 17 times 3?"
-	planJSON := `{"goal":"compute","steps":[{"id":"sum","tool":"calc","args":{"expression":"17*3"}}],"answer":"Report the result of ${sum}"}`
-	d := startOnSimulatorWith(t, ctx, ollamasim.Config{Seed: 1, Script: ollamasim.NewRules(
-		ollamasim.Rule{Model: "gemma3:12b", Format: ollamasim.Present, Replies: []ollamasim.Reply{{Content: planJSON}}},
-		ollamasim.Rule{Contains: "Report the result", Replies: []ollamasim.Reply{{Content: "The result is 51 [sum]."}}},
-	)}, func(cfg *config.Config) {
+	d := startOnSimulatorWith(t, ctx, sumSimulator(), func(cfg *config.Config) {
 		cfg.Telemetry = config.TelemetryConfig{Traces: true, OTLPEndpoint: rcv.URL, SampleRatio: 1}
 	})
 	done := make(chan error, 1)
@@ -174,11 +169,7 @@ func BenchmarkRunTraces(b *testing.B) {
 			defer cancel()
 			rcv := otlptest.Start()
 			defer rcv.Close()
-			planJSON := `{"goal":"compute","steps":[{"id":"sum","tool":"calc","args":{"expression":"17*3"}}],"answer":"Report the result of ${sum}"}`
-			d := startOnSimulatorWith(b, ctx, ollamasim.Config{Seed: 1, Script: ollamasim.NewRules(
-				ollamasim.Rule{Model: "gemma3:12b", Format: ollamasim.Present, Replies: []ollamasim.Reply{{Content: planJSON}}},
-				ollamasim.Rule{Contains: "Report the result", Replies: []ollamasim.Reply{{Content: "The result is 51 [sum]."}}},
-			)}, func(cfg *config.Config) {
+			d := startOnSimulatorWith(b, ctx, sumSimulator(), func(cfg *config.Config) {
 				cfg.Planner.Cache.Enabled = false // every run plans, as a first run does
 				if on {
 					cfg.Telemetry = config.TelemetryConfig{Traces: true, OTLPEndpoint: rcv.URL, SampleRatio: 1}
