@@ -28,18 +28,8 @@ import (
 func TestDifferential(t *testing.T) {
 	// /api/ps shows the whole server: on the server every test package
 	// shares, another package's call (keep_alive 0, another num_ctx) shows
-	// in it. A private server when one can be started; the shared one
-	// otherwise (a user's own Ollama).
-	ollama := ollamatest.Shared(t)
-	if os.Getenv(ollamatest.EnvBin) != "" {
-		ollama = ollamatest.Start(t)
-	}
-	sim := ollamasim.New(differentialConfig())
-	simURL, err := sim.Start(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sim.Close() })
+	// in it.
+	ollama, simURL := realAndSim(t)
 
 	for _, c := range differentialCases() {
 		t.Run(c.name, func(t *testing.T) {
@@ -68,6 +58,25 @@ func TestDifferential(t *testing.T) {
 			}
 		})
 	}
+}
+
+// realAndSim starts the two servers a comparison needs: a real Ollama
+// (a private one when one can be started, so that no other test package's
+// request lands between two of these; the shared one otherwise, a user's
+// own) and a simulator serving the same models (differentialConfig).
+func realAndSim(t *testing.T) (*ollamatest.Server, string) {
+	t.Helper()
+	ollama := ollamatest.Shared(t)
+	if os.Getenv(ollamatest.EnvBin) != "" {
+		ollama = ollamatest.Start(t)
+	}
+	sim := ollamasim.New(differentialConfig())
+	simURL, err := sim.Start(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Close() })
+	return ollama, simURL
 }
 
 // expiresIn replaces each model's expires_at by expires_in, how far ahead

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/agentd/agentd/internal/ollamasim"
 	"github.com/agentd/agentd/internal/ollamatest"
 )
 
@@ -17,13 +16,7 @@ import (
 // used to count the schema as prompt tokens, which charged every planner
 // call about a thousand tokens the real server never prefills.)
 func TestFormatIsNotPrompt(t *testing.T) {
-	ollama := ollamatest.Shared(t)
-	sim := ollamasim.New(differentialConfig())
-	simURL, err := sim.Start(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sim.Close() })
+	ollama, simURL := realAndSim(t)
 
 	schema := `{"type":"object","properties":{"goal":{"type":"string"},"steps":{"type":"array","items":{"type":"object","properties":{"id":{"type":"string"},"tool":{"type":"string","enum":["get_weather","lookup_city"]},"args":{"type":"object"}},"required":["id"]}},"answer":{"type":"string"}},"required":["goal","steps","answer"]}`
 	count := func(url, format string) int {

@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/agentd/agentd/internal/ollamasim"
 	"github.com/agentd/agentd/internal/ollamatest"
 )
 
@@ -24,18 +22,9 @@ import (
 // prompt_eval_count). Measured on 0.17.4 with the tiny model: 564 ms cold,
 // 1.4 ms again, 34 ms with a new tail, 12 ms for the next turn.
 func TestPromptCacheLikeTheRealServer(t *testing.T) {
-	// A private server: on the one every test package shares, another
+	// A private server where possible: on the shared one, another
 	// package's request can take the slot between two of these.
-	ollama := ollamatest.Shared(t)
-	if os.Getenv(ollamatest.EnvBin) != "" {
-		ollama = ollamatest.Start(t)
-	}
-	sim := ollamasim.New(differentialConfig())
-	simURL, err := sim.Start(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sim.Close() })
+	ollama, simURL := realAndSim(t)
 
 	var words []string
 	for i := range 50 {
