@@ -3,6 +3,7 @@ package plancache
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -183,7 +184,7 @@ func (c *Cache) Update(ctx context.Context, id string, ed Edit) (*Template, erro
 func (c *Cache) Workflows(ids ...string) ([]config.WorkflowConfig, error) {
 	var out []config.WorkflowConfig
 	for _, t := range c.List() {
-		if len(ids) > 0 && !contains(ids, t.ID) {
+		if len(ids) > 0 && !slices.Contains(ids, t.ID) {
 			continue
 		}
 		if len(ids) == 0 && !t.State.Usable() {
@@ -199,13 +200,4 @@ func (c *Cache) Workflows(ids ...string) ([]config.WorkflowConfig, error) {
 		}
 	}
 	return out, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -2,6 +2,7 @@ package scenarios_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -40,7 +41,7 @@ func TestDaemonLearnsAPlanTemplate(t *testing.T) {
 	}
 
 	first, calls := submit("What is 17% of 2,340?", false)
-	if first.Route == "cache" || !contains(calls, "plan") {
+	if first.Route == "cache" || !slices.Contains(calls, "plan") {
 		t.Fatalf("first request: route %s, calls %v; want the planner", first.Route, calls)
 	}
 	if n := len(h.d.PlanCache.List()); n != 1 {
@@ -48,7 +49,7 @@ func TestDaemonLearnsAPlanTemplate(t *testing.T) {
 	}
 
 	second, calls := submit("What is 25% of 1,200?", false)
-	if second.Route != "cache" || second.Template == nil || contains(calls, "plan") {
+	if second.Route != "cache" || second.Template == nil || slices.Contains(calls, "plan") {
 		t.Fatalf("second request: route %s, template %v, calls %v; want the learned template and no planner call", second.Route, second.Template, calls)
 	}
 	if !strings.Contains(second.Answer, "300") {
@@ -74,25 +75,16 @@ func TestDaemonLearnsAPlanTemplate(t *testing.T) {
 
 	// Other wording goes to the planner; a sensitive run teaches nothing.
 	other, calls := submit("what is 12 times 7", true)
-	if other.Route == "cache" || !contains(calls, "plan") {
+	if other.Route == "cache" || !slices.Contains(calls, "plan") {
 		t.Fatalf("other wording: route %s, calls %v", other.Route, calls)
 	}
 	if n := len(h.d.PlanCache.List()); n != 1 {
 		t.Fatalf("%d templates: a sensitive run taught one", n)
 	}
-	if _, calls := submit("what is 12 times 7", false); !contains(calls, "plan") {
+	if _, calls := submit("what is 12 times 7", false); !slices.Contains(calls, "plan") {
 		t.Fatal("the sensitive run's request was planned from a template")
 	}
 	if n := len(h.d.PlanCache.List()); n != 2 {
 		t.Fatalf("%d templates after the same request, not sensitive: want 2", n)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
