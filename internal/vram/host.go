@@ -16,6 +16,8 @@ import (
 	"github.com/shirou/gopsutil/v4/load"
 	"github.com/shirou/gopsutil/v4/mem"
 	"github.com/shirou/gopsutil/v4/sensors"
+
+	"github.com/agentd/agentd/internal/events"
 )
 
 // HostSample is the host's memory, CPU and temperatures at one moment.
@@ -36,18 +38,12 @@ type HostSample struct {
 	Warnings     []string      `json:"warnings,omitempty"`
 }
 
-// LoadAverage is the 1, 5 and 15 minute run-queue averages.
-type LoadAverage struct {
-	Load1  float64 `json:"load1"`
-	Load5  float64 `json:"load5"`
-	Load15 float64 `json:"load15"`
-}
+// LoadAverage is the 1, 5 and 15 minute run-queue averages; the host
+// sample's event carries the same type.
+type LoadAverage = events.LoadAverage
 
 // Temperature is one sensor reading in degrees Celsius.
-type Temperature struct {
-	Sensor  string  `json:"sensor"`
-	Celsius float64 `json:"celsius"`
-}
+type Temperature = events.Temperature
 
 // LogValue logs memory, CPU and load; the sensor list is summarised by its
 // hottest reading to keep log lines short.

@@ -166,7 +166,7 @@ func TestHostProbeReal(t *testing.T) {
 }
 
 func TestHottest(t *testing.T) {
-	s := HostSample{Temperatures: []Temperature{{"a", 40}, {"b", 72.5}, {"c", 55}}}
+	s := HostSample{Temperatures: []Temperature{{Sensor: "a", Celsius: 40}, {Sensor: "b", Celsius: 72.5}, {Sensor: "c", Celsius: 55}}}
 	hot, ok := s.Hottest()
 	if !ok || hot.Sensor != "b" {
 		t.Errorf("Hottest = %v, %v; want b", hot, ok)

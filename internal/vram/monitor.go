@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -59,16 +60,15 @@ func (s Sample) EventData() events.GPUSampleData {
 		d.GPUs[i] = events.GPUData(g)
 	}
 	if h := s.Host; h != nil {
-		d.Host = &events.HostData{MemoryTotalBytes: h.MemoryTotalBytes, MemoryUsedBytes: h.MemoryUsedBytes,
-			MemoryAvailableBytes: h.MemoryAvailableBytes, MemoryUsedPercent: h.MemoryUsedPercent,
-			CPUPercent: h.CPUPercent, Warnings: h.Warnings}
+		// Same fields, in order: a field added to one fails to compile
+		// until it is added to the other.
+		hd := events.HostData(*h)
 		if h.Load != nil {
-			l := events.LoadAverage(*h.Load)
-			d.Host.Load = &l
+			l := *h.Load
+			hd.Load = &l
 		}
-		for _, t := range h.Temperatures {
-			d.Host.Temperatures = append(d.Host.Temperatures, events.Temperature(t))
-		}
+		hd.Temperatures = slices.Clone(h.Temperatures)
+		d.Host = &hd
 	}
 	return d
 }

@@ -379,7 +379,7 @@ func TestLogValue(t *testing.T) {
 		Time:      time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC),
 		GPUSource: SourceNVIDIA,
 		GPUs:      []GPU{{Source: SourceNVIDIA, Index: 0, Name: "RTX", MemoryTotalBytes: u64(1024), TemperatureC: f64(50)}},
-		Host:      &HostSample{MemoryTotalBytes: 2048, MemoryUsedPercent: 12.5, Temperatures: []Temperature{{"cpu", 60}}},
+		Host:      &HostSample{MemoryTotalBytes: 2048, MemoryUsedPercent: 12.5, Temperatures: []Temperature{{Sensor: "cpu", Celsius: 60}}},
 	}
 	log.Info("x", "sample", s)
 	out := buf.String()
