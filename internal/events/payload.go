@@ -372,8 +372,8 @@ type BudgetCapReachedData struct {
 	Limit    float64
 }
 
-// ProviderStateData is the remote provider's state (fallback.ProviderState's
-// fields, in order, so fallback converts one to the other).
+// ProviderStateData is the remote provider's state (fallback.ProviderState
+// is this type).
 type ProviderStateData struct {
 	Provider    string    `json:"provider"`
 	Destination string    `json:"destination"`
@@ -387,8 +387,9 @@ type ProviderStateData struct {
 	SuspendedAt time.Time `json:"suspended_at,omitzero"`
 	ChangedAt   time.Time `json:"changed_at,omitzero"`
 	ChangedBy   string    `json:"changed_by,omitempty"`
-	InFlight    int       `json:"in_flight"`
-	MaxInFlight int       `json:"max_in_flight"`
+	// InFlight and MaxInFlight are remote calls now, and the bound.
+	InFlight    int `json:"in_flight"`
+	MaxInFlight int `json:"max_in_flight"`
 }
 
 // ProviderSuspendedData is fallback.provider_suspended's data.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/agentd/agentd/internal/db"
+	"github.com/agentd/agentd/internal/events"
 )
 
 // A provider that bills more than a call's reserved worst case has broken
@@ -47,24 +48,10 @@ func Degrades(err error) bool {
 	return errors.Is(err, ErrCapReached) || errors.Is(err, ErrSuspended)
 }
 
-// ProviderState is GET /api/v1/fallback/provider and `agentd fallback status`.
-type ProviderState struct {
-	Provider    string    `json:"provider"`
-	Destination string    `json:"destination"`
-	Model       string    `json:"model"`
-	Enabled     bool      `json:"enabled"`
-	Suspended   bool      `json:"suspended"`
-	Reason      string    `json:"reason,omitempty"`
-	RunID       string    `json:"run_id,omitempty"`
-	ReservedUSD float64   `json:"reserved_usd,omitempty"`
-	ActualUSD   float64   `json:"actual_usd,omitempty"`
-	SuspendedAt time.Time `json:"suspended_at,omitzero"`
-	ChangedAt   time.Time `json:"changed_at,omitzero"`
-	ChangedBy   string    `json:"changed_by,omitempty"`
-	// InFlight and MaxInFlight are remote calls now, and the bound.
-	InFlight    int `json:"in_flight"`
-	MaxInFlight int `json:"max_in_flight"`
-}
+// ProviderState is GET /api/v1/fallback/provider and `agentd fallback
+// status`: the same type as the provider.suspended event's, so the two
+// never drift apart.
+type ProviderState = events.ProviderStateData
 
 // suspension is the provider's suspended flag: held in memory so that the
 // check before every call costs no query, written through to the store so
