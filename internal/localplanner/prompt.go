@@ -337,10 +337,16 @@ func stem(w string) string {
 	return w
 }
 
+// IsStopWord reports whether w (lower case) is a word that says nothing
+// about a request's subject: request ranking and workflow relatedness
+// skip it, and the plan cache never makes it a parameter.
+func IsStopWord(w string) bool { return stopWords[w] }
+
 var stopWords = func() map[string]bool {
 	m := map[string]bool{}
-	for _, w := range strings.Fields(`a an and are as at be but by can could do does for from get give has have how i if in into is it its
-		me my of on or our please say show so tell than that the their them then there these this to us was we what when where which who why will with would you your`) {
+	for _, w := range strings.Fields(`a all an and any are as at be but by can could do does for from get give has have how i if in into is it its
+		me my not of on or our please say should show so some tell than that the their them then there these this those to us was we what
+		when where which who why will with would you your`) {
 		m[w] = true
 	}
 	return m

@@ -500,7 +500,7 @@ func keywords(phrasing string) []string {
 	var out []string
 	for _, w := range strings.Fields(strings.ToLower(placeholderRe.ReplaceAllString(phrasing, " "))) {
 		w = strings.Trim(w, ".,;:!?\"'()")
-		if len(w) > 2 && !stopWords[w] && !slices.Contains(out, w) {
+		if len(w) > 2 && !localplanner.IsStopWord(w) && !slices.Contains(out, w) {
 			out = append(out, w)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"unicode"
 
 	"github.com/agentd/agentd/internal/config"
+	"github.com/agentd/agentd/internal/localplanner"
 	"github.com/agentd/agentd/internal/plan"
 )
 
@@ -53,15 +54,6 @@ var (
 	numberRe = regexp.MustCompile(`-?\d[\d,]*(?:\.\d+)?`)
 	refRe    = regexp.MustCompile(`\$\{[^}]*\}`)
 )
-
-// stopWords are never parameters, even when a plan's argument is one.
-var stopWords = map[string]bool{}
-
-func init() {
-	for _, w := range strings.Fields("a an the of in on at to for from by with and or not is are was be it its this that these those what which who how when where why do does me my i you your we our please can could would should will all any some") {
-		stopWords[w] = true
-	}
-}
 
 // derive learns a template from a request and the plan that served it.
 func derive(request string, p *plan.Plan) (derived, error) {
@@ -126,7 +118,7 @@ func candidates(request string, p *plan.Plan) []candidate {
 	seen := map[string]bool{}
 	add := func(c candidate) {
 		k := strings.ToLower(c.written)
-		if seen[k] || c.written == "" || stopWords[k] {
+		if seen[k] || c.written == "" || localplanner.IsStopWord(k) {
 			return
 		}
 		seen[k] = true

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/agentd/agentd/internal/localplanner"
 )
 
 // answerPattern reads a reply pattern out of a run's answer: each
@@ -41,7 +43,7 @@ func answerPattern(answer string, written map[string]string, outputs map[string]
 	var reps []rep
 	seen := map[string]bool{}
 	add := func(value, with string) {
-		if len(value) < 2 && !isDigits(value) || seen[value] || stopWords[strings.ToLower(value)] {
+		if len(value) < 2 && !isDigits(value) || seen[value] || localplanner.IsStopWord(strings.ToLower(value)) {
 			return
 		}
 		seen[value] = true
